@@ -1,0 +1,50 @@
+"""ISO 4217 currencies and their minor-unit exponents.
+
+The table comes from the ``iso4217`` package, which ships the ISO maintenance agency's list.
+Funds codes, precious metals and testing codes have no minor unit and are not money here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import iso4217
+
+from payments.errors import InvalidInput
+
+code_length = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    code: str
+    exponent: int
+
+    @property
+    def scale(self) -> int:
+        """Minor units per major unit: 100 for EUR, 1 for JPY, 1000 for KWD."""
+        return 10**self.exponent
+
+
+@cache
+def _table() -> dict[str, Currency]:
+    return {
+        c.code: Currency(code=c.code, exponent=c.exponent)
+        for c in iso4217.Currency
+        if c.exponent is not None and c.code not in {"XTS", "XXX"}
+    }
+
+
+def currency(code: str, field: str = "currency") -> Currency:
+    """The currency for an ISO 4217 code, or ``InvalidInput`` naming ``field``."""
+    if not isinstance(code, str) or len(code) != code_length or not code.isupper():
+        raise InvalidInput(f"currency must be a three-letter ISO 4217 code, got {code!r}", field)
+    found = _table().get(code)
+    if found is None:
+        raise InvalidInput(f"unknown currency {code!r}", field)
+    return found
+
+
+def all_currencies() -> list[Currency]:
+    return sorted(_table().values(), key=lambda c: c.code)

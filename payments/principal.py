@@ -1,0 +1,44 @@
+"""Who is calling: a tenant, a role and the tenant's home region, resolved once at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PARTNER_ADMIN = "partner_admin"
+    PARTNER_READONLY = "partner_readonly"
+    COMPLIANCE_OFFICER = "compliance_officer"
+    SRE = "sre"
+    AUDITOR = "auditor"
+
+
+class Environment(StrEnum):
+    TEST = "test"
+    LIVE = "live"
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    name: str
+    jurisdiction: str
+    home_region: str
+    environment: Environment
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    tenant: Tenant
+    role: Role
+    key_id: str
+
+    @property
+    def region(self) -> str:
+        return self.tenant.home_region
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"apikey:{self.key_id}"

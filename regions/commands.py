@@ -1,0 +1,149 @@
+"""Handlers for the ledger's mutations: verbs that run as one transaction in the home region.
+
+Each ``*_txn`` body records the idempotency key, the business rows, the outbox event and the
+audit event together, and returns a small JSON response (ids, or per-item errors) that a replay
+of the same key returns again. Inputs arrive parsed and validated (see ``schema``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payments.principal import Principal
+from regions import events, idempotency
+from regions.ledger_store import (
+    JournalOutcome,
+    PlannedTransfer,
+    insert_account,
+    internal_account,
+    post_journal,
+)
+
+batch_transfers_max = 1_000
+reference_length_max = 140
+label_length_max = 100
+
+Response = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAccount:
+    currency: str
+    label: str | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferItem:
+    from_account_id: str
+    to_account_id: str
+    amount_minor: int
+    currency: str
+    reference: str | None
+
+    def planned(self) -> PlannedTransfer:
+        return PlannedTransfer(self.from_account_id, self.to_account_id, self.amount_minor,
+                               self.currency, self.reference)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTransfer:
+    item: TransferItem
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTransferBatch:
+    items: tuple[TransferItem, ...]
+    atomic: bool
+    idempotency_key: str
+
+
+def _request(cmd: Any) -> dict[str, Any]:
+    body = asdict(cmd)
+    body.pop("idempotency_key")
+    return body
+
+
+async def create_account_txn(conn: AsyncConnection, who: Principal, cmd: CreateAccount) -> Response:
+    async def effect() -> Response:
+        account_id = await insert_account(conn, who.region, who.tenant.id, cmd.currency, cmd.label)
+        await events.emit(conn, who.region, who.tenant.id, "account.created",
+                          {"account_id": account_id, "currency": cmd.currency},
+                          actor=who.actor, target=account_id)
+        return {"type": "Account", "id": account_id}
+
+    return await idempotency.once(conn, who.region, who.tenant.id, cmd.idempotency_key,
+                                  "createAccount", _request(cmd), effect)
+
+
+async def create_transfer_txn(
+    conn: AsyncConnection, who: Principal, cmd: CreateTransfer
+) -> Response:
+    async def effect() -> Response:
+        outcome = await post_journal(conn, who.region, who.tenant.id, "transfer",
+                                     [cmd.item.planned()])
+        transfer_id = outcome.transfer_ids[0]
+        await events.emit(conn, who.region, who.tenant.id, "transfer.created",
+                          {"transfer_id": transfer_id, "amount_minor": cmd.item.amount_minor,
+                           "currency": cmd.item.currency},
+                          actor=who.actor, target=transfer_id)
+        return {"type": "Transfer", "id": transfer_id}
+
+    return await idempotency.once(conn, who.region, who.tenant.id, cmd.idempotency_key,
+                                  "createTransfer", _request(cmd), effect)
+
+
+def _batch_response(outcome: JournalOutcome) -> Response:
+    items: list[dict[str, Any]] = []
+    for transfer_id, error in zip(outcome.transfer_ids, outcome.errors, strict=True):
+        items.append({"transferId": transfer_id} if error is None
+                     else {"code": error.code, "message": error.message})
+    return {"type": "TransferBatch", "id": outcome.journal_id, "items": items}
+
+
+async def create_transfer_batch_txn(
+    conn: AsyncConnection, who: Principal, cmd: CreateTransferBatch
+) -> Response:
+    """One journal for the whole batch; atomic batches post all items or none."""
+    assert 1 <= len(cmd.items) <= batch_transfers_max
+
+    async def effect() -> Response:
+        outcome = await post_journal(conn, who.region, who.tenant.id, "transfer_batch",
+                                     [i.planned() for i in cmd.items], atomic=cmd.atomic)
+        posted = sum(1 for t in outcome.transfer_ids if t is not None)
+        await events.emit(conn, who.region, who.tenant.id, "transfer_batch.created",
+                          {"journal_id": outcome.journal_id, "item_count": len(cmd.items),
+                           "posted": posted},
+                          actor=who.actor, target=outcome.journal_id)
+        return _batch_response(outcome)
+
+    return await idempotency.once(conn, who.region, who.tenant.id, cmd.idempotency_key,
+                                  "createTransferBatch", _request(cmd), effect)
+
+
+async def fund_account_txn(
+    conn: AsyncConnection, region: str, tenant_id: str, account_id: str, amount_minor: int,
+    currency: str, actor: str,
+) -> str:
+    """Credit a customer account from the region's incoming-funds account (seeding, sandbox).
+
+    The incoming account is internal and may go negative: it mirrors money held at the bank.
+    """
+    incoming = await internal_account(conn, region, "incoming", currency)
+    outcome = await post_journal(
+        conn, region, tenant_id, "funding",
+        [PlannedTransfer(incoming, account_id, amount_minor, currency, "funding")],
+        internal_ids=[incoming])
+    transfer_id = outcome.transfer_ids[0]
+    assert transfer_id is not None
+    await events.emit(conn, region, tenant_id, "account.funded",
+                      {"transfer_id": transfer_id, "account_id": account_id,
+                       "amount_minor": amount_minor, "currency": currency},
+                      actor=actor, target=account_id)
+    return transfer_id
+
+

@@ -1,0 +1,198 @@
+"""Persistence of accounts, journals, transfers and entries. Bodies run inside ``run_txn``.
+
+Posting a journal takes row locks on every account it touches in sorted id order (no deadlocks),
+applies the transfers with ``payments.ledger`` on working copies, then writes the journal, its
+transfers and entries and the new balances with one set-based statement each, whatever the size
+of the journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payments import ids, ledger
+from payments.errors import DomainError, NotFound
+from payments.ledger import Account, AccountStatus, Side, TransferStatus
+from regions.tables import accounts, entries, journals, transfers
+
+page_size_max = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTransfer:
+    """A transfer a caller asks for; ``tenant_id`` scopes the customer accounts it may touch."""
+
+    debit_account_id: str
+    credit_account_id: str
+    amount_minor: int
+    currency: str
+    reference: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalOutcome:
+    journal_id: str
+    transfer_ids: list[str | None]
+    errors: list[DomainError | None]
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(
+        id=row.id, currency=row.currency, status=AccountStatus(row.status),
+        debits_must_not_exceed_credits=row.debits_must_not_exceed_credits,
+        debits_posted=row.debits_posted, credits_posted=row.credits_posted,
+        debits_pending=row.debits_pending, credits_pending=row.credits_pending,
+    )
+
+
+async def insert_account(
+    conn: AsyncConnection, region: str, tenant_id: str | None, currency: str,
+    label: str | None, kind: str = "customer", purpose: str | None = None,
+) -> str:
+    account_id = ids.new_id("acc", region)
+    await conn.execute(insert(accounts).values(
+        region=region, id=account_id, tenant_id=tenant_id, kind=kind, purpose=purpose,
+        currency=currency, label=label, status=AccountStatus.ACTIVE.value,
+        debits_must_not_exceed_credits=kind == "customer",
+    ))
+    return account_id
+
+
+async def internal_account(conn: AsyncConnection, region: str, purpose: str, currency: str) -> str:
+    """The region's internal account for a purpose and currency, created on first use."""
+    found = (await conn.execute(
+        select(accounts.c.id).where(
+            accounts.c.region == region, accounts.c.kind == "internal",
+            accounts.c.purpose == purpose, accounts.c.currency == currency)
+    )).scalar_one_or_none()
+    if found is not None:
+        return str(found)
+    return await insert_account(conn, region, None, currency, f"{purpose} {currency}",
+                                kind="internal", purpose=purpose)
+
+
+@dataclass(slots=True)
+class Locked:
+    """Accounts locked for update, with the last entry sequence number of each."""
+
+    accounts: dict[str, Account]
+    entry_seq: dict[str, int]
+
+
+async def lock_accounts(
+    conn: AsyncConnection, region: str, tenant_id: str | None, account_ids: Sequence[str],
+    internal_ids: Sequence[str] = (),
+) -> Locked:
+    """Lock, in sorted order, the accounts named that the tenant owns or that are internal.
+
+    Ids the tenant does not own are simply absent, and become ``NotFound`` when a transfer
+    names them.
+    """
+    order = ledger.lock_order([*account_ids, *internal_ids])
+    owned = accounts.c.tenant_id == tenant_id
+    if internal_ids:
+        owned = owned | and_(accounts.c.kind == "internal", accounts.c.id.in_(internal_ids))
+    rows = (await conn.execute(
+        select(accounts)
+        .where(accounts.c.region == region, accounts.c.id.in_(order), owned)
+        .order_by(accounts.c.id)
+        .with_for_update()
+    )).all()
+    return Locked({r.id: _account(r) for r in rows}, {r.id: r.entry_seq for r in rows})
+
+
+async def post_journal(
+    conn: AsyncConnection, region: str, tenant_id: str | None, kind: str,
+    planned: Sequence[PlannedTransfer], *, atomic: bool = True,
+    internal_ids: Sequence[str] = (),
+) -> JournalOutcome:
+    """Apply transfers in order; an atomic journal raises the first domain error.
+
+    A non-atomic journal skips a failing transfer, records its error and posts the rest.
+    """
+    assert planned
+    locked = await lock_accounts(
+        conn, region, tenant_id,
+        [a for p in planned for a in (p.debit_account_id, p.credit_account_id)], internal_ids)
+    working = {k: v.copy() for k, v in locked.accounts.items()}
+    posted: list[tuple[ledger.Transfer, str | None]] = []
+    outcome = JournalOutcome(ids.new_id("jnl", region), [], [])
+    for p in planned:
+        t = ledger.Transfer(ids.new_id("trf", region), p.debit_account_id,
+                            p.credit_account_id, p.amount_minor, p.currency)
+        try:
+            ledger.post(working, t)
+        except DomainError as exc:
+            if atomic:
+                raise
+            outcome.transfer_ids.append(None)
+            outcome.errors.append(exc)
+            continue
+        posted.append((t, p.reference))
+        outcome.transfer_ids.append(t.id)
+        outcome.errors.append(None)
+    if posted:
+        await _write(conn, region, tenant_id, kind, outcome.journal_id, posted, locked, working)
+    return outcome
+
+
+async def _write(
+    conn: AsyncConnection, region: str, tenant_id: str | None, kind: str, journal_id: str,
+    posted: list[tuple[ledger.Transfer, str | None]], locked: Locked,
+    working: dict[str, Account],
+) -> None:
+    seq = dict(locked.entry_seq)
+    entry_rows = []
+    for e in ledger.entries(t for t, _ in posted):
+        seq[e.account_id] += 1
+        entry_rows.append({
+            "region": region, "account_id": e.account_id, "seq": seq[e.account_id],
+            "transfer_id": e.transfer_id, "side": e.side.value,
+            "phase": TransferStatus.POSTED.value, "amount_minor": e.amount_minor,
+            "currency": e.currency,
+        })
+    await conn.execute(insert(journals).values(
+        region=region, id=journal_id, tenant_id=tenant_id, kind=kind))
+    await conn.execute(insert(transfers), [{
+        "region": region, "id": t.id, "journal_id": journal_id, "tenant_id": tenant_id,
+        "debit_account_id": t.debit_account_id, "credit_account_id": t.credit_account_id,
+        "amount_minor": t.amount_minor, "currency": t.currency,
+        "status": TransferStatus.POSTED.value, "reference": reference,
+    } for t, reference in posted])
+    await conn.execute(insert(entries), entry_rows)
+    changed = [a for a in working.values() if a != locked.accounts[a.id]]
+    await _write_balances(conn, region, changed, seq)
+
+
+_update_balances = text("""
+    UPDATE accounts AS a SET
+        debits_posted = v.debits_posted, credits_posted = v.credits_posted,
+        debits_pending = v.debits_pending, credits_pending = v.credits_pending,
+        entry_seq = v.entry_seq, updated_at = now()
+    FROM unnest(CAST(:ids AS TEXT[]), CAST(:dp AS BIGINT[]), CAST(:cp AS BIGINT[]),
+                CAST(:dq AS BIGINT[]), CAST(:cq AS BIGINT[]), CAST(:seq AS BIGINT[]))
+        AS v(id, debits_posted, credits_posted, debits_pending, credits_pending, entry_seq)
+    WHERE a.region = :region AND a.id = v.id
+""")
+
+
+async def _write_balances(
+    conn: AsyncConnection, region: str, changed: list[Account], seq: dict[str, int]
+) -> None:
+    """One statement for every account a journal touched: absolute values, computed under lock."""
+    result = await conn.execute(_update_balances, {
+        "region": region,
+        "ids": [a.id for a in changed],
+        "dp": [a.debits_posted for a in changed],
+        "cp": [a.credits_posted for a in changed],
+        "dq": [a.debits_pending for a in changed],
+        "cq": [a.credits_pending for a in changed],
+        "seq": [seq[a.id] for a in changed],
+    })
+    assert result.rowcount == len(changed), (result.rowcount, len(changed))

@@ -1,0 +1,12 @@
+"""Versioned schema migrations, frozen once released: a change is a new module, never an edit.
+
+Each module holds ``version``, ``name``, ``control`` (tables of the global control plane) and
+``regional`` (tables partitioned by region in every cluster). ``regions.ddl`` renders them for
+PostgreSQL or CockroachDB; ``regions.migrate`` applies them.
+"""
+
+from __future__ import annotations
+
+from regions.migrations import m0001_initial
+
+migrations = (m0001_initial,)

@@ -1,0 +1,67 @@
+"""Tenant -> home region -> engine. The only place that chooses a database.
+
+Engines are created per cluster (several regions may share one) at the isolation level
+production relies on: SERIALIZABLE, CockroachDB's only level and PostgreSQL's strictest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from regions.topology import Topology
+from regions.txn import Body, T, run_txn
+
+pool_size_default = 10
+pool_overflow_max = 10
+pool_timeout_s = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseUrls:
+    """SQLAlchemy URLs: the control plane and one per cluster name."""
+
+    control: str
+    clusters: Mapping[str, str]
+
+
+class Router:
+    def __init__(self, topo: Topology, urls: DatabaseUrls, pool_size: int = pool_size_default):
+        missing = [c.name for c in topo.clusters if c.name not in urls.clusters]
+        if missing:
+            raise ValueError(f"no database URL for cluster(s) {missing}")
+        self.topology = topo
+        self._control = _engine(urls.control, pool_size)
+        self._clusters = {c.name: _engine(urls.clusters[c.name], pool_size) for c in topo.clusters}
+
+    @property
+    def control(self) -> AsyncEngine:
+        return self._control
+
+    def engine_for(self, region: str) -> AsyncEngine:
+        return self._clusters[self.topology.region(region).cluster]
+
+    async def run(self, region: str, body: Body[T]) -> T:
+        """Run a transaction body on the cluster holding ``region``."""
+        return await run_txn(self.engine_for(region), body)
+
+    async def run_control(self, body: Body[T]) -> T:
+        return await run_txn(self._control, body)
+
+    async def dispose(self) -> None:
+        await self._control.dispose()
+        for engine in self._clusters.values():
+            await engine.dispose()
+
+
+def _engine(url: str, pool_size: int) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        isolation_level="SERIALIZABLE",
+        pool_size=pool_size,
+        max_overflow=pool_overflow_max,
+        pool_timeout=pool_timeout_s,
+        pool_pre_ping=False,
+    )

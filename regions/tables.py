@@ -1,0 +1,149 @@
+"""SQLAlchemy Core tables used by queries. Migrations own the DDL; a test checks the two agree."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+control = MetaData()
+regional = MetaData()
+
+
+def _ts(name: str, nullable: bool = False) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+regions = Table(
+    "regions", control,
+    Column("code", Text, primary_key=True),
+    Column("jurisdictions", ARRAY(Text), nullable=False),
+    Column("cloud", Text, nullable=False),
+    Column("location", Text, nullable=False),
+    Column("cluster", Text, nullable=False),
+    Column("sovereign", Boolean, nullable=False),
+    Column("status", Text, nullable=False),
+    _ts("updated_at"),
+)
+
+tenants = Table(
+    "tenants", control,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("jurisdiction", Text, nullable=False),
+    Column("home_region", Text, nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    _ts("created_at"),
+)
+
+api_keys = Table(
+    "api_keys", control,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("key_hash", LargeBinary, nullable=False),
+    Column("key_prefix", Text, nullable=False),
+    _ts("created_at"),
+    _ts("revoked_at", nullable=True),
+)
+
+accounts = Table(
+    "accounts", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text),
+    Column("kind", Text, nullable=False),
+    Column("purpose", Text),
+    Column("currency", Text, nullable=False),
+    Column("label", Text),
+    Column("status", Text, nullable=False),
+    Column("debits_must_not_exceed_credits", Boolean, nullable=False),
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+    Column("entry_seq", BigInteger, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+journals = Table(
+    "journals", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text),
+    Column("kind", Text, nullable=False),
+    _ts("created_at"),
+)
+
+transfers = Table(
+    "transfers", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("journal_id", Text, nullable=False),
+    Column("tenant_id", Text),
+    Column("debit_account_id", Text, nullable=False),
+    Column("credit_account_id", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("reference", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+entries = Table(
+    "entries", regional,
+    Column("region", Text, primary_key=True),
+    Column("account_id", Text, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("transfer_id", Text, nullable=False),
+    Column("side", Text, nullable=False),
+    Column("phase", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    _ts("created_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", regional,
+    Column("region", Text, primary_key=True),
+    Column("tenant_id", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("operation", Text, nullable=False),
+    Column("request_hash", LargeBinary, nullable=False),
+    Column("response", JSONB, nullable=False),
+    _ts("created_at"),
+)
+
+outbox = Table(
+    "outbox", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text),
+    Column("topic", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    _ts("created_at"),
+    _ts("published_at", nullable=True),
+)
+
+audit_events = Table(
+    "audit_events", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text),
+    Column("detail", JSONB, nullable=False),
+    _ts("created_at"),
+)

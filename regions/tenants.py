@@ -1,0 +1,106 @@
+"""Control plane: the tenant directory and API keys (stored only as a keyed hash)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payments import ids
+from payments.errors import InvalidInput, NotFound
+from payments.principal import Environment, Principal, Role, Tenant
+from regions.tables import api_keys, tenants
+from regions.topology import Topology
+
+key_prefix = "cor"
+key_secret_bytes = 32
+key_display_length = 16
+key_length_max = 128
+tenant_name_length_max = 200
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    id: str
+    key: str
+    tenant_id: str
+    role: Role
+
+
+def key_hash(pepper: bytes, key: str) -> bytes:
+    return hmac.new(pepper, key.encode(), hashlib.sha256).digest()
+
+
+def choose_region(topo: Topology, jurisdiction: str, region: str | None) -> str:
+    """The home region for a tenant: the one asked for, if it serves the jurisdiction."""
+    serving = [r.code for r in topo.regions_for(jurisdiction)]
+    if not serving:
+        raise InvalidInput(f"no region serves jurisdiction {jurisdiction!r}", "jurisdiction")
+    if region is None:
+        return serving[0]
+    if region not in serving:
+        raise InvalidInput(
+            f"region {region!r} does not serve jurisdiction {jurisdiction}; use one of {serving}",
+            "region")
+    return region
+
+
+async def create_tenant(
+    conn: AsyncConnection, topo: Topology, name: str, jurisdiction: str,
+    region: str | None, environment: Environment,
+) -> Tenant:
+    if not 1 <= len(name.strip()) <= tenant_name_length_max:
+        raise InvalidInput(f"name must be 1 to {tenant_name_length_max} characters", "name")
+    home = choose_region(topo, jurisdiction, region)
+    tenant = Tenant(ids.new_id("ten", home), name.strip(), jurisdiction, home, environment)
+    await conn.execute(insert(tenants).values(
+        id=tenant.id, name=tenant.name, jurisdiction=jurisdiction, home_region=home,
+        environment=environment.value, status="active"))
+    return tenant
+
+
+async def get_tenant(conn: AsyncConnection, tenant_id: str) -> Tenant:
+    row = (await conn.execute(select(tenants).where(tenants.c.id == tenant_id))).first()
+    if row is None:
+        raise NotFound("tenant", tenant_id)
+    return Tenant(row.id, row.name, row.jurisdiction, row.home_region,
+                  Environment(row.environment))
+
+
+async def create_api_key(
+    conn: AsyncConnection, pepper: bytes, tenant_id: str, role: Role
+) -> IssuedKey:
+    tenant = await get_tenant(conn, tenant_id)
+    key = f"{key_prefix}_{tenant.environment.value}_{secrets.token_urlsafe(key_secret_bytes)}"
+    key_id = ids.new_id("key", tenant.home_region)
+    await conn.execute(insert(api_keys).values(
+        id=key_id, tenant_id=tenant.id, role=role.value, key_hash=key_hash(pepper, key),
+        key_prefix=key[:key_display_length]))
+    return IssuedKey(key_id, key, tenant.id, role)
+
+
+def looks_like_key(key: str) -> bool:
+    return (len(key) <= key_length_max
+            and any(key.startswith(f"{key_prefix}_{e.value}_") for e in Environment))
+
+
+async def authenticate(conn: AsyncConnection, pepper: bytes, key: str) -> Principal | None:
+    """The principal for a presented key, or None when it is unknown, revoked or malformed."""
+    if not looks_like_key(key):
+        return None
+    row = (await conn.execute(
+        select(api_keys.c.id.label("key_id"), api_keys.c.role, tenants.c.id.label("tenant_id"),
+               tenants.c.name, tenants.c.jurisdiction, tenants.c.home_region,
+               tenants.c.environment)
+        .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+        .where(api_keys.c.key_hash == key_hash(pepper, key), api_keys.c.revoked_at.is_(None),
+               tenants.c.status == "active"))).first()
+    if row is None:
+        return None
+    tenant = Tenant(row.tenant_id, row.name, row.jurisdiction, row.home_region,
+                    Environment(row.environment))
+    return Principal(tenant, Role(row.role), row.key_id)

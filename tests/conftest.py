@@ -1,0 +1,66 @@
+"""Shared fixtures: one migrated set of test databases per session on real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+import pytest_asyncio
+
+from payments.principal import Environment, Principal, Role
+from regions import migrate, tenants
+from regions.databases import drop_databases, ensure_databases, local_urls
+from regions.router import DatabaseUrls, Router
+from regions.topology import Topology, load
+from tests import pg
+
+test_prefix = f"corridor_test_{os.getpid()}"
+test_pepper = b"corridor-test-pepper-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def topo() -> Topology:
+    return load()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    with pg.server_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def db_urls(pg_server: str, topo: Topology) -> Iterator[DatabaseUrls]:
+    ensure_databases(pg_server, topo, test_prefix, fresh=True)
+    urls, by_target = local_urls(pg_server, topo, test_prefix)
+    migrate.apply(topo, by_target)
+    yield urls
+    drop_databases(pg_server, topo, test_prefix)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def router(topo: Topology, db_urls: DatabaseUrls) -> AsyncIterator[Router]:
+    r = Router(topo, db_urls, pool_size=20)
+    yield r
+    await r.dispose()
+
+
+MakePrincipal = Callable[..., Awaitable[Principal]]
+
+
+@pytest.fixture
+def make_principal(router: Router, topo: Topology) -> MakePrincipal:
+    async def make(jurisdiction: str = "EU", role: Role = Role.PARTNER_ADMIN,
+                   region: str | None = None, name: str = "Acme") -> Principal:
+        async def body(conn):  # type: ignore[no-untyped-def]
+            tenant = await tenants.create_tenant(conn, topo, name, jurisdiction, region,
+                                                 Environment.TEST)
+            key = await tenants.create_api_key(conn, test_pepper, tenant.id, role)
+            principal = await tenants.authenticate(conn, test_pepper, key.key)
+            assert principal is not None
+            return principal
+
+        return await router.run_control(body)
+
+    return make
