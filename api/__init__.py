@@ -1,0 +1,1 @@
+"""Litestar application, settings, authentication and the ``corridor`` command line."""

@@ -84,3 +84,14 @@ class IdempotencyConflict(DomainError):
             f"idempotency key {key!r} was already used with a different request"
         )
         self.key = key
+
+
+class BatchItemRejected(DomainError):
+    """An atomic batch stopped at one item; nothing of the batch was written."""
+
+    code = "BATCH_ITEM_REJECTED"
+
+    def __init__(self, index: int, cause: DomainError) -> None:
+        super().__init__(f"item {index}: {cause.message}")
+        self.index = index
+        self.cause = cause

@@ -17,7 +17,7 @@ from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids, ledger
-from payments.errors import DomainError, NotFound
+from payments.errors import BatchItemRejected, DomainError
 from payments.ledger import Account, AccountStatus, Side, TransferStatus
 from regions.tables import accounts, entries, journals, transfers
 
@@ -123,12 +123,14 @@ async def post_journal(
     working = {k: v.copy() for k, v in locked.accounts.items()}
     posted: list[tuple[ledger.Transfer, str | None]] = []
     outcome = JournalOutcome(ids.new_id("jnl", region), [], [])
-    for p in planned:
+    for index, p in enumerate(planned):
         t = ledger.Transfer(ids.new_id("trf", region), p.debit_account_id,
                             p.credit_account_id, p.amount_minor, p.currency)
         try:
             ledger.post(working, t)
         except DomainError as exc:
+            if atomic and len(planned) > 1:
+                raise BatchItemRejected(index, exc) from exc
             if atomic:
                 raise
             outcome.transfer_ids.append(None)

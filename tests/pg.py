@@ -10,8 +10,11 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
+
+from regions.embedded import embedded_postgres
 
 local_url = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -36,11 +39,8 @@ def server_url() -> Iterator[str]:
     if _answers(local_url):
         yield local_url
         return
-    from embedded_postgres import get_server
-
     with tempfile.TemporaryDirectory(prefix="corridor-test-pg-") as parent:
-        server = get_server(os.path.join(parent, "pgdata"), cleanup_mode="delete")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
+        pgdata = Path(parent) / "pgdata"
+        pgdata.mkdir()
+        with embedded_postgres(pgdata) as url:
+            yield url

@@ -1,0 +1,166 @@
+"""The ``corridor`` command line.
+
+    corridor dev                          embedded PostgreSQL + migrations + demo data + GraphQL
+    corridor serve                        the API, configured from the environment
+    corridor migrate [--dry-run --dialect cockroachdb|postgresql]
+    corridor tenant create NAME --jurisdiction EU [--region R] [--environment test|live]
+    corridor apikey create --tenant ID --role ROLE
+    corridor schema export [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from payments.errors import DomainError
+from payments.principal import Environment, Role
+from regions import migrate, tenants
+from regions.ddl import Dialect
+from regions.router import Router
+from regions.topology import RegionsFileError, load
+
+schema_file = Path(__file__).resolve().parent.parent / "schema.graphql"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="corridor", description="Corridor payments platform")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run everything locally on an embedded PostgreSQL")
+    dev.add_argument("--data-dir", type=Path, default=Path(".corridor"))
+    dev.add_argument("--database-url", help="use this PostgreSQL server instead of embedding one")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+
+    serve = sub.add_parser("serve", help="serve the API (settings from the environment)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+
+    mig = sub.add_parser("migrate", help="apply migrations and region partitions")
+    mig.add_argument("--dry-run", action="store_true", help="print the DDL, touch nothing")
+    mig.add_argument("--dialect", choices=[d.value for d in Dialect], default="postgresql")
+
+    tenant = sub.add_parser("tenant").add_subparsers(dest="action", required=True)
+    tc = tenant.add_parser("create")
+    tc.add_argument("name")
+    tc.add_argument("--jurisdiction", required=True)
+    tc.add_argument("--region")
+    tc.add_argument("--environment", choices=[e.value for e in Environment], default="test")
+
+    apikey = sub.add_parser("apikey").add_subparsers(dest="action", required=True)
+    ac = apikey.add_parser("create")
+    ac.add_argument("--tenant", required=True)
+    ac.add_argument("--role", required=True, choices=[r.value for r in Role])
+
+    sch = sub.add_parser("schema").add_subparsers(dest="action", required=True)
+    ex = sch.add_parser("export")
+    ex.add_argument("--check", action="store_true", help="fail if schema.graphql is stale")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (RegionsFileError, DomainError, ValueError) as exc:
+        print(f"corridor: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "dev":
+        from api.dev import run_dev
+
+        return run_dev(args.data_dir, args.database_url, args.host, args.port)
+    if args.command == "serve":
+        return _serve(args.host, args.port, args.workers)
+    if args.command == "migrate":
+        return _migrate(args.dry_run, Dialect(args.dialect))
+    if args.command == "tenant":
+        return asyncio.run(_tenant_create(args.name, args.jurisdiction, args.region,
+                                          Environment(args.environment)))
+    if args.command == "apikey":
+        return asyncio.run(_apikey_create(args.tenant, Role(args.role)))
+    return _schema_export(args.check)
+
+
+def _serve(host: str, port: int, workers: int) -> int:
+    import uvicorn
+
+    from api.settings import from_env
+
+    from_env()  # fail fast on bad settings, before uvicorn starts workers
+    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    return 0
+
+
+def _migrate(dry_run: bool, dialect: Dialect) -> int:
+    if dry_run:
+        print(migrate.render(migrate.plan(load(), dialect)), end="")
+        return 0
+    from api.settings import from_env
+    from regions.ddl import cluster_target, control_target
+
+    settings = from_env()
+    targets = {control_target(): settings.urls.control} | {
+        cluster_target(settings.topology.cluster(name)): url
+        for name, url in settings.urls.clusters.items()}
+    ran = migrate.apply(settings.topology, targets)
+    print(json.dumps({"statements_run": len(ran)}))
+    return 0
+
+
+async def _tenant_create(name: str, jurisdiction: str, region: str | None,
+                         environment: Environment) -> int:
+    from api.settings import from_env
+
+    settings = from_env()
+    router = Router(settings.topology, settings.urls, pool_size=1)
+    try:
+        tenant = await router.run_control(lambda conn: tenants.create_tenant(
+            conn, settings.topology, name, jurisdiction, region, environment))
+    finally:
+        await router.dispose()
+    print(json.dumps({"id": tenant.id, "name": tenant.name, "jurisdiction": tenant.jurisdiction,
+                      "home_region": tenant.home_region,
+                      "environment": tenant.environment.value}))
+    return 0
+
+
+async def _apikey_create(tenant_id: str, role: Role) -> int:
+    from api.settings import from_env
+
+    settings = from_env()
+    router = Router(settings.topology, settings.urls, pool_size=1)
+    try:
+        issued = await router.run_control(
+            lambda conn: tenants.create_api_key(conn, settings.pepper, tenant_id, role))
+    finally:
+        await router.dispose()
+    print(json.dumps({"id": issued.id, "tenant_id": issued.tenant_id, "role": issued.role.value,
+                      "key": issued.key, "note": "shown once; Corridor keeps only a hash"}))
+    return 0
+
+
+def _schema_export(check: bool) -> int:
+    from schema.build import build_schema
+
+    sdl = build_schema(production=False).as_str() + "\n"
+    if check:
+        if not schema_file.exists() or schema_file.read_text(encoding="utf-8") != sdl:
+            print("schema.graphql is stale: run `corridor schema export`", file=sys.stderr)
+            return 1
+        return 0
+    schema_file.write_text(sdl, encoding="utf-8")
+    print(f"wrote {schema_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

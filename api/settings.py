@@ -1,0 +1,93 @@
+"""Settings from the environment, with ``.corridor/dev.json`` as the fallback for a dev machine.
+
+| variable | meaning |
+| --- | --- |
+| ``CORRIDOR_ENV`` | ``development`` (default), ``test`` or ``production`` |
+| ``CORRIDOR_REGIONS_FILE`` | the regions file (default: ``regions.yaml`` at the root) |
+| ``CORRIDOR_API_KEY_PEPPER`` | secret for API key hashes, at least 32 characters |
+| control / cluster URL variables | named in the regions file (``database_url_env``) |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from regions.databases import sqlalchemy_url
+from regions.router import DatabaseUrls
+from regions.topology import Topology, default_path, load
+
+pepper_length_min = 32
+dev_dir_default = Path(".corridor")
+request_body_bytes_max = 4 * 1024 * 1024
+
+
+class Env(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: Env
+    topology: Topology
+    urls: DatabaseUrls
+    pepper: bytes
+
+    @property
+    def production(self) -> bool:
+        return self.env is Env.PRODUCTION
+
+
+def dev_file(dev_dir: Path = dev_dir_default) -> Path:
+    return dev_dir / "dev.json"
+
+
+def from_env(environ: dict[str, str] | None = None, dev_dir: Path = dev_dir_default) -> Settings:
+    e = dict(os.environ if environ is None else environ)
+    try:
+        env = Env(e.get("CORRIDOR_ENV", Env.DEVELOPMENT.value))
+    except ValueError:
+        raise SettingsError(f"CORRIDOR_ENV must be one of {[v.value for v in Env]}") from None
+    topo = load(Path(e.get("CORRIDOR_REGIONS_FILE", str(default_path))))
+    dev = _dev_settings(dev_dir) if env is not Env.PRODUCTION else {}
+    urls = _urls(topo, e, dev)
+    pepper = e.get("CORRIDOR_API_KEY_PEPPER") or dev.get("api_key_pepper", "")
+    if len(pepper) < pepper_length_min:
+        raise SettingsError(
+            f"CORRIDOR_API_KEY_PEPPER must be set to at least {pepper_length_min} characters")
+    return Settings(env=env, topology=topo, urls=urls, pepper=pepper.encode())
+
+
+def _dev_settings(dev_dir: Path) -> dict[str, Any]:
+    path = dev_file(dev_dir)
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    settings = data.get("settings", {})
+    return settings if isinstance(settings, dict) else {}
+
+
+def _urls(topo: Topology, e: dict[str, str], dev: dict[str, Any]) -> DatabaseUrls:
+    dev_urls = dev.get("database_urls", {})
+    control = e.get(topo.control_database_url_env) or dev_urls.get("control")
+    clusters = {}
+    for c in topo.clusters:
+        url = e.get(c.database_url_env) or dev_urls.get(f"cluster:{c.name}")
+        if not url:
+            raise SettingsError(f"set {c.database_url_env} (database of cluster {c.name!r}), "
+                                "or run `corridor dev` first")
+        clusters[c.name] = sqlalchemy_url(url)
+    if not control:
+        raise SettingsError(f"set {topo.control_database_url_env} (control-plane database), "
+                            "or run `corridor dev` first")
+    return DatabaseUrls(control=sqlalchemy_url(control), clusters=clusters)

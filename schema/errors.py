@@ -1,0 +1,89 @@
+"""Error types of mutation result unions, and public top-level errors of queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+
+from payments import errors as domain
+from regions.txn import RetriesExhausted
+
+
+@strawberry.interface(description="Every error a mutation can return implements Error.")
+class Error:
+    code: str
+    message: str
+
+
+@strawberry.type
+class ValidationError(Error):
+    field: str | None = strawberry.field(
+        description="The input field at fault, in the API's camelCase.")
+
+
+@strawberry.type
+class NotFound(Error):
+    pass
+
+
+@strawberry.type
+class InsufficientFunds(Error):
+    account_id: strawberry.ID
+
+
+@strawberry.type
+class CurrencyMismatch(Error):
+    account_id: strawberry.ID
+
+
+@strawberry.type
+class AccountNotActive(Error):
+    account_id: strawberry.ID
+
+
+@strawberry.type
+class IdempotencyConflict(Error):
+    idempotency_key: str
+
+
+def to_error_type(exc: domain.DomainError) -> Any:
+    """The GraphQL error type for a domain error."""
+    if isinstance(exc, domain.InvalidInput):
+        return ValidationError(code=exc.code, message=exc.message, field=exc.field)
+    if isinstance(exc, domain.NotFound):
+        return NotFound(code=exc.code, message=exc.message)
+    if isinstance(exc, domain.InsufficientFunds):
+        return InsufficientFunds(code=exc.code, message=exc.message,
+                                 account_id=strawberry.ID(exc.account_id))
+    if isinstance(exc, domain.CurrencyMismatch):
+        return CurrencyMismatch(code=exc.code, message=exc.message,
+                                account_id=strawberry.ID(exc.account_id))
+    if isinstance(exc, domain.AccountNotActive):
+        return AccountNotActive(code=exc.code, message=exc.message,
+                                account_id=strawberry.ID(exc.account_id))
+    if isinstance(exc, domain.IdempotencyConflict):
+        return IdempotencyConflict(code=exc.code, message=exc.message, idempotency_key=exc.key)
+    raise AssertionError(f"no GraphQL type for {type(exc).__name__}")
+
+
+class PublicError(GraphQLError):
+    """A top-level error whose message and code are meant for the caller (never masked)."""
+
+    def __init__(self, message: str, code: str, **extensions: Any) -> None:
+        super().__init__(message, extensions={"code": code, **extensions})
+
+
+def bad_input(exc: domain.InvalidInput) -> PublicError:
+    return PublicError(exc.message, "BAD_USER_INPUT", field=exc.field)
+
+
+def is_public(error: GraphQLError) -> bool:
+    """Errors of GraphQL itself, permissions, and our public errors keep their message."""
+    original = error.original_error
+    return original is None or isinstance(original, GraphQLError | RetriesExhausted)
+
+
+internal_error_code = "INTERNAL_SERVER_ERROR"
+conflict_error_code = RetriesExhausted.code

@@ -1,0 +1,237 @@
+"""Transfers: ``transfer``, ``transfers``, ``createTransfer`` and ``createTransferBatch``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry.types import Info
+
+from payments import ids
+from payments.currency import currency as lookup_currency
+from payments.errors import BatchItemRejected, DomainError, InvalidInput
+from payments.ledger import TransferStatus as LedgerTransferStatus
+from payments.money import parse_amount
+from regions import commands, ledger_queries
+from regions.idempotency import check_key
+from schema import errors
+from schema.accounts import not_found, own_id, utc
+from schema.money import Money, money
+from schema.pagination import Connection, check_first, connection, decode_cursor
+from schema.permissions import principal, readers, writers
+
+TransferStatus = strawberry.enum(LedgerTransferStatus, name="TransferStatus")
+
+
+@strawberry.type
+class Transfer:
+    id: strawberry.ID
+    from_account_id: strawberry.ID
+    to_account_id: strawberry.ID
+    amount: Money
+    status: TransferStatus  # type: ignore[valid-type]
+    reference: str | None
+    created_at: datetime
+
+
+def transfer_from_row(row: Row[Any]) -> Transfer:
+    return Transfer(
+        id=strawberry.ID(row.id), from_account_id=strawberry.ID(row.debit_account_id),
+        to_account_id=strawberry.ID(row.credit_account_id),
+        amount=money(row.amount_minor, row.currency), status=LedgerTransferStatus(row.status),
+        reference=row.reference, created_at=utc(row.created_at))
+
+
+TransferResult = Annotated[Transfer | errors.NotFound, strawberry.union("TransferResult")]
+
+
+async def resolve_transfer(info: Info[Any, Any], id: strawberry.ID) -> TransferResult:
+    who = principal(info)
+    transfer_id = own_id(who.region, str(id), "trf", "id")
+    row = await info.context.transfer_row(transfer_id) if transfer_id else None
+    return transfer_from_row(row) if row is not None else not_found("transfer", str(id))
+
+
+async def resolve_transfers(
+    info: Info[Any, Any], account_id: strawberry.ID | None = None, first: int | None = None,
+    after: str | None = None,
+) -> Connection[Transfer]:
+    """The tenant's transfers, newest first; with ``accountId``, those touching that account."""
+    who = principal(info)
+    try:
+        limit = check_first(first)
+        after_id = decode_cursor(after, "trf")
+    except InvalidInput as exc:
+        raise errors.bad_input(exc) from exc
+    if account_id is not None:
+        owned = own_id(who.region, str(account_id), "acc", "accountId")
+        if owned is None or await info.context.account_row(owned) is None:
+            raise errors.PublicError(f"account {str(account_id)!r} was not found", "NOT_FOUND")
+
+    async def body(conn: AsyncConnection) -> ledger_queries.Page[Row[Any]]:
+        return await ledger_queries.transfer_page(
+            conn, who.region, who.tenant.id, limit, after_id,
+            str(account_id) if account_id is not None else None)
+
+    page = await info.context.router.run(who.region, body)
+    return connection([transfer_from_row(r) for r in page.items], [r.id for r in page.items],
+                      "trf", page.has_next)
+
+
+@strawberry.input
+class CreateTransferInput:
+    from_account_id: strawberry.ID
+    to_account_id: strawberry.ID
+    amount: str = strawberry.field(description='Decimal string in major units, e.g. "10.50".')
+    currency: str
+    reference: str | None = None
+    idempotency_key: str
+
+
+@strawberry.input
+class TransferBatchItemInput:
+    from_account_id: strawberry.ID
+    to_account_id: strawberry.ID
+    amount: str
+    currency: str
+    reference: str | None = None
+
+
+@strawberry.input
+class CreateTransferBatchInput:
+    transfers: list[TransferBatchItemInput]
+    atomic: bool = strawberry.field(
+        default=True,
+        description="All items or none (default); false posts the items that can be posted.")
+    idempotency_key: str
+
+
+def parse_item(data: CreateTransferInput | TransferBatchItemInput, prefix: str = ""
+               ) -> commands.TransferItem:
+    cur = lookup_currency(data.currency, f"{prefix}currency")
+    for field, value in (("fromAccountId", data.from_account_id),
+                         ("toAccountId", data.to_account_id)):
+        ids.parse_id(str(value), "acc", f"{prefix}{field}")
+    if data.from_account_id == data.to_account_id:
+        raise InvalidInput("a transfer needs two different accounts", f"{prefix}toAccountId")
+    if data.reference is not None and len(data.reference) > commands.reference_length_max:
+        raise InvalidInput(
+            f"reference is longer than {commands.reference_length_max} characters",
+            f"{prefix}reference")
+    return commands.TransferItem(
+        from_account_id=str(data.from_account_id), to_account_id=str(data.to_account_id),
+        amount_minor=parse_amount(data.amount, cur, f"{prefix}amount"), currency=cur.code,
+        reference=data.reference)
+
+
+CreateTransferResult = Annotated[
+    Transfer | errors.ValidationError | errors.NotFound | errors.InsufficientFunds
+    | errors.CurrencyMismatch | errors.AccountNotActive | errors.IdempotencyConflict,
+    strawberry.union("CreateTransferResult"),
+]
+
+
+async def create_transfer(
+    info: Info[Any, Any], input: CreateTransferInput
+) -> CreateTransferResult:
+    who = principal(info)
+    try:
+        cmd = commands.CreateTransfer(parse_item(input), check_key(input.idempotency_key))
+        response = await info.context.router.run(
+            who.region, lambda conn: commands.create_transfer_txn(conn, who, cmd))
+    except DomainError as exc:
+        return errors.to_error_type(exc)  # type: ignore[no-any-return]
+    row = await info.context.transfer_row(response["id"])
+    assert row is not None, response
+    return transfer_from_row(row)
+
+
+@strawberry.type
+class TransferBatchItemError(errors.Error):
+    pass
+
+
+@strawberry.type
+class TransferBatchItem:
+    index: int
+    transfer: Transfer | None
+    error: TransferBatchItemError | None
+
+
+@strawberry.type(description="A batch of transfers committed as one journal.")
+class TransferBatch:
+    id: strawberry.ID
+    atomic: bool
+    item_count: int
+    succeeded: int
+    failed: int
+    items: list[TransferBatchItem]
+
+
+@strawberry.type(description="An atomic batch failed at one item; nothing was written.")
+class TransferBatchRejected(errors.Error):
+    index: int
+    reason_code: str
+
+
+CreateTransferBatchResult = Annotated[
+    TransferBatch | TransferBatchRejected | errors.ValidationError | errors.IdempotencyConflict
+    | errors.NotFound | errors.InsufficientFunds | errors.CurrencyMismatch
+    | errors.AccountNotActive,
+    strawberry.union("CreateTransferBatchResult"),
+]
+
+
+def parse_batch(data: CreateTransferBatchInput) -> commands.CreateTransferBatch:
+    key = check_key(data.idempotency_key)
+    if not 1 <= len(data.transfers) <= commands.batch_transfers_max:
+        raise InvalidInput(
+            f"a batch holds 1 to {commands.batch_transfers_max} transfers, "
+            f"got {len(data.transfers)}", "transfers")
+    items = tuple(parse_item(t, f"transfers[{i}].") for i, t in enumerate(data.transfers))
+    return commands.CreateTransferBatch(items=items, atomic=data.atomic, idempotency_key=key)
+
+
+async def create_transfer_batch(
+    info: Info[Any, Any], input: CreateTransferBatchInput
+) -> CreateTransferBatchResult:
+    who = principal(info)
+    try:
+        cmd = parse_batch(input)
+        response = await info.context.router.run(
+            who.region, lambda conn: commands.create_transfer_batch_txn(conn, who, cmd))
+    except BatchItemRejected as exc:
+        return TransferBatchRejected(code=exc.code, message=exc.message, index=exc.index,
+                                     reason_code=exc.cause.code)
+    except DomainError as exc:
+        return errors.to_error_type(exc)  # type: ignore[no-any-return]
+    return await batch_from_response(info, response, cmd.atomic)
+
+
+async def batch_from_response(
+    info: Info[Any, Any], response: dict[str, Any], atomic: bool
+) -> TransferBatch:
+    wanted = [i["transferId"] for i in response["items"] if "transferId" in i]
+    rows = {r.id: r for r in await info.context.transfer_rows(wanted) if r is not None}
+    items = [
+        TransferBatchItem(index=index, transfer=transfer_from_row(rows[item["transferId"]]),
+                          error=None)
+        if "transferId" in item else
+        TransferBatchItem(index=index, transfer=None, error=TransferBatchItemError(
+            code=item["code"], message=item["message"]))
+        for index, item in enumerate(response["items"])
+    ]
+    succeeded = sum(1 for i in items if i.transfer is not None)
+    return TransferBatch(id=strawberry.ID(response["id"]), atomic=atomic, item_count=len(items),
+                         succeeded=succeeded, failed=len(items) - succeeded, items=items)
+
+
+transfer_field = strawberry.field(resolver=resolve_transfer, permission_classes=[readers])
+transfers_field = strawberry.field(resolver=resolve_transfers, permission_classes=[readers])
+create_transfer_field = strawberry.mutation(resolver=create_transfer,
+                                            permission_classes=[writers])
+create_transfer_batch_field = strawberry.mutation(resolver=create_transfer_batch,
+                                                  permission_classes=[writers])
