@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids, ledger
@@ -65,16 +66,25 @@ async def insert_account(
 
 
 async def internal_account(conn: AsyncConnection, region: str, purpose: str, currency: str) -> str:
-    """The region's internal account for a purpose and currency, created on first use."""
-    found = (await conn.execute(
-        select(accounts.c.id).where(
-            accounts.c.region == region, accounts.c.kind == "internal",
-            accounts.c.purpose == purpose, accounts.c.currency == currency)
-    )).scalar_one_or_none()
+    """The region's internal account for a purpose and currency, created on first use.
+
+    Concurrent first uses race on the unique (region, purpose, currency) index; the loser's
+    insert does nothing and it reads the winner's row.
+    """
+    where = (accounts.c.region == region, accounts.c.kind == "internal",
+             accounts.c.purpose == purpose, accounts.c.currency == currency)
+    found = (await conn.execute(select(accounts.c.id).where(*where))).scalar_one_or_none()
     if found is not None:
         return str(found)
-    return await insert_account(conn, region, None, currency, f"{purpose} {currency}",
-                                kind="internal", purpose=purpose)
+    account_id = ids.new_id("acc", region)
+    await conn.execute(
+        pg_insert(accounts).values(
+            region=region, id=account_id, tenant_id=None, kind="internal", purpose=purpose,
+            currency=currency, label=f"{purpose} {currency}",
+            status=AccountStatus.ACTIVE.value, debits_must_not_exceed_credits=False)
+        .on_conflict_do_nothing(index_elements=["region", "purpose", "currency"],
+                                index_where=text("kind = 'internal'")))
+    return str((await conn.execute(select(accounts.c.id).where(*where))).scalar_one())
 
 
 @dataclass(slots=True)
