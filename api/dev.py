@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payments.principal import Environment, Role
 from regions import commands, migrate, tenants
 from regions.databases import ensure_databases, local_urls
-from regions.embedded import embedded_postgres
+from regions.embedded import embedded_server
 from regions.ledger_store import insert_account
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology, load
@@ -42,7 +42,7 @@ def run_dev(data_dir: Path, database_url: str | None, host: str, port: int) -> i
     print("starting embedded PostgreSQL ...", flush=True)
     (data_dir / "pgdata").mkdir(exist_ok=True)
     try:
-        with embedded_postgres(data_dir / "pgdata") as url:
+        with embedded_server(data_dir / "pgdata") as url:
             return _run(topo, data_dir, url, host, port)
     finally:
         print("embedded PostgreSQL stopped", flush=True)
@@ -83,8 +83,7 @@ async def _seed(topo: Topology, urls: DatabaseUrls, state: dict[str, Any]) -> li
     try:
         seeded = []
         for previous in state.get("tenants", []):
-            key = previous.get("api_key", "")
-            if await router.run_control(lambda c, k=key: tenants.authenticate(c, pepper, k)):
+            if await _still_valid(router, pepper, str(previous.get("api_key", ""))):
                 seeded.append(previous)
         have = {t["home_region"] for t in seeded}
         for region in topo.regions:
@@ -94,6 +93,13 @@ async def _seed(topo: Topology, urls: DatabaseUrls, state: dict[str, Any]) -> li
         return seeded
     finally:
         await router.dispose()
+
+
+async def _still_valid(router: Router, pepper: bytes, key: str) -> bool:
+    async def body(conn: AsyncConnection) -> bool:
+        return await tenants.authenticate(conn, pepper, key) is not None
+
+    return await router.run_control(body)
 
 
 async def _seed_tenant(router: Router, topo: Topology, pepper: bytes, region: str,

@@ -24,7 +24,7 @@ class Currency:
     @property
     def scale(self) -> int:
         """Minor units per major unit: 100 for EUR, 1 for JPY, 1000 for KWD."""
-        return 10**self.exponent
+        return int(10**self.exponent)
 
 
 @cache

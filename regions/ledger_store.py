@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import Row, and_, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids, ledger
 from payments.errors import BatchItemRejected, DomainError
-from payments.ledger import Account, AccountStatus, Side, TransferStatus
+from payments.ledger import Account, AccountStatus, TransferStatus
 from regions.tables import accounts, entries, journals, transfers
 
 page_size_max = 100

@@ -93,7 +93,7 @@ def _applied(conn: Connection, scope: str) -> set[int]:
 
 
 def apply(topo: Topology, urls: Mapping[str, str]) -> list[Statement]:
-    """Migrate every database named in ``urls`` (keys as ``Statement.database``); returns what ran."""
+    """Migrate every database in ``urls`` (keyed like ``Statement.database``); returns what ran."""
     ran: list[Statement] = []
     for target, url in urls.items():
         engine = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -108,7 +108,9 @@ def apply(topo: Topology, urls: Mapping[str, str]) -> list[Statement]:
     return ran
 
 
-def _apply_target(conn: Connection, topo: Topology, dialect: Dialect, target: str) -> list[Statement]:
+def _apply_target(
+    conn: Connection, topo: Topology, dialect: Dialect, target: str
+) -> list[Statement]:
     if dialect is Dialect.POSTGRESQL:
         conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _advisory_lock_key})
     try:

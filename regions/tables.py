@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -18,7 +20,7 @@ control = MetaData()
 regional = MetaData()
 
 
-def _ts(name: str, nullable: bool = False) -> Column[object]:
+def _ts(name: str, nullable: bool = False) -> Column[Any]:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 

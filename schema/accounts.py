@@ -61,7 +61,7 @@ class Account:
     balance: Balance
     created_at: datetime
 
-    @strawberry.field(description="The account's statement, newest first.")
+    @strawberry.field(description="The account's statement, newest first.")  # type: ignore[untyped-decorator]
     async def entries(
         self, info: Info[Any, Any], first: int | None = None, after: str | None = None
     ) -> Connection[Entry]:

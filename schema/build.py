@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -13,7 +15,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    SchemaExtension,
     ValidationCache,
 )
 
@@ -22,6 +23,7 @@ from schema import accounts as acc
 from schema import errors
 from schema import transfers as trf
 from schema import viewer as vw
+from schema.pagination import Connection
 
 query_depth_max = 10
 query_tokens_max = 2_000
@@ -36,9 +38,9 @@ class Query:
     viewer: vw.Viewer = vw.viewer_field
     regions: list[vw.Region] = vw.regions_field
     account: acc.AccountResult = acc.account_field
-    accounts: acc.Connection[acc.Account] = acc.accounts_field
+    accounts: Connection[acc.Account] = acc.accounts_field
     transfer: trf.TransferResult = trf.transfer_field
-    transfers: trf.Connection[trf.Transfer] = trf.transfers_field
+    transfers: Connection[trf.Transfer] = trf.transfers_field
 
 
 @strawberry.type
@@ -68,14 +70,15 @@ class PublicMaskErrors(MaskErrors):
 
 
 def build_schema(*, production: bool) -> strawberry.Schema:
-    extensions: list[SchemaExtension | type[SchemaExtension]] = [
-        ParserCache(maxsize=document_cache_entries_max),
-        ValidationCache(maxsize=document_cache_entries_max),
-        MaxTokensLimiter(max_token_count=query_tokens_max),
-        MaxAliasesLimiter(max_alias_count=query_aliases_max),
-        QueryDepthLimiter(max_depth=query_depth_max),
-        PublicMaskErrors(should_mask_error=lambda e: not errors.is_public(e)),
+    # Factories, not instances: Strawberry builds fresh extensions for every request.
+    extensions: list[Any] = [
+        partial(ParserCache, maxsize=document_cache_entries_max),
+        partial(ValidationCache, maxsize=document_cache_entries_max),
+        partial(MaxTokensLimiter, max_token_count=query_tokens_max),
+        partial(MaxAliasesLimiter, max_alias_count=query_aliases_max),
+        partial(QueryDepthLimiter, max_depth=query_depth_max),
+        partial(PublicMaskErrors, should_mask_error=lambda e: not errors.is_public(e)),
     ]
     if production:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
