@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from regions.embedded import embedded_postgres
+from regions.embedded import embedded_server
 
 local_url = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -42,5 +42,5 @@ def server_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="corridor-test-pg-") as parent:
         pgdata = Path(parent) / "pgdata"
         pgdata.mkdir()
-        with embedded_postgres(pgdata) as url:
+        with embedded_server(pgdata) as url:
             yield url

@@ -1,0 +1,104 @@
+"""The real thing: `corridor serve` in its own process, driven over TCP, set up by the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from regions.router import DatabaseUrls
+from regions.topology import Topology
+from tests.conftest import test_pepper
+
+startup_s_max = 30
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server_env(topo: Topology, db_urls: DatabaseUrls) -> dict[str, str]:
+    env = {**os.environ, "CORRIDOR_ENV": "test", "CORRIDOR_API_KEY_PEPPER": test_pepper.decode(),
+           topo.control_database_url_env: db_urls.control}
+    for c in topo.clusters:
+        env[c.database_url_env] = db_urls.clusters[c.name]
+    return env
+
+
+def corridor(env: dict[str, str], *args: str) -> dict[str, str]:
+    out = subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, check=True,
+                         capture_output=True, text=True, timeout=60)
+    result: dict[str, str] = json.loads(out.stdout)
+    return result
+
+
+@pytest.fixture(scope="module")
+def server(server_env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+                            env=server_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_s_max
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_cli_setup_and_graphql_over_tcp(server: str, server_env: dict[str, str]) -> None:
+    tenant = corridor(server_env, "tenant", "create", "Process Ltd", "--jurisdiction", "SG")
+    assert tenant["home_region"] == "ap-southeast"
+    key = corridor(server_env, "apikey", "create", "--tenant", tenant["id"],
+                   "--role", "partner_admin")["key"]
+    assert key.startswith("cor_test_")
+    headers = {"Authorization": f"Bearer {key}"}
+    mutation = ('mutation { createAccount(input: {currency: "SGD", label: "ops", '
+                'idempotencyKey: "proc-1"}) { __typename ... on Account { id currency } } }')
+    made = httpx.post(f"{server}/graphql", json={"query": mutation}, headers=headers,
+                      timeout=10).json()
+    assert made["data"]["createAccount"]["__typename"] == "Account", made
+    listed = httpx.post(f"{server}/graphql", headers=headers, timeout=10, json={
+        "query": "{ viewer { tenant { id homeRegion } } accounts { edges { node { id "
+                 "balance { available { amount currency } } } } } }"}).json()
+    assert listed["data"]["viewer"]["tenant"] == {"id": tenant["id"],
+                                                  "homeRegion": "ap-southeast"}
+    node = listed["data"]["accounts"]["edges"][0]["node"]
+    assert node["id"] == made["data"]["createAccount"]["id"]
+    assert node["balance"]["available"] == {"amount": "0.00", "currency": "SGD"}
+    assert httpx.post(f"{server}/graphql", json={"query": "{ viewer { role } }"},
+                      timeout=10).status_code == 401
+    ready = httpx.get(f"{server}/readyz", timeout=10).json()
+    assert ready["ready"] is True
+
+
+def test_cli_rejects_bad_input_with_clear_errors(server_env: dict[str, str]) -> None:
+    bad = subprocess.run([sys.executable, "-m", "api.cli", "tenant", "create", "X",
+                          "--jurisdiction", "EU", "--region", "us-east"],
+                         env=server_env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert "does not serve jurisdiction EU" in bad.stderr
+    missing = subprocess.run([sys.executable, "-m", "api.cli", "apikey", "create", "--tenant",
+                              "ten_eu-central_01M7ZSPZVN9FMXWD01NR6PV1VY", "--role", "sre"],
+                             env=server_env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2
+    assert "was not found" in missing.stderr
