@@ -45,6 +45,7 @@ class Statement:
     database: str
     sql: str
     version: int | None = None
+    phase: str = "migrate"
 
 
 def control_target() -> str:

@@ -10,6 +10,7 @@ re-planned on every run and are idempotent, so adding a region to the regions fi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import groupby
 from types import ModuleType
 
 from sqlalchemy import Connection, create_engine, text
@@ -47,29 +48,39 @@ def plan(
 ) -> list[Statement]:
     """Every statement still to run, per database, in order."""
     applied = applied or {}
+    targets = [control_target(), *(cluster_target(c) for c in topo.clusters)]
+    return [s for t in targets
+            for s in plan_target(topo, dialect, t, applied.get(t, set()), crdb_database)]
+
+
+def plan_target(
+    topo: Topology, dialect: Dialect, target: str, applied: set[int], crdb_database: str
+) -> list[Statement]:
+    """One database's statements in three phases, in the order they must run.
+
+    ``prepare``: CockroachDB database regions (a LOCALITY clause fails before them) and the
+    migrations table. ``migrate``: the versioned migrations not yet applied. ``finish``:
+    PostgreSQL partitions for every region of the cluster, after their parent tables.
+    """
+    control = target == control_target()
+    cluster = topo.cluster(topo.control_cluster if control else target.split(":", 1)[1])
     out: list[Statement] = []
-    target = control_target()
-    out.append(Statement(target, migrations_table_ddl(dialect)))
+    if dialect is Dialect.COCKROACHDB:
+        out += [Statement(target, s, phase="prepare")
+                for s in cockroach_regions(cluster, topo, crdb_database)]
+    out.append(Statement(target, migrations_table_ddl(dialect), phase="prepare"))
+    regional_tables: list[TableDef] = []
     for m in migrations:
-        if m.version not in applied.get(target, set()):
-            out += [Statement(target, s, m.version)
-                    for t in m.control for s in create_table(t, dialect, regional=False)]
-            out.append(Statement(target, _record(target, m), m.version))
-    for cluster in topo.clusters:
-        target = cluster_target(cluster)
-        if dialect is Dialect.COCKROACHDB:
-            out += [Statement(target, s) for s in cockroach_regions(cluster, topo, crdb_database)]
-        out.append(Statement(target, migrations_table_ddl(dialect)))
-        regional_tables: list[TableDef] = []
-        for m in migrations:
-            regional_tables += m.regional
-            if m.version not in applied.get(target, set()):
-                out += [Statement(target, s, m.version)
-                        for t in m.regional for s in create_table(t, dialect, regional=True)]
-                out.append(Statement(target, _record(target, m), m.version))
-        if dialect is Dialect.POSTGRESQL:
-            out += [Statement(target, s)
-                    for s in postgres_partitions(cluster, topo, regional_tables)]
+        tables_of: tuple[TableDef, ...] = m.control if control else m.regional
+        regional_tables += [] if control else tables_of
+        if m.version in applied:
+            continue
+        out += [Statement(target, sql, m.version, "migrate")
+                for t in tables_of for sql in create_table(t, dialect, regional=not control)]
+        out.append(Statement(target, _record(target, m), m.version, "migrate"))
+    if dialect is Dialect.POSTGRESQL and not control:
+        out += [Statement(target, sql, phase="finish")
+                for sql in postgres_partitions(cluster, topo, regional_tables)]
     return out
 
 
@@ -114,14 +125,17 @@ def _apply_target(
     if dialect is Dialect.POSTGRESQL:
         conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _advisory_lock_key})
     try:
-        conn.exec_driver_sql(migrations_table_ddl(dialect))
-        applied = {target: _applied(conn, target)}
         database = conn.engine.url.database or crdb_database_default
-        todo = [s for s in plan(topo, dialect, applied, database) if s.database == target]
-        for version in sorted({s.version for s in todo if s.version is not None}):
-            _run(conn, dialect, [s for s in todo if s.version == version])
-        _run(conn, dialect, [s for s in todo if s.version is None])
-        return todo
+        prepare = [s for s in plan_target(topo, dialect, target, set(), database)
+                   if s.phase == "prepare"]
+        for s in prepare:
+            _run(conn, dialect, [s])
+        applied = _applied(conn, target)
+        rest = [s for s in plan_target(topo, dialect, target, applied, database)
+                if s.phase != "prepare"]
+        for _, group in groupby(rest, key=lambda s: (s.phase, s.version)):
+            _run(conn, dialect, list(group))
+        return prepare + rest
     finally:
         if dialect is Dialect.POSTGRESQL:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _advisory_lock_key})

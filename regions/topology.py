@@ -89,7 +89,8 @@ def load(path: Path = default_path) -> Topology:
 def parse(raw: Any) -> Topology:
     if not isinstance(raw, dict):
         raise RegionsFileError("file", "-", "must be a mapping")
-    if raw.get("version") != 1:
+    version = raw.get("version")
+    if type(version) is not int or version != 1:
         raise RegionsFileError("file", "version", "must be 1")
     clusters = tuple(_cluster(c, i) for i, c in enumerate(_list(raw, "clusters", "file")))
     regions = tuple(_region(r, i) for i, r in enumerate(_list(raw, "regions", "file")))

@@ -183,7 +183,8 @@ def test_regional_primary_keys_start_with_region(
         insp = inspect(engines[target])
         for name in tables.regional.tables:
             pk = insp.get_pk_constraint(name)["constrained_columns"]
-            assert pk and pk[0] == "region", (target, name, pk)
+            assert pk, (target, name)
+            assert pk[0] == "region", (target, name, pk)
             region = next(c for c in insp.get_columns(name) if c["name"] == "region")
             assert region["nullable"] is False
 

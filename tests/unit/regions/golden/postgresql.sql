@@ -1,0 +1,280 @@
+-- database: control
+CREATE TABLE IF NOT EXISTS corridor_migrations (
+    scope TEXT NOT NULL,
+    version INT NOT NULL,
+    name TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (scope, version)
+);
+CREATE TABLE regions (
+    code TEXT NOT NULL PRIMARY KEY,
+    jurisdictions TEXT[] NOT NULL,
+    cloud TEXT NOT NULL,
+    location TEXT NOT NULL,
+    cluster TEXT NOT NULL,
+    sovereign BOOLEAN NOT NULL,
+    status TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE tenants (
+    id TEXT NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    jurisdiction TEXT NOT NULL,
+    home_region TEXT NOT NULL REFERENCES regions (code),
+    environment TEXT NOT NULL CHECK (environment IN ('test', 'live')),
+    status TEXT NOT NULL DEFAULT 'active',
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE api_keys (
+    id TEXT NOT NULL PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    role TEXT NOT NULL,
+    key_hash BYTEA NOT NULL UNIQUE,
+    key_prefix TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    revoked_at TIMESTAMPTZ
+);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 1, 'initial');
+
+-- database: cluster:global
+CREATE TABLE IF NOT EXISTS corridor_migrations (
+    scope TEXT NOT NULL,
+    version INT NOT NULL,
+    name TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (scope, version)
+);
+CREATE TABLE accounts (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT,
+    kind TEXT NOT NULL CHECK (kind IN ('customer', 'internal')),
+    purpose TEXT,
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    label TEXT,
+    status TEXT NOT NULL DEFAULT 'ACTIVE',
+    debits_must_not_exceed_credits BOOLEAN NOT NULL,
+    debits_posted BIGINT NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+    credits_posted BIGINT NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+    debits_pending BIGINT NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+    credits_pending BIGINT NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+    entry_seq BIGINT NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CONSTRAINT accounts_no_overdraft CHECK (
+        NOT debits_must_not_exceed_credits
+        OR debits_posted + debits_pending <= credits_posted),
+    CONSTRAINT accounts_owner CHECK ((kind = 'customer') = (tenant_id IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX accounts_tenant_idx ON accounts (region, tenant_id, id);
+CREATE UNIQUE INDEX accounts_internal_idx ON accounts (region, purpose, currency) WHERE kind = 'internal';
+CREATE TABLE journals (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT,
+    kind TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE TABLE transfers (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    journal_id TEXT NOT NULL,
+    tenant_id TEXT,
+    debit_account_id TEXT NOT NULL,
+    credit_account_id TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'POSTED', 'VOIDED')),
+    reference TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK (debit_account_id <> credit_account_id),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX transfers_tenant_idx ON transfers (region, tenant_id, id);
+CREATE TABLE entries (
+    region TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    transfer_id TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('DEBIT', 'CREDIT')),
+    phase TEXT NOT NULL CHECK (phase IN ('PENDING', 'POSTED', 'VOIDED')),
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, account_id, seq)
+) PARTITION BY LIST (region);
+CREATE TABLE idempotency_keys (
+    region TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    key TEXT NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+    operation TEXT NOT NULL,
+    request_hash BYTEA NOT NULL,
+    response JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, tenant_id, key)
+) PARTITION BY LIST (region);
+CREATE TABLE outbox (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT,
+    topic TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    published_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX outbox_unpublished_idx ON outbox (region, id) WHERE published_at IS NULL;
+CREATE TABLE audit_events (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 1, 'initial');
+CREATE TABLE IF NOT EXISTS accounts__eu_central PARTITION OF accounts FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS accounts__uk_south PARTITION OF accounts FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS accounts__us_east PARTITION OF accounts FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS accounts__ap_southeast PARTITION OF accounts FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS journals__eu_central PARTITION OF journals FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS journals__uk_south PARTITION OF journals FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS journals__us_east PARTITION OF journals FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS journals__ap_southeast PARTITION OF journals FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS transfers__eu_central PARTITION OF transfers FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS transfers__uk_south PARTITION OF transfers FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS transfers__us_east PARTITION OF transfers FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS transfers__ap_southeast PARTITION OF transfers FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS entries__eu_central PARTITION OF entries FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS entries__uk_south PARTITION OF entries FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS entries__us_east PARTITION OF entries FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS entries__ap_southeast PARTITION OF entries FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS idempotency_keys__eu_central PARTITION OF idempotency_keys FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS idempotency_keys__uk_south PARTITION OF idempotency_keys FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS idempotency_keys__us_east PARTITION OF idempotency_keys FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS idempotency_keys__ap_southeast PARTITION OF idempotency_keys FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS outbox__eu_central PARTITION OF outbox FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS outbox__uk_south PARTITION OF outbox FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS outbox__us_east PARTITION OF outbox FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS outbox__ap_southeast PARTITION OF outbox FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS audit_events__eu_central PARTITION OF audit_events FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS audit_events__uk_south PARTITION OF audit_events FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS audit_events__us_east PARTITION OF audit_events FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS audit_events__ap_southeast PARTITION OF audit_events FOR VALUES IN ('ap-southeast');
+
+-- database: cluster:cn
+CREATE TABLE IF NOT EXISTS corridor_migrations (
+    scope TEXT NOT NULL,
+    version INT NOT NULL,
+    name TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (scope, version)
+);
+CREATE TABLE accounts (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT,
+    kind TEXT NOT NULL CHECK (kind IN ('customer', 'internal')),
+    purpose TEXT,
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    label TEXT,
+    status TEXT NOT NULL DEFAULT 'ACTIVE',
+    debits_must_not_exceed_credits BOOLEAN NOT NULL,
+    debits_posted BIGINT NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+    credits_posted BIGINT NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+    debits_pending BIGINT NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+    credits_pending BIGINT NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+    entry_seq BIGINT NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CONSTRAINT accounts_no_overdraft CHECK (
+        NOT debits_must_not_exceed_credits
+        OR debits_posted + debits_pending <= credits_posted),
+    CONSTRAINT accounts_owner CHECK ((kind = 'customer') = (tenant_id IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX accounts_tenant_idx ON accounts (region, tenant_id, id);
+CREATE UNIQUE INDEX accounts_internal_idx ON accounts (region, purpose, currency) WHERE kind = 'internal';
+CREATE TABLE journals (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT,
+    kind TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE TABLE transfers (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    journal_id TEXT NOT NULL,
+    tenant_id TEXT,
+    debit_account_id TEXT NOT NULL,
+    credit_account_id TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'POSTED', 'VOIDED')),
+    reference TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK (debit_account_id <> credit_account_id),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX transfers_tenant_idx ON transfers (region, tenant_id, id);
+CREATE TABLE entries (
+    region TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    transfer_id TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('DEBIT', 'CREDIT')),
+    phase TEXT NOT NULL CHECK (phase IN ('PENDING', 'POSTED', 'VOIDED')),
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, account_id, seq)
+) PARTITION BY LIST (region);
+CREATE TABLE idempotency_keys (
+    region TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    key TEXT NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+    operation TEXT NOT NULL,
+    request_hash BYTEA NOT NULL,
+    response JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, tenant_id, key)
+) PARTITION BY LIST (region);
+CREATE TABLE outbox (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT,
+    topic TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    published_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX outbox_unpublished_idx ON outbox (region, id) WHERE published_at IS NULL;
+CREATE TABLE audit_events (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 1, 'initial');
+CREATE TABLE IF NOT EXISTS accounts__cn_east PARTITION OF accounts FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS journals__cn_east PARTITION OF journals FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS transfers__cn_east PARTITION OF transfers FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS entries__cn_east PARTITION OF entries FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS idempotency_keys__cn_east PARTITION OF idempotency_keys FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS outbox__cn_east PARTITION OF outbox FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS audit_events__cn_east PARTITION OF audit_events FOR VALUES IN ('cn-east');
