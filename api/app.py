@@ -9,9 +9,9 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import text
-from strawberry.litestar import make_graphql_controller
 
 from api.auth import KeyCache, Unauthenticated, authenticate, bearer_key
+from api.graphql_http import graphql_controller, refuse_websocket
 from api.settings import Settings, request_body_bytes_max
 from regions.router import Router
 from schema.build import build_schema
@@ -63,10 +63,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 def create_app(settings: Settings, router: Router | None = None) -> Litestar:
     """``router`` may be passed in (tests share one); otherwise the app owns and disposes it."""
     schema = build_schema(production=settings.production)
-    controller = make_graphql_controller(
-        schema, path="/graphql", context_getter=graphql_context,
-        graphql_ide=None if settings.production else "graphiql",
-        allow_queries_via_get=True)
+    controller = graphql_controller(schema, graphql_context, ide=not settings.production)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -81,7 +78,8 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
                 await app.state.router.dispose()
 
     return Litestar(
-        route_handlers=[controller, healthz, readyz],
+        route_handlers=[controller, refuse_websocket, healthz, readyz],
+        openapi_config=None,
         exception_handlers={Unauthenticated: unauthenticated},
         lifespan=[lifespan],
         request_max_body_size=request_body_bytes_max,

@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payments.errors import IdempotencyConflict, InvalidInput
+from payments.errors import IdempotencyConflict
+from payments.text import check_text
 from regions.tables import idempotency_keys
 
 key_length_max = 255
@@ -27,10 +28,7 @@ Response = dict[str, Any]
 
 
 def check_key(key: object) -> str:
-    if not isinstance(key, str) or not 1 <= len(key) <= key_length_max:
-        raise InvalidInput(f"idempotencyKey must be 1 to {key_length_max} characters",
-                           "idempotencyKey")
-    return key
+    return check_text(key, "idempotencyKey", key_length_max, length_min=1)
 
 
 def request_hash(operation: str, request: dict[str, Any]) -> bytes:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payments import ids
 from payments.errors import InvalidInput, NotFound
 from payments.principal import Environment, Principal, Role, Tenant
+from payments.text import check_text
 from regions.tables import api_keys, tenants
 from regions.topology import Topology
 
@@ -53,8 +54,7 @@ async def create_tenant(
     conn: AsyncConnection, topo: Topology, name: str, jurisdiction: str,
     region: str | None, environment: Environment,
 ) -> Tenant:
-    if not 1 <= len(name.strip()) <= tenant_name_length_max:
-        raise InvalidInput(f"name must be 1 to {tenant_name_length_max} characters", "name")
+    check_text(name.strip(), "name", tenant_name_length_max, length_min=1)
     home = choose_region(topo, jurisdiction, region)
     tenant = Tenant(ids.new_id("ten", home), name.strip(), jurisdiction, home, environment)
     await conn.execute(insert(tenants).values(

@@ -16,6 +16,7 @@ from payments.currency import currency as lookup_currency
 from payments.errors import DomainError, InvalidInput
 from payments.ledger import Account as LedgerAccount
 from payments.ledger import AccountStatus as LedgerAccountStatus
+from payments.text import check_text
 from regions import commands, ledger_queries
 from regions.idempotency import check_key
 from schema import errors
@@ -157,9 +158,8 @@ CreateAccountResult = Annotated[
 def parse_create_account(data: CreateAccountInput) -> commands.CreateAccount:
     key = check_key(data.idempotency_key)
     code = lookup_currency(data.currency).code
-    if data.label is not None and len(data.label) > commands.label_length_max:
-        raise InvalidInput(f"label is longer than {commands.label_length_max} characters",
-                           "label")
+    if data.label is not None:
+        check_text(data.label, "label", commands.label_length_max)
     return commands.CreateAccount(currency=code, label=data.label, idempotency_key=key)
 
 

@@ -51,7 +51,7 @@ class Mutation:
 
 
 class PublicMaskErrors(MaskErrors):
-    """Masks unexpected failures (logging them) and gives each top-level error a code."""
+    """Masks unexpected failures (logging them); conflicts keep their own code."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         _log.error("unexpected error in %s", error.path, exc_info=error.original_error)
@@ -64,8 +64,6 @@ class PublicMaskErrors(MaskErrors):
         for error in out:
             if isinstance(error.original_error, RetriesExhausted):
                 error.extensions = {"code": errors.conflict_error_code}
-            elif not error.extensions or "code" not in error.extensions:
-                error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
         return out
 
 

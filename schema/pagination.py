@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Generic, TypeVar
 
 import strawberry
 
 from payments.errors import InvalidInput
 
+_cursor_key = re.compile(r"[A-Za-z0-9_-]{1,80}")
 first_default = 20
 first_max = 100
 cursor_length_max = 200
@@ -56,7 +58,7 @@ def decode_cursor(cursor: str | None, kind: str) -> str | None:
         found, _, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("after is not a cursor from this list", "after") from None
-    if found != kind or not key:
+    if found != kind or not _cursor_key.fullmatch(key):
         raise InvalidInput("after is not a cursor from this list", "after")
     return key
 

@@ -15,6 +15,7 @@ from payments.currency import currency as lookup_currency
 from payments.errors import BatchItemRejected, DomainError, InvalidInput
 from payments.ledger import TransferStatus as LedgerTransferStatus
 from payments.money import parse_amount
+from payments.text import check_text
 from regions import commands, ledger_queries
 from regions.idempotency import check_key
 from schema import errors
@@ -117,10 +118,8 @@ def parse_item(data: CreateTransferInput | TransferBatchItemInput, prefix: str =
         ids.parse_id(str(value), "acc", f"{prefix}{field}")
     if data.from_account_id == data.to_account_id:
         raise InvalidInput("a transfer needs two different accounts", f"{prefix}toAccountId")
-    if data.reference is not None and len(data.reference) > commands.reference_length_max:
-        raise InvalidInput(
-            f"reference is longer than {commands.reference_length_max} characters",
-            f"{prefix}reference")
+    if data.reference is not None:
+        check_text(data.reference, f"{prefix}reference", commands.reference_length_max)
     return commands.TransferItem(
         from_account_id=str(data.from_account_id), to_account_id=str(data.to_account_id),
         amount_minor=parse_amount(data.amount, cur, f"{prefix}amount"), currency=cur.code,
