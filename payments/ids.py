@@ -17,7 +17,9 @@ _alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ulid_length = 26
 id_length_max = 64
 kinds = frozenset({"ten", "key", "acc", "trf", "jnl", "evt", "aud"})
-_pattern = re.compile(r"(?P<kind>[a-z]{3})_(?P<region>[a-z][a-z0-9-]{1,30})_(?P<ulid>[0-9A-Z]{26})")
+_pattern = re.compile(
+    r"(?P<kind>[a-z]{3})_(?P<region>[a-z][a-z0-9-]{1,30})_(?P<ulid>[0-7][0-9A-HJKMNP-TV-Z]{25})")
+ms_max = 2**48 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,7 @@ class ParsedId:
 def new_ulid(now_ms: int | None = None) -> str:
     """48 bits of milliseconds then 80 random bits, Crockford base32."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
+    assert 0 <= ms <= ms_max, ms
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
     chars = []
     for _ in range(ulid_length):

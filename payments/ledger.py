@@ -105,7 +105,7 @@ def check(accounts: Mapping[str, Account], transfer: Transfer) -> tuple[Account,
             raise NotFound("account", account_id)
         if account.currency != transfer.currency:
             raise CurrencyMismatch(account.id, account.currency, transfer.currency)
-        if account.status is not AccountStatus.ACTIVE:
+        if account.status != AccountStatus.ACTIVE:
             raise AccountNotActive(account.id, account.status)
         pair.append(account)
     debit, credit = pair
@@ -139,8 +139,9 @@ def settle_pending(
 
     Posting a hold cannot fail for funds: the amount was reserved when it was held.
     """
+    outcome, status = TransferStatus(outcome), TransferStatus(status)
     assert outcome in (TransferStatus.POSTED, TransferStatus.VOIDED), outcome
-    if status is not TransferStatus.PENDING:
+    if status != TransferStatus.PENDING:
         raise TransferNotPending(transfer.id, status)
     debit = accounts[transfer.debit_account_id]
     credit = accounts[transfer.credit_account_id]
@@ -148,7 +149,7 @@ def settle_pending(
     assert credit.credits_pending >= transfer.amount_minor, (credit, transfer)
     debit.debits_pending -= transfer.amount_minor
     credit.credits_pending -= transfer.amount_minor
-    if outcome is TransferStatus.POSTED:
+    if outcome == TransferStatus.POSTED:
         debit.debits_posted += transfer.amount_minor
         credit.credits_posted += transfer.amount_minor
     debit.assert_invariants()
@@ -187,5 +188,5 @@ def assert_balanced(journal: Iterable[Entry]) -> None:
     net: dict[str, int] = defaultdict(int)
     for e in journal:
         assert e.amount_minor > 0, e
-        net[e.currency] += e.amount_minor if e.side is Side.CREDIT else -e.amount_minor
+        net[e.currency] += e.amount_minor if e.side == Side.CREDIT else -e.amount_minor
     assert all(v == 0 for v in net.values()), dict(net)

@@ -15,7 +15,7 @@ from regions.router import Router
 
 async def open_accounts(router: Router, who: Principal, currency: str, count: int,
                         funding_minor: int = 0) -> list[str]:
-    """Open ``count`` accounts for the principal's tenant; the first is funded with ``funding_minor``."""
+    """Open ``count`` accounts for the tenant; the first is funded with ``funding_minor``."""
     async def body(conn: AsyncConnection) -> list[str]:
         out = []
         for i in range(count):

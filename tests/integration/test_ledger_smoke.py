@@ -27,4 +27,5 @@ async def test_create_fund_and_transfer(router: Router, make_principal) -> None:
 
     first = await router.run(who.region, move)
     again = await router.run(who.region, move)
-    assert first == again and first["type"] == "Transfer"
+    assert first == again
+    assert first["type"] == "Transfer"

@@ -235,3 +235,19 @@ def test_parse_id_returns_exact_parts_or_rejects(text: str) -> None:
         assert f"{parsed.kind}_{parsed.region}_{parsed.ulid}" == text
         assert text.isascii()
         assert len(text) <= id_length_max
+
+
+def test_parse_id_rejects_letters_outside_the_ulid_alphabet() -> None:
+    from payments.errors import InvalidInput
+    from payments.ids import parse_id
+
+    for bad in ("U" * 26, "8" + "0" * 25, "I" * 26):
+        with pytest.raises(InvalidInput):
+            parse_id(f"acc_eu-central_{bad}", "acc", "f")
+
+
+def test_new_ulid_refuses_times_beyond_48_bits() -> None:
+    from payments.ids import new_ulid
+
+    with pytest.raises(AssertionError):
+        new_ulid(now_ms=2**48)

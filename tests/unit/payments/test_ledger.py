@@ -365,3 +365,14 @@ def test_lock_order_ignores_input_order(ids: list[str], rnd: object) -> None:
     shuffled = list(ids)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     assert lock_order(shuffled) == lock_order(ids)
+
+
+def test_settle_pending_treats_string_outcomes_like_the_enum() -> None:
+    from payments.ledger import Account, Transfer, TransferStatus, hold, settle_pending
+
+    accounts = {"a": Account("a", "EUR", credits_posted=100), "b": Account("b", "EUR")}
+    t = Transfer("t", "a", "b", 40, "EUR")
+    hold(accounts, t)
+    assert settle_pending(accounts, t, "PENDING", "POSTED") == TransferStatus.POSTED  # type: ignore[arg-type]
+    assert accounts["b"].credits_posted == 40
+    assert accounts["a"].debits_pending == 0
