@@ -42,7 +42,7 @@ def test_schema_file_is_what_the_cli_writes() -> None:
 
 
 def test_cli_schema_export_check_passes() -> None:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [str(corridor_bin), "schema", "export", "--check"],
         cwd=repo, capture_output=True, text=True, timeout=120, check=False,
     )

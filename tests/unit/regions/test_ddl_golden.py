@@ -441,7 +441,7 @@ def test_apply_on_postgresql_creates_partitions_after_their_tables(
 
 @pytest.mark.parametrize("dialect", list(Dialect))
 def test_cli_dry_run_prints_the_rendered_plan(topo: Topology, dialect: Dialect) -> None:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [str(corridor_bin), "migrate", "--dry-run", "--dialect", dialect.value],
         cwd=repo, capture_output=True, text=True, timeout=120, check=False,
     )
