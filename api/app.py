@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from api.auth import KeyCache, Unauthenticated, authenticate, bearer_key
 from api.graphql_http import graphql_controller, refuse_websocket
-from api.settings import Settings, request_body_bytes_max
+from api.settings import Env, Settings, request_body_bytes_max
 from regions.router import Router
 from schema.build import build_schema
 from schema.context import Context
@@ -63,7 +63,8 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 def create_app(settings: Settings, router: Router | None = None) -> Litestar:
     """``router`` may be passed in (tests share one); otherwise the app owns and disposes it."""
     schema = build_schema(production=settings.production)
-    controller = graphql_controller(schema, graphql_context, ide=not settings.production)
+    controller = graphql_controller(schema, graphql_context,
+                                    ide=settings.env is Env.DEVELOPMENT)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -102,6 +102,14 @@ async def prod_client(topo: Topology, db_urls: DatabaseUrls,
         yield c
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def dev_client(topo: Topology, db_urls: DatabaseUrls,
+                     router: Router) -> AsyncIterator[AsyncTestClient[Any]]:
+    settings = Settings(env=Env.DEVELOPMENT, topology=topo, urls=db_urls, pepper=test_pepper)
+    async with AsyncTestClient(app=create_app(settings, router=router)) as c:
+        yield c
+
+
 # --- document limits --------------------------------------------------------------------------
 
 
@@ -436,11 +444,14 @@ async def test_production_still_serves_queries(make_partner: MakePartner,
                    "viewer": {"tenant": {"id": p.tenant_id}, "role": "partner_admin"}}
 
 
-async def test_graphiql_served_outside_production(client: AsyncTestClient[Any]) -> None:
-    resp = await client.get("/graphql", headers={"Accept": "text/html"})
+async def test_graphiql_served_only_in_development(dev_client: AsyncTestClient[Any],
+                                                   client: AsyncTestClient[Any]) -> None:
+    resp = await dev_client.get("/graphql", headers={"Accept": "text/html"})
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/html")
     assert "graphiql" in resp.text.lower()
+    in_test_env = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert "graphiql" not in in_test_env.text.lower()
 
 
 async def test_graphiql_not_served_in_production(prod_client: AsyncTestClient[Any],
@@ -453,9 +464,9 @@ async def test_graphiql_not_served_in_production(prod_client: AsyncTestClient[An
         assert "graphiql" not in resp.text.lower()
 
 
-async def test_ide_page_grants_no_data_access(client: AsyncTestClient[Any]) -> None:
+async def test_ide_page_grants_no_data_access(dev_client: AsyncTestClient[Any]) -> None:
     """The key-less GET that serves the IDE must not run operations."""
-    resp = await client.get("/graphql", params={"query": "{ viewer { role } }"},
+    resp = await dev_client.get("/graphql", params={"query": "{ viewer { role } }"},
                             headers={"Accept": "text/html"})
     assert "partner_admin" not in resp.text
     assert resp.status_code in (200, 401), resp.status_code

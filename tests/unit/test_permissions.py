@@ -1,0 +1,42 @@
+"""Every root field declares the roles it admits; mutations admit only partner_admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payments.principal import Role
+from schema.build import Mutation, Query
+
+
+def _fields(root: Any) -> list[Any]:
+    return list(root.__strawberry_definition__.fields)
+
+
+def _admitted(field: Any) -> set[Role]:
+    class Info:
+        class context:  # noqa: N801 - stands in for the request context
+            principal = None
+
+    admitted = set()
+    for role in Role:
+        Info.context.principal = type("P", (), {"role": role})()
+        if all(p().has_permission(None, Info) for p in field.permission_classes):
+            admitted.add(role)
+    return admitted
+
+
+def test_every_root_field_has_a_permission_class() -> None:
+    for field in _fields(Query) + _fields(Mutation):
+        assert field.permission_classes, field.python_name
+
+
+def test_mutations_are_for_partner_admins_only() -> None:
+    for field in _fields(Mutation):
+        assert _admitted(field) == {Role.PARTNER_ADMIN}, field.python_name
+
+
+def test_money_queries_exclude_compliance_and_sre() -> None:
+    readers = {Role.PARTNER_ADMIN, Role.PARTNER_READONLY, Role.AUDITOR}
+    for field in _fields(Query):
+        expected = set(Role) if field.python_name in {"viewer", "regions"} else readers
+        assert _admitted(field) == expected, field.python_name
