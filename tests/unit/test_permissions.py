@@ -14,7 +14,7 @@ def _fields(root: Any) -> list[Any]:
 
 def _admitted(field: Any) -> set[Role]:
     class Info:
-        class context:  # noqa: N801 - stands in for the request context
+        class context:
             principal = None
 
     admitted = set()
