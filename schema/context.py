@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Row
@@ -14,34 +14,32 @@ from payments.principal import Principal
 from regions import ledger_queries
 from regions.router import Router
 
+RowLoader = DataLoader[str, Row[Any] | None]
+Fetch = Callable[[AsyncConnection, str, str, Sequence[str]], Awaitable[list[Row[Any]]]]
+
 
 class Context(BaseContext, kw_only=True):
     router: Router
     principal: Principal | None
-    accounts: DataLoader[str, Row[Any] | None] | None = None
-    transfers: DataLoader[str, Row[Any] | None] | None = None
+    accounts: RowLoader | None = None
+    transfers: RowLoader | None = None
 
     def __post_init__(self) -> None:
-        self.accounts = DataLoader(self._load_accounts)
-        self.transfers = DataLoader(self._load_transfers)
+        self.accounts = self._loader(ledger_queries.account_rows)
+        self.transfers = self._loader(ledger_queries.transfer_rows)
 
-    async def _load_accounts(self, keys: Sequence[str]) -> list[Row[Any] | None]:
-        who = self._who()
+    def _loader(self, fetch: Fetch) -> RowLoader:
+        """Batch lookups by id of the caller's own rows, one query per tick of the event loop."""
+        async def load(keys: Sequence[str]) -> list[Row[Any] | None]:
+            who = self._who()
 
-        async def body(conn: AsyncConnection) -> list[Row[Any]]:
-            return await ledger_queries.account_rows(conn, who.region, who.tenant.id, keys)
+            async def body(conn: AsyncConnection) -> list[Row[Any]]:
+                return await fetch(conn, who.region, who.tenant.id, keys)
 
-        found = {r.id: r for r in await self.router.run(who.region, body)}
-        return [found.get(k) for k in keys]
+            found = {r.id: r for r in await self.router.run(who.region, body)}
+            return [found.get(k) for k in keys]
 
-    async def _load_transfers(self, keys: Sequence[str]) -> list[Row[Any] | None]:
-        who = self._who()
-
-        async def body(conn: AsyncConnection) -> list[Row[Any]]:
-            return await ledger_queries.transfer_rows(conn, who.region, who.tenant.id, keys)
-
-        found = {r.id: r for r in await self.router.run(who.region, body)}
-        return [found.get(k) for k in keys]
+        return DataLoader(load)
 
     async def account_row(self, account_id: str) -> Row[Any] | None:
         assert self.accounts is not None
