@@ -39,6 +39,16 @@ class TableDef:
 
 
 @dataclass(frozen=True, slots=True)
+class Raw:
+    """A statement that is the same on both engines (e.g. ``ALTER TABLE ... ADD COLUMN``)."""
+
+    sql: str
+
+
+MigrationItem = TableDef | Raw
+
+
+@dataclass(frozen=True, slots=True)
 class Statement:
     """One statement for one database: ``control`` or ``cluster:<name>``."""
 
@@ -74,6 +84,12 @@ def create_table(table: TableDef, dialect: Dialect, *, regional: bool) -> list[s
         where = f" WHERE {ix.where}" if ix.where else ""
         out.append(f"CREATE {unique}INDEX {ix.name} ON {table.name} {ix.columns}{where}")
     return out
+
+
+def render_item(item: MigrationItem, dialect: Dialect, *, regional: bool) -> list[str]:
+    if isinstance(item, Raw):
+        return [item.sql]
+    return create_table(item, dialect, regional=regional)
 
 
 def migrations_table_ddl(dialect: Dialect) -> str:

@@ -18,15 +18,16 @@ from sqlalchemy import Connection, create_engine, text
 from regions import tables
 from regions.ddl import (
     Dialect,
+    MigrationItem,
     Statement,
     TableDef,
     cluster_target,
     cockroach_regions,
     control_target,
-    create_table,
     migrations_table,
     migrations_table_ddl,
     postgres_partitions,
+    render_item,
 )
 from regions.migrations import migrations
 from regions.topology import Topology
@@ -71,12 +72,13 @@ def plan_target(
     out.append(Statement(target, migrations_table_ddl(dialect), phase="prepare"))
     regional_tables: list[TableDef] = []
     for m in migrations:
-        tables_of: tuple[TableDef, ...] = m.control if control else m.regional
-        regional_tables += [] if control else tables_of
+        items: tuple[MigrationItem, ...] = m.control if control else m.regional
+        if not control:
+            regional_tables += [t for t in items if isinstance(t, TableDef)]
         if m.version in applied:
             continue
         out += [Statement(target, sql, m.version, "migrate")
-                for t in tables_of for sql in create_table(t, dialect, regional=not control)]
+                for t in items for sql in render_item(t, dialect, regional=not control)]
         out.append(Statement(target, _record(target, m), m.version, "migrate"))
     if dialect is Dialect.POSTGRESQL and not control:
         out += [Statement(target, sql, phase="finish")

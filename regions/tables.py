@@ -9,8 +9,10 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     Table,
     Text,
 )
@@ -45,6 +47,7 @@ tenants = Table(
     Column("environment", Text, nullable=False),
     Column("status", Text, nullable=False),
     _ts("created_at"),
+    Column("fx_spread_bps", Integer),
 )
 
 api_keys = Table(
@@ -147,5 +150,73 @@ audit_events = Table(
     Column("action", Text, nullable=False),
     Column("target", Text),
     Column("detail", JSONB, nullable=False),
+    _ts("created_at"),
+)
+
+fx_rates = Table(
+    "fx_rates", control,
+    Column("base", Text, primary_key=True),
+    Column("quote", Text, primary_key=True),
+    Column("rate", Numeric, nullable=False),
+    _ts("as_of"),
+    Column("source", Text, nullable=False),
+    _ts("refreshed_at"),
+)
+
+fx_rates_held = Table(
+    "fx_rates_held", control,
+    Column("base", Text, primary_key=True),
+    Column("quote", Text, primary_key=True),
+    Column("rate", Numeric, nullable=False),
+    Column("previous_rate", Numeric, nullable=False),
+    _ts("as_of"),
+    Column("source", Text, nullable=False),
+    _ts("held_at"),
+)
+
+fx_refreshes = Table(
+    "fx_refreshes", control,
+    Column("id", Text, primary_key=True),
+    Column("message_id", Text),
+    Column("source", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("rates_written", Integer, nullable=False),
+    Column("rates_held", Integer, nullable=False),
+    Column("error", Text),
+    _ts("created_at"),
+)
+
+inbox = Table(
+    "inbox", control,
+    Column("consumer", Text, primary_key=True),
+    Column("message_id", Text, primary_key=True),
+    _ts("processed_at"),
+)
+
+scheduler_leases = Table(
+    "scheduler_leases", control,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    _ts("expires_at"),
+    _ts("last_fired_at", nullable=True),
+)
+
+fx_quotes = Table(
+    "fx_quotes", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("sell_currency", Text, nullable=False),
+    Column("buy_currency", Text, nullable=False),
+    Column("sell_minor", BigInteger, nullable=False),
+    Column("buy_minor", BigInteger, nullable=False),
+    Column("mid_rate", Numeric, nullable=False),
+    Column("rate", Numeric, nullable=False),
+    Column("spread_bps", Integer, nullable=False),
+    _ts("rates_as_of"),
+    _ts("expires_at"),
+    Column("status", Text, nullable=False),
+    Column("journal_id", Text),
+    _ts("executed_at", nullable=True),
     _ts("created_at"),
 )

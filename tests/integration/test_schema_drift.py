@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 from regions import migrate, tables
 from regions.ddl import partition_name
+from regions.migrations import migrations
 from regions.router import DatabaseUrls
 from regions.topology import Topology
 
@@ -100,10 +101,12 @@ def test_no_control_tables_in_clusters_and_no_regional_tables_in_control(
 
 
 def test_metadata_table_sets() -> None:
-    assert set(tables.control.tables) == {"regions", "tenants", "api_keys"}
+    assert set(tables.control.tables) == {"regions", "tenants", "api_keys", "fx_rates",
+                                          "fx_rates_held", "fx_refreshes", "inbox",
+                                          "scheduler_leases"}
     assert set(tables.regional.tables) == {
         "accounts", "journals", "transfers", "entries", "idempotency_keys", "outbox",
-        "audit_events"}
+        "audit_events", "fx_quotes"}
 
 
 # --- partitions ----------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ def _snapshot(engine: Engine) -> dict[str, object]:
 
 def test_migrations_are_recorded_per_scope(engines: dict[str, Engine]) -> None:
     for target, engine in engines.items():
-        assert _applied(engine) == {(target, 1)}, target
+        assert _applied(engine) == {(target, m.version) for m in migrations}, target
 
 
 def test_control_regions_table_mirrors_the_regions_file(

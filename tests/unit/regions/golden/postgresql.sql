@@ -35,6 +35,50 @@ CREATE TABLE api_keys (
     revoked_at TIMESTAMPTZ
 );
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 1, 'initial');
+CREATE TABLE fx_rates (
+    base TEXT NOT NULL,
+    quote TEXT NOT NULL,
+    rate NUMERIC NOT NULL CHECK (rate > 0),
+    as_of TIMESTAMPTZ NOT NULL,
+    source TEXT NOT NULL,
+    refreshed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (base, quote)
+);
+CREATE TABLE fx_rates_held (
+    base TEXT NOT NULL,
+    quote TEXT NOT NULL,
+    rate NUMERIC NOT NULL CHECK (rate > 0),
+    previous_rate NUMERIC NOT NULL,
+    as_of TIMESTAMPTZ NOT NULL,
+    source TEXT NOT NULL,
+    held_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (base, quote)
+);
+CREATE TABLE fx_refreshes (
+    id TEXT NOT NULL PRIMARY KEY,
+    message_id TEXT,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    rates_written INT NOT NULL DEFAULT 0,
+    rates_held INT NOT NULL DEFAULT 0,
+    error TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX fx_refreshes_created_idx ON fx_refreshes (created_at);
+CREATE TABLE inbox (
+    consumer TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, message_id)
+);
+CREATE TABLE scheduler_leases (
+    name TEXT NOT NULL PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    last_fired_at TIMESTAMPTZ
+);
+ALTER TABLE tenants ADD COLUMN fx_spread_bps INT CHECK (fx_spread_bps BETWEEN 0 AND 1000);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 2, 'fx');
 
 -- database: cluster:global
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -139,6 +183,29 @@ CREATE TABLE audit_events (
     PRIMARY KEY (region, id)
 ) PARTITION BY LIST (region);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 1, 'initial');
+CREATE TABLE fx_quotes (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    sell_currency TEXT NOT NULL,
+    buy_currency TEXT NOT NULL,
+    sell_minor BIGINT NOT NULL CHECK (sell_minor > 0),
+    buy_minor BIGINT NOT NULL CHECK (buy_minor > 0),
+    mid_rate NUMERIC NOT NULL CHECK (mid_rate > 0),
+    rate NUMERIC NOT NULL CHECK (rate > 0),
+    spread_bps INT NOT NULL,
+    rates_as_of TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('OPEN', 'EXECUTED')),
+    journal_id TEXT,
+    executed_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK (sell_currency <> buy_currency),
+    CHECK ((status = 'EXECUTED') = (journal_id IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX fx_quotes_tenant_idx ON fx_quotes (region, tenant_id, id);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 2, 'fx');
 CREATE TABLE IF NOT EXISTS accounts__eu_central PARTITION OF accounts FOR VALUES IN ('eu-central');
 CREATE TABLE IF NOT EXISTS accounts__uk_south PARTITION OF accounts FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS accounts__us_east PARTITION OF accounts FOR VALUES IN ('us-east');
@@ -167,6 +234,10 @@ CREATE TABLE IF NOT EXISTS audit_events__eu_central PARTITION OF audit_events FO
 CREATE TABLE IF NOT EXISTS audit_events__uk_south PARTITION OF audit_events FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS audit_events__us_east PARTITION OF audit_events FOR VALUES IN ('us-east');
 CREATE TABLE IF NOT EXISTS audit_events__ap_southeast PARTITION OF audit_events FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS fx_quotes__eu_central PARTITION OF fx_quotes FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS fx_quotes__uk_south PARTITION OF fx_quotes FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS fx_quotes__us_east PARTITION OF fx_quotes FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS fx_quotes__ap_southeast PARTITION OF fx_quotes FOR VALUES IN ('ap-southeast');
 
 -- database: cluster:cn
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -271,6 +342,29 @@ CREATE TABLE audit_events (
     PRIMARY KEY (region, id)
 ) PARTITION BY LIST (region);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 1, 'initial');
+CREATE TABLE fx_quotes (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    sell_currency TEXT NOT NULL,
+    buy_currency TEXT NOT NULL,
+    sell_minor BIGINT NOT NULL CHECK (sell_minor > 0),
+    buy_minor BIGINT NOT NULL CHECK (buy_minor > 0),
+    mid_rate NUMERIC NOT NULL CHECK (mid_rate > 0),
+    rate NUMERIC NOT NULL CHECK (rate > 0),
+    spread_bps INT NOT NULL,
+    rates_as_of TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('OPEN', 'EXECUTED')),
+    journal_id TEXT,
+    executed_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK (sell_currency <> buy_currency),
+    CHECK ((status = 'EXECUTED') = (journal_id IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX fx_quotes_tenant_idx ON fx_quotes (region, tenant_id, id);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 2, 'fx');
 CREATE TABLE IF NOT EXISTS accounts__cn_east PARTITION OF accounts FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS journals__cn_east PARTITION OF journals FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS transfers__cn_east PARTITION OF transfers FOR VALUES IN ('cn-east');
@@ -278,3 +372,4 @@ CREATE TABLE IF NOT EXISTS entries__cn_east PARTITION OF entries FOR VALUES IN (
 CREATE TABLE IF NOT EXISTS idempotency_keys__cn_east PARTITION OF idempotency_keys FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS outbox__cn_east PARTITION OF outbox FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS audit_events__cn_east PARTITION OF audit_events FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS fx_quotes__cn_east PARTITION OF fx_quotes FOR VALUES IN ('cn-east');
