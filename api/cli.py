@@ -6,6 +6,9 @@
     corridor tenant create NAME --jurisdiction EU [--region R] [--environment test|live]
     corridor apikey create --tenant ID --role ROLE
     corridor schema export [--check]
+    corridor worker [--threads N]         RabbitMQ workers (AMQP_URL)
+    corridor scheduler                    fires periodic jobs (FX refresh) under a lease
+    corridor fx refresh                   send one FX refresh message now
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,11 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     tc.add_argument("--jurisdiction", required=True)
     tc.add_argument("--region")
     tc.add_argument("--environment", choices=[e.value for e in Environment], default="test")
+    tc.add_argument("--fx-spread-bps", type=int, help="the tenant's FX spread (default: policy)")
 
     apikey = sub.add_parser("apikey").add_subparsers(dest="action", required=True)
     ac = apikey.add_parser("create")
     ac.add_argument("--tenant", required=True)
     ac.add_argument("--role", required=True, choices=[r.value for r in Role])
+
+    worker = sub.add_parser("worker", help="run the RabbitMQ workers")
+    worker.add_argument("--threads", type=int, default=4)
+    sub.add_parser("scheduler", help="fire periodic jobs (one scheduler holds each job)")
+    fx = sub.add_parser("fx").add_subparsers(dest="action", required=True)
+    fx.add_parser("refresh", help="send one FX refresh message to the workers")
 
     sch = sub.add_parser("schema").add_subparsers(dest="action", required=True)
     ex = sch.add_parser("export")
@@ -84,9 +95,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _migrate(args.dry_run, Dialect(args.dialect))
     if args.command == "tenant":
         return asyncio.run(_tenant_create(args.name, args.jurisdiction, args.region,
-                                          Environment(args.environment)))
+                                          Environment(args.environment), args.fx_spread_bps))
     if args.command == "apikey":
         return asyncio.run(_apikey_create(args.tenant, Role(args.role)))
+    if args.command in {"worker", "scheduler", "fx"}:
+        return _workers(args)
     return _schema_export(args.check)
 
 
@@ -117,19 +130,20 @@ def _migrate(dry_run: bool, dialect: Dialect) -> int:
 
 
 async def _tenant_create(name: str, jurisdiction: str, region: str | None,
-                         environment: Environment) -> int:
+                         environment: Environment, fx_spread_bps: int | None) -> int:
     from api.settings import from_env
 
     settings = from_env()
     router = Router(settings.topology, settings.urls, pool_size=1)
     try:
         tenant = await router.run_control(lambda conn: tenants.create_tenant(
-            conn, settings.topology, name, jurisdiction, region, environment))
+            conn, settings.topology, name, jurisdiction, region, environment, fx_spread_bps))
     finally:
         await router.dispose()
     print(json.dumps({"id": tenant.id, "name": tenant.name, "jurisdiction": tenant.jurisdiction,
                       "home_region": tenant.home_region,
-                      "environment": tenant.environment.value}))
+                      "environment": tenant.environment.value,
+                      "fx_spread_bps": tenant.fx_spread_bps}))
     return 0
 
 
@@ -145,6 +159,25 @@ async def _apikey_create(tenant_id: str, role: Role) -> int:
         await router.dispose()
     print(json.dumps({"id": issued.id, "tenant_id": issued.tenant_id, "role": issued.role.value,
                       "key": issued.key, "note": "shown once; Corridor keeps only a hash"}))
+    return 0
+
+
+def _workers(args: argparse.Namespace) -> int:
+    from api.settings import from_env, worker_config
+    from workers import main as workers_main
+
+    config = worker_config(from_env())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "worker":
+        return workers_main.run_worker(config, args.threads)
+    if args.command == "scheduler":
+        return workers_main.run_scheduler(config)
+    from workers.broker import install
+
+    broker, actors = install(config)
+    message = actors.refresh_fx_rates.send()
+    broker.close()
+    print(json.dumps({"sent": "refresh_fx_rates", "message_id": message.message_id}))
     return 0
 
 

@@ -6,6 +6,10 @@
 | ``CORRIDOR_REGIONS_FILE`` | the regions file (default: ``regions.yaml`` at the root) |
 | ``CORRIDOR_API_KEY_PEPPER`` | secret for API key hashes, at least 32 characters |
 | control / cluster URL variables | named in the regions file (``database_url_env``) |
+| ``AMQP_URL`` | RabbitMQ for workers (default ``amqp://guest:guest@127.0.0.1:5672/%2F``) |
+| ``CORRIDOR_FX_PROVIDER`` | ``fixed`` (default), ``ecb`` or ``json`` |
+| ``CORRIDOR_FX_URL`` | the provider's URL (``ecb``: a URL or file; default the shipped sample) |
+| ``CORRIDOR_FX_REFRESH_S`` | seconds between scheduled FX refreshes (default 60) |
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from typing import Any
 from regions.databases import sqlalchemy_url
 from regions.router import DatabaseUrls
 from regions.topology import Topology, default_path, load
+from workers.config import WorkerConfig, amqp_url_default, fx_refresh_s_default
 
 pepper_length_min = 32
+fx_refresh_s_min = 1
+fx_refresh_s_max = 86_400
 dev_dir_default = Path(".corridor")
 request_body_bytes_max = 4 * 1024 * 1024
 
@@ -42,6 +49,10 @@ class Settings:
     topology: Topology
     urls: DatabaseUrls
     pepper: bytes
+    amqp_url: str = amqp_url_default
+    fx_provider: str = "fixed"
+    fx_url: str | None = None
+    fx_refresh_s: int = fx_refresh_s_default
 
     @property
     def production(self) -> bool:
@@ -65,7 +76,26 @@ def from_env(environ: dict[str, str] | None = None, dev_dir: Path = dev_dir_defa
     if len(pepper) < pepper_length_min:
         raise SettingsError(
             f"CORRIDOR_API_KEY_PEPPER must be set to at least {pepper_length_min} characters")
-    return Settings(env=env, topology=topo, urls=urls, pepper=pepper.encode())
+    try:
+        refresh_s = int(e.get("CORRIDOR_FX_REFRESH_S", fx_refresh_s_default))
+    except ValueError:
+        raise SettingsError("CORRIDOR_FX_REFRESH_S must be a whole number of seconds") from None
+    if not fx_refresh_s_min <= refresh_s <= fx_refresh_s_max:
+        raise SettingsError(
+            f"CORRIDOR_FX_REFRESH_S must be {fx_refresh_s_min} to {fx_refresh_s_max}")
+    return Settings(env=env, topology=topo, urls=urls, pepper=pepper.encode(),
+                    amqp_url=e.get("AMQP_URL", amqp_url_default),
+                    fx_provider=e.get("CORRIDOR_FX_PROVIDER", "fixed"),
+                    fx_url=e.get("CORRIDOR_FX_URL") or None, fx_refresh_s=refresh_s)
+
+
+def worker_config(settings: Settings, *, in_process: bool = False) -> WorkerConfig:
+    """The workers' configuration; ``in_process`` uses the stub broker (no RabbitMQ)."""
+    return WorkerConfig(
+        topology=settings.topology, urls=settings.urls,
+        amqp_url=None if in_process else settings.amqp_url,
+        fx_provider=settings.fx_provider, fx_url=settings.fx_url,
+        fx_refresh_s=settings.fx_refresh_s)
 
 
 def _dev_settings(dev_dir: Path) -> dict[str, Any]:

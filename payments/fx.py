@@ -14,7 +14,8 @@ Spread revenue, measured at the mid rate in the bought currency, is therefore ne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
 from payments.currency import Currency
@@ -25,6 +26,7 @@ bps_per_unit = 10_000
 spread_bps_max = 1_000
 rate_digits_display = 10
 rate_text_length_max = 40
+_plain_decimal = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 class RatesUnavailable(DomainError):
@@ -40,16 +42,19 @@ class QuoteAlreadyExecuted(DomainError):
 
 
 def parse_rate(text: str) -> Fraction:
-    """A positive decimal rate from a provider, exactly."""
+    """A positive plain decimal rate from a provider ("1.0532"), exactly.
+
+    Only ASCII digits and one point: no signs, exponents, separators or spaces, so a hostile
+    feed cannot ask for a billion-digit number.
+    """
     if not isinstance(text, str) or len(text) > rate_text_length_max:
         raise ValueError(f"rate {text!r} is not a decimal string")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"rate {text!r} is not a decimal number") from None
-    if not value.is_finite() or value <= 0:
+    if not _plain_decimal.fullmatch(text):
+        raise ValueError(f"rate {text!r} is not a plain decimal number such as 1.0532")
+    value = Fraction(Decimal(text))
+    if value <= 0:
         raise ValueError(f"rate {text!r} must be a positive number")
-    return Fraction(value)
+    return value
 
 
 def cross_rate(pivot_rates: dict[str, Fraction], pivot: str, sell: str, buy: str) -> Fraction:
@@ -68,7 +73,10 @@ def customer_rate(mid: Fraction, spread_bps: int) -> Fraction:
 
 def display(rate: Fraction) -> str:
     """A rate as a decimal string with ``rate_digits_display`` significant digits."""
-    value = Decimal(rate.numerator) / Decimal(rate.denominator)
+    with localcontext() as ctx:
+        ctx.prec = rate_digits_display
+        value = Decimal(rate.numerator) / Decimal(rate.denominator)
+    # The quantum comes from the rounded value, so 9.99999999999 shows as 10.00000000.
     return format(value.quantize(Decimal(1).scaleb(value.adjusted() - rate_digits_display + 1)),
                   "f")
 

@@ -26,6 +26,8 @@ class Tenant:
     jurisdiction: str
     home_region: str
     environment: Environment
+    fx_spread_bps: int | None = None
+    """The tenant's own FX spread; None uses its jurisdiction's default."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
 from payments.errors import InvalidInput, NotFound
+from payments.fx import spread_bps_max
 from payments.principal import Environment, Principal, Role, Tenant
 from payments.text import check_text
 from regions.tables import api_keys, tenants
@@ -52,14 +53,18 @@ def choose_region(topo: Topology, jurisdiction: str, region: str | None) -> str:
 
 async def create_tenant(
     conn: AsyncConnection, topo: Topology, name: str, jurisdiction: str,
-    region: str | None, environment: Environment,
+    region: str | None, environment: Environment, fx_spread_bps: int | None = None,
 ) -> Tenant:
     check_text(name.strip(), "name", tenant_name_length_max, length_min=1)
+    if fx_spread_bps is not None and not 0 <= fx_spread_bps <= spread_bps_max:
+        raise InvalidInput(f"fx spread must be 0 to {spread_bps_max} basis points",
+                           "fxSpreadBps")
     home = choose_region(topo, jurisdiction, region)
-    tenant = Tenant(ids.new_id("ten", home), name.strip(), jurisdiction, home, environment)
+    tenant = Tenant(ids.new_id("ten", home), name.strip(), jurisdiction, home, environment,
+                    fx_spread_bps)
     await conn.execute(insert(tenants).values(
         id=tenant.id, name=tenant.name, jurisdiction=jurisdiction, home_region=home,
-        environment=environment.value, status="active"))
+        environment=environment.value, status="active", fx_spread_bps=fx_spread_bps))
     return tenant
 
 
@@ -68,7 +73,7 @@ async def get_tenant(conn: AsyncConnection, tenant_id: str) -> Tenant:
     if row is None:
         raise NotFound("tenant", tenant_id)
     return Tenant(row.id, row.name, row.jurisdiction, row.home_region,
-                  Environment(row.environment))
+                  Environment(row.environment), row.fx_spread_bps)
 
 
 async def create_api_key(
@@ -95,12 +100,12 @@ async def authenticate(conn: AsyncConnection, pepper: bytes, key: str) -> Princi
     row = (await conn.execute(
         select(api_keys.c.id.label("key_id"), api_keys.c.role, tenants.c.id.label("tenant_id"),
                tenants.c.name, tenants.c.jurisdiction, tenants.c.home_region,
-               tenants.c.environment)
+               tenants.c.environment, tenants.c.fx_spread_bps)
         .join(tenants, tenants.c.id == api_keys.c.tenant_id)
         .where(api_keys.c.key_hash == key_hash(pepper, key), api_keys.c.revoked_at.is_(None),
                tenants.c.status == "active"))).first()
     if row is None:
         return None
     tenant = Tenant(row.tenant_id, row.name, row.jurisdiction, row.home_region,
-                    Environment(row.environment))
+                    Environment(row.environment), row.fx_spread_bps)
     return Principal(tenant, Role(row.role), row.key_id)

@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 
 from payments import errors as domain
+from payments import fx
 from regions.txn import RetriesExhausted
 
 
@@ -48,6 +49,28 @@ class IdempotencyConflict(Error):
     idempotency_key: str
 
 
+@strawberry.type(description="No fresh rate for the pair; quotes resume when rates refresh.")
+class RatesUnavailable(Error):
+    pass
+
+
+@strawberry.type
+class QuoteExpired(Error):
+    pass
+
+
+@strawberry.type
+class QuoteAlreadyExecuted(Error):
+    pass
+
+
+_plain: dict[type[domain.DomainError], type[Any]] = {
+    fx.RatesUnavailable: RatesUnavailable,
+    fx.QuoteExpired: QuoteExpired,
+    fx.QuoteAlreadyExecuted: QuoteAlreadyExecuted,
+}
+
+
 def to_error_type(exc: domain.DomainError) -> Any:
     """The GraphQL error type for a domain error."""
     if isinstance(exc, domain.InvalidInput):
@@ -65,6 +88,8 @@ def to_error_type(exc: domain.DomainError) -> Any:
                                 account_id=strawberry.ID(exc.account_id))
     if isinstance(exc, domain.IdempotencyConflict):
         return IdempotencyConflict(code=exc.code, message=exc.message, idempotency_key=exc.key)
+    if type(exc) in _plain:
+        return _plain[type(exc)](code=exc.code, message=exc.message)
     raise AssertionError(f"no GraphQL type for {type(exc).__name__}")
 
 

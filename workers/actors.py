@@ -1,0 +1,31 @@
+"""dramatiq actors. Import only through ``workers.broker.install``, which sets the broker first.
+
+Every actor is idempotent (its effect is recorded with the message id), bounded (time limit,
+retries with exponential backoff), and dead-lettered after its last retry.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from workers.fx.refresh import refresh
+from workers.runtime import runtime
+
+fx_queue = "fx"
+refresh_time_limit_ms = 60_000
+refresh_retries_max = 5
+retry_backoff_ms_min = 1_000
+retry_backoff_ms_max = 60_000
+
+broker = dramatiq.get_broker()
+
+
+@dramatiq.actor(queue_name=fx_queue, time_limit=refresh_time_limit_ms,
+                max_retries=refresh_retries_max, min_backoff=retry_backoff_ms_min,
+                max_backoff=retry_backoff_ms_max)
+async def refresh_fx_rates() -> None:
+    message = CurrentMessage.get_current_message()
+    assert message is not None
+    rt = runtime()
+    await refresh(rt.db(), rt.provider, message.message_id)

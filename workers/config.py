@@ -1,0 +1,22 @@
+"""What a worker or scheduler process needs, built by the entry point (``corridor worker``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from regions.router import DatabaseUrls
+from regions.topology import Topology
+
+amqp_url_default = "amqp://guest:guest@127.0.0.1:5672/%2F"
+fx_refresh_s_default = 60
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    topology: Topology
+    urls: DatabaseUrls
+    amqp_url: str | None
+    """None selects dramatiq's in-process StubBroker (``corridor dev``)."""
+    fx_provider: str = "fixed"
+    fx_url: str | None = None
+    fx_refresh_s: int = fx_refresh_s_default

@@ -1,0 +1,63 @@
+"""One FX refresh: fetch from the provider, then write the snapshot in one transaction.
+
+The fetch happens before the transaction, so a worker killed at any point leaves either nothing
+or the whole snapshot; the inbox row written with the snapshot makes a redelivered message a
+no-op. A failing provider is recorded and the last good rates stay in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from opentelemetry import metrics
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from policies.fx import global_parameters
+from regions import fx_store
+from regions.router import Router
+from workers.fx.providers import ProviderError, RateProvider
+
+_log = logging.getLogger(__name__)
+_meter = metrics.get_meter("corridor.workers.fx")
+refreshes = _meter.create_counter("corridor.fx.refreshes", description="FX refreshes by outcome")
+rates_held = _meter.create_counter("corridor.fx.rates_held",
+                                   description="Rates held back for jumping too far")
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshReport:
+    status: str
+    written: int = 0
+    held: tuple[str, ...] = ()
+    error: str | None = None
+
+
+async def refresh(router: Router, provider: RateProvider, message_id: str) -> RefreshReport:
+    try:
+        snap = await asyncio.to_thread(provider.fetch)
+    except ProviderError as exc:
+        error = str(exc)
+        await router.run_control(
+            lambda c: fx_store.record_failure(c, provider.name, message_id, error))
+        refreshes.add(1, {"status": "failed", "source": provider.name})
+        _log.warning("fx refresh failed: source=%s message=%s error=%s",
+                     provider.name, message_id, error)
+        return RefreshReport("failed", error=error)
+    stored = fx_store.Snapshot(snap.pivot, dict(snap.texts), snap.as_of, snap.source)
+    jump_bps_max = global_parameters().rate_jump_bps_max
+
+    async def body(conn: AsyncConnection) -> fx_store.RefreshOutcome:
+        return await fx_store.write_snapshot(conn, stored, message_id, jump_bps_max)
+
+    outcome = await router.run_control(body)
+    if outcome.duplicate:
+        _log.info("fx refresh skipped: message %s was already applied", message_id)
+        return RefreshReport("duplicate")
+    refreshes.add(1, {"status": "ok", "source": snap.source})
+    if outcome.held:
+        rates_held.add(len(outcome.held), {"source": snap.source})
+    _log.info("fx refresh ok: source=%s as_of=%s written=%d held=%s message=%s", snap.source,
+              snap.as_of.isoformat(), outcome.written, ",".join(outcome.held) or "-", message_id)
+    return RefreshReport("ok", outcome.written, tuple(outcome.held))

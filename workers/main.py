@@ -1,0 +1,63 @@
+"""Process entry points: ``corridor worker`` and ``corridor scheduler`` (wired in ``api.cli``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+
+import dramatiq
+
+from workers.broker import install
+from workers.config import WorkerConfig
+from workers.runtime import runtime
+from workers.scheduler import Job, Scheduler
+
+worker_threads_default = 4
+shutdown_timeout_ms = 30_000
+
+_log = logging.getLogger(__name__)
+
+
+def start_worker(config: WorkerConfig, threads: int = worker_threads_default) -> dramatiq.Worker:
+    broker, _ = install(config)
+    worker = dramatiq.Worker(broker, worker_threads=threads)
+    worker.start()
+    return worker
+
+
+def run_worker(config: WorkerConfig, threads: int = worker_threads_default) -> int:
+    """Consume until SIGTERM or SIGINT, then finish in-flight messages and stop."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker = start_worker(config, threads)
+    _log.info("worker started: %d threads, broker %s", threads, type(worker.broker).__name__)
+    stop.wait()
+    worker.stop(timeout=shutdown_timeout_ms)
+    return 0
+
+
+def fx_jobs(config: WorkerConfig) -> list[Job]:
+    from workers.actors import refresh_fx_rates
+
+    return [Job("fx.refresh", config.fx_refresh_s, refresh_fx_rates.send)]
+
+
+def run_scheduler(config: WorkerConfig) -> int:
+    install(config)
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        router = runtime().db()
+        try:
+            await Scheduler(router, fx_jobs(config)).run(stop)
+        finally:
+            await router.dispose()
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,102 @@
+"""Periodic jobs with a lease, so two schedulers never both fire the same job.
+
+Each job has a row in ``scheduler_leases``. A scheduler fires a job only while it holds that
+row's lease (taken when free or expired, renewed on every tick) and only when the job is due.
+Sending happens between two transactions (no message is sent from inside a body that may be
+retried); the lease outlives the gap, so no other scheduler can fire meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from regions.router import Router
+
+lease_s = 15
+tick_s = 1.0
+
+_log = logging.getLogger(__name__)
+
+_acquire = text("""
+    INSERT INTO scheduler_leases (name, holder, expires_at)
+    VALUES (:name, :holder, now() + make_interval(secs => :lease_s))
+    ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+        WHERE scheduler_leases.holder = EXCLUDED.holder OR scheduler_leases.expires_at < now()
+    RETURNING last_fired_at, now() AS db_now
+""")
+_fired = text("""
+    UPDATE scheduler_leases SET last_fired_at = :at WHERE name = :name AND holder = :holder
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    interval_s: int
+    send: Callable[[], object]
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Scheduler:
+    def __init__(self, router: Router, jobs: list[Job], holder: str | None = None) -> None:
+        assert jobs
+        self.router = router
+        self.jobs = jobs
+        self.holder = holder or holder_id()
+
+    async def tick(self) -> list[str]:
+        """Fire every job this scheduler holds and that is due; returns their names."""
+        fired = []
+        for job in self.jobs:
+            if await self._fire_if_due(job):
+                fired.append(job.name)
+        return fired
+
+    async def _fire_if_due(self, job: Job) -> bool:
+        async def due(conn: AsyncConnection) -> datetime | None:
+            return await self._due(conn, job)
+
+        due_at = await self.router.run_control(due)
+        if due_at is None:
+            return False
+        job.send()
+
+        async def record(conn: AsyncConnection) -> None:
+            await conn.execute(_fired, {"at": due_at, "name": job.name, "holder": self.holder})
+
+        await self.router.run_control(record)
+        _log.info("scheduler %s fired %s", self.holder, job.name)
+        return True
+
+    async def _due(self, conn: AsyncConnection, job: Job) -> datetime | None:
+        """The database time if we hold the job's lease and it is due, else None."""
+        row = (await conn.execute(_acquire, {"name": job.name, "holder": self.holder,
+                                             "lease_s": lease_s})).first()
+        if row is None:
+            return None
+        last, now = row.last_fired_at, row.db_now
+        if last is not None and last + timedelta(seconds=job.interval_s) > now:
+            return None
+        return now  # type: ignore[no-any-return]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:  # noqa: BLE001 - the loop outlives a database or broker outage
+                _log.exception("scheduler tick failed; retrying next tick")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=tick_s)
