@@ -13,8 +13,8 @@ Spread revenue, measured at the mid rate in the bought currency, is therefore ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import re
+from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
