@@ -21,6 +21,7 @@ from strawberry.extensions import (
 from regions.txn import RetriesExhausted
 from schema import accounts as acc
 from schema import errors
+from schema import fx as fxs
 from schema import transfers as trf
 from schema import viewer as vw
 from schema.pagination import Connection
@@ -41,6 +42,8 @@ class Query:
     accounts: Connection[acc.Account] = acc.accounts_field
     transfer: trf.TransferResult = trf.transfer_field
     transfers: Connection[trf.Transfer] = trf.transfers_field
+    fx_rates: list[fxs.FxRate] = fxs.fx_rates_field
+    fx_quote: fxs.FxQuoteResult = fxs.fx_quote_field
 
 
 @strawberry.type
@@ -48,6 +51,8 @@ class Mutation:
     create_account: acc.CreateAccountResult = acc.create_account_field
     create_transfer: trf.CreateTransferResult = trf.create_transfer_field
     create_transfer_batch: trf.CreateTransferBatchResult = trf.create_transfer_batch_field
+    create_fx_quote: fxs.CreateFxQuoteResult = fxs.create_fx_quote_field
+    execute_fx_quote: fxs.ExecuteFxQuoteResult = fxs.execute_fx_quote_field
 
 
 class PublicMaskErrors(MaskErrors):
