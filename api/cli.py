@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
 
     mig = sub.add_parser("migrate", help="apply migrations and region partitions")
     mig.add_argument("--dry-run", action="store_true", help="print the DDL, touch nothing")
@@ -90,7 +91,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_dev(args.data_dir, args.database_url, args.host, args.port)
     if args.command == "serve":
-        return _serve(args.host, args.port, args.workers)
+        return _serve(args.host, args.port, args.workers, args.access_log)
     if args.command == "migrate":
         return _migrate(args.dry_run, Dialect(args.dialect))
     if args.command == "tenant":
@@ -103,13 +104,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _schema_export(args.check)
 
 
-def _serve(host: str, port: int, workers: int) -> int:
+def _serve(host: str, port: int, workers: int, access_log: bool) -> int:
     import uvicorn
 
     from api.settings import from_env
 
     from_env()  # fail fast on bad settings, before uvicorn starts workers
-    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info",
+                access_log=access_log)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""One module per scenario; each exposes ``name`` and ``run(env, plan) -> list[dict]``."""
