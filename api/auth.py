@@ -57,7 +57,7 @@ async def authenticate(router: Router, pepper: bytes, cache: KeyCache, key: str)
     async def body(conn: AsyncConnection) -> Principal | None:
         return await tenants.authenticate(conn, pepper, key)
 
-    who = await router.run_control(body)
+    who = await router.read_control(body)
     if who is None:
         raise Unauthenticated("the API key is not valid")
     cache.put(digest, who)

@@ -113,7 +113,8 @@ async def create_transfer_batch_txn(
 
     async def effect() -> Response:
         outcome = await post_journal(conn, who.region, who.tenant.id, "transfer_batch",
-                                     [i.planned() for i in cmd.items], atomic=cmd.atomic)
+                                     [i.planned() for i in cmd.items], atomic=cmd.atomic,
+                                     itemized=True)
         posted = sum(1 for t in outcome.transfer_ids if t is not None)
         await events.emit(conn, who.region, who.tenant.id, "transfer_batch.created",
                           {"journal_id": outcome.journal_id, "item_count": len(cmd.items),

@@ -27,6 +27,7 @@ from payments.fx import (
     QuoteExpired,
     RatesUnavailable,
     cross_rate,
+    display,
     quote,
 )
 from payments.principal import Principal
@@ -127,7 +128,8 @@ async def create_quote_txn(
             region=who.region, id=quote_id, tenant_id=who.tenant.id,
             sell_currency=cmd.sell_currency, buy_currency=cmd.buy_currency,
             sell_minor=priced.amounts.sell_minor, buy_minor=priced.amounts.buy_minor,
-            mid_rate=_decimal(priced.amounts.mid), rate=_decimal(priced.amounts.rate),
+            # The customer rate is stored as shown: rounded once, from the exact fraction.
+            mid_rate=_decimal(priced.amounts.mid), rate=Decimal(display(priced.amounts.rate)),
             spread_bps=priced.spread_bps, rates_as_of=priced.rates_as_of,
             expires_at=now + timedelta(seconds=cmd.valid_for_s), status="OPEN"))
         await events.emit(conn, who.region, who.tenant.id, "fx.quote.created",

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids, ledger
 from payments.errors import BatchItemRejected, DomainError
-from payments.ledger import Account, AccountStatus, TransferStatus
-from regions.tables import accounts, entries, journals, transfers
+from payments.ledger import Account, AccountStatus
+from regions.tables import accounts
 
 page_size_max = 100
 
@@ -119,11 +119,13 @@ async def lock_accounts(
 async def post_journal(
     conn: AsyncConnection, region: str, tenant_id: str | None, kind: str,
     planned: Sequence[PlannedTransfer], *, atomic: bool = True,
-    internal_ids: Sequence[str] = (),
+    internal_ids: Sequence[str] = (), itemized: bool = False,
 ) -> JournalOutcome:
     """Apply transfers in order; an atomic journal raises the first domain error.
 
     A non-atomic journal skips a failing transfer, records its error and posts the rest.
+    ``itemized`` (partner batches) wraps an atomic failure in ``BatchItemRejected`` with the
+    index of the item at fault; other journals (a conversion's legs) raise the error itself.
     """
     assert planned
     locked = await lock_accounts(
@@ -138,7 +140,7 @@ async def post_journal(
         try:
             ledger.post(working, t)
         except DomainError as exc:
-            if atomic and len(planned) > 1:
+            if atomic and itemized:
                 raise BatchItemRejected(index, exc) from exc
             if atomic:
                 raise
@@ -153,57 +155,71 @@ async def post_journal(
     return outcome
 
 
+# The whole journal in one round trip: the journal row, its transfers and entries from arrays
+# (unnest), and every touched account's new balances, computed under lock in Python.
+_write_journal = text("""
+WITH j AS (
+    INSERT INTO journals (region, id, tenant_id, kind) VALUES (:region, :jid, :tid, :kind)),
+t AS (
+    INSERT INTO transfers (region, id, journal_id, tenant_id, debit_account_id,
+                           credit_account_id, amount_minor, currency, status, reference)
+    SELECT :region, u.id, :jid, :tid, u.debit, u.credit, u.amount, u.currency, 'POSTED', u.ref
+    FROM unnest(CAST(:t_id AS TEXT[]), CAST(:t_debit AS TEXT[]), CAST(:t_credit AS TEXT[]),
+                CAST(:t_amount AS BIGINT[]), CAST(:t_currency AS TEXT[]),
+                CAST(:t_ref AS TEXT[]))
+         AS u(id, debit, credit, amount, currency, ref)),
+e AS (
+    INSERT INTO entries (region, account_id, seq, transfer_id, side, phase, amount_minor,
+                         currency)
+    SELECT :region, u.account, u.seq, u.transfer, u.side, 'POSTED', u.amount, u.currency
+    FROM unnest(CAST(:e_account AS TEXT[]), CAST(:e_seq AS BIGINT[]),
+                CAST(:e_transfer AS TEXT[]), CAST(:e_side AS TEXT[]),
+                CAST(:e_amount AS BIGINT[]), CAST(:e_currency AS TEXT[]))
+         AS u(account, seq, transfer, side, amount, currency)),
+b AS (
+    UPDATE accounts AS a SET
+        debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dq,
+        credits_pending = v.cq, entry_seq = v.seq, updated_at = now()
+    FROM unnest(CAST(:a_id AS TEXT[]), CAST(:a_dp AS BIGINT[]), CAST(:a_cp AS BIGINT[]),
+                CAST(:a_dq AS BIGINT[]), CAST(:a_cq AS BIGINT[]), CAST(:a_seq AS BIGINT[]))
+         AS v(id, dp, cp, dq, cq, seq)
+    WHERE a.region = :region AND a.id = v.id
+    RETURNING 1)
+SELECT count(*) FROM b
+""")
+
+
 async def _write(
     conn: AsyncConnection, region: str, tenant_id: str | None, kind: str, journal_id: str,
     posted: list[tuple[ledger.Transfer, str | None]], locked: Locked,
     working: dict[str, Account],
 ) -> None:
     seq = dict(locked.entry_seq)
-    entry_rows = []
-    for e in ledger.entries(t for t, _ in posted):
+    journal_entries = ledger.entries(t for t, _ in posted)
+    entry_seq = []
+    for e in journal_entries:
         seq[e.account_id] += 1
-        entry_rows.append({
-            "region": region, "account_id": e.account_id, "seq": seq[e.account_id],
-            "transfer_id": e.transfer_id, "side": e.side.value,
-            "phase": TransferStatus.POSTED.value, "amount_minor": e.amount_minor,
-            "currency": e.currency,
-        })
-    await conn.execute(insert(journals).values(
-        region=region, id=journal_id, tenant_id=tenant_id, kind=kind))
-    await conn.execute(insert(transfers), [{
-        "region": region, "id": t.id, "journal_id": journal_id, "tenant_id": tenant_id,
-        "debit_account_id": t.debit_account_id, "credit_account_id": t.credit_account_id,
-        "amount_minor": t.amount_minor, "currency": t.currency,
-        "status": TransferStatus.POSTED.value, "reference": reference,
-    } for t, reference in posted])
-    await conn.execute(insert(entries), entry_rows)
+        entry_seq.append(seq[e.account_id])
     changed = [a for a in working.values() if a != locked.accounts[a.id]]
-    await _write_balances(conn, region, changed, seq)
-
-
-_update_balances = text("""
-    UPDATE accounts AS a SET
-        debits_posted = v.debits_posted, credits_posted = v.credits_posted,
-        debits_pending = v.debits_pending, credits_pending = v.credits_pending,
-        entry_seq = v.entry_seq, updated_at = now()
-    FROM unnest(CAST(:ids AS TEXT[]), CAST(:dp AS BIGINT[]), CAST(:cp AS BIGINT[]),
-                CAST(:dq AS BIGINT[]), CAST(:cq AS BIGINT[]), CAST(:seq AS BIGINT[]))
-        AS v(id, debits_posted, credits_posted, debits_pending, credits_pending, entry_seq)
-    WHERE a.region = :region AND a.id = v.id
-""")
-
-
-async def _write_balances(
-    conn: AsyncConnection, region: str, changed: list[Account], seq: dict[str, int]
-) -> None:
-    """One statement for every account a journal touched: absolute values, computed under lock."""
-    result = await conn.execute(_update_balances, {
-        "region": region,
-        "ids": [a.id for a in changed],
-        "dp": [a.debits_posted for a in changed],
-        "cp": [a.credits_posted for a in changed],
-        "dq": [a.debits_pending for a in changed],
-        "cq": [a.credits_pending for a in changed],
-        "seq": [seq[a.id] for a in changed],
-    })
-    assert result.rowcount == len(changed), (result.rowcount, len(changed))
+    updated = (await conn.execute(_write_journal, {
+        "region": region, "jid": journal_id, "tid": tenant_id, "kind": kind,
+        "t_id": [t.id for t, _ in posted],
+        "t_debit": [t.debit_account_id for t, _ in posted],
+        "t_credit": [t.credit_account_id for t, _ in posted],
+        "t_amount": [t.amount_minor for t, _ in posted],
+        "t_currency": [t.currency for t, _ in posted],
+        "t_ref": [ref for _, ref in posted],
+        "e_account": [e.account_id for e in journal_entries],
+        "e_seq": entry_seq,
+        "e_transfer": [e.transfer_id for e in journal_entries],
+        "e_side": [e.side.value for e in journal_entries],
+        "e_amount": [e.amount_minor for e in journal_entries],
+        "e_currency": [e.currency for e in journal_entries],
+        "a_id": [a.id for a in changed],
+        "a_dp": [a.debits_posted for a in changed],
+        "a_cp": [a.credits_posted for a in changed],
+        "a_dq": [a.debits_pending for a in changed],
+        "a_cq": [a.credits_pending for a in changed],
+        "a_seq": [seq[a.id] for a in changed],
+    })).scalar_one()
+    assert updated == len(changed), (updated, len(changed))

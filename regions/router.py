@@ -54,8 +54,15 @@ class Router:
         """Run a transaction body on the cluster holding ``region``."""
         return await run_txn(self.engine_for(region), body)
 
+    async def read(self, region: str, body: Body[T]) -> T:
+        """A single-statement read on the cluster holding ``region``, without a transaction."""
+        return await run_txn(self.engine_for(region), body, autocommit=True)
+
     async def run_control(self, body: Body[T]) -> T:
         return await run_txn(self._control, body)
+
+    async def read_control(self, body: Body[T]) -> T:
+        return await run_txn(self._control, body, autocommit=True)
 
     async def dispose(self) -> None:
         await self._control.dispose()

@@ -52,10 +52,20 @@ def backoff_s(attempt: int) -> float:
     return random.uniform(0, ceiling_ms) / 1000  # noqa: S311 - jitter, not a secret
 
 
-async def run_txn(engine: AsyncEngine, body: Body[T], *, tries: int = attempts_max) -> T:
+async def run_txn(engine: AsyncEngine, body: Body[T], *, tries: int = attempts_max,
+                  autocommit: bool = False) -> T:
+    """Run ``body`` in a transaction, retrying conflicts.
+
+    ``autocommit`` is for bodies that read with a single statement: no BEGIN/COMMIT round trips,
+    and the statement is still atomic on its own.
+    """
     assert 1 <= tries <= attempts_max, tries
     for attempt in range(1, tries + 1):
         try:
+            if autocommit:
+                async with engine.connect() as conn:
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return await body(conn)
             async with engine.begin() as conn:
                 return await body(conn)
         except DBAPIError as exc:

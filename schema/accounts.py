@@ -78,7 +78,7 @@ class Account:
             return await ledger_queries.entry_page(conn, who.region, str(self.id), limit,
                                                    after_seq)
 
-        page = await info.context.router.run(who.region, body)
+        page = await info.context.router.read(who.region, body)
         nodes = [Entry(transfer_id=strawberry.ID(r.transfer_id), side=EntrySide(r.side),
                        amount=money(r.amount_minor, r.currency), created_at=utc(r.created_at))
                  for r in page.items]
@@ -137,7 +137,7 @@ async def resolve_accounts(
         return await ledger_queries.account_page(conn, who.region, who.tenant.id, limit,
                                                  after_id, code)
 
-    page = await info.context.router.run(who.region, body)
+    page = await info.context.router.read(who.region, body)
     return connection([account_from_row(r) for r in page.items], [r.id for r in page.items],
                       "acc", page.has_next)
 

@@ -36,7 +36,7 @@ class Context(BaseContext, kw_only=True):
             async def body(conn: AsyncConnection) -> list[Row[Any]]:
                 return await fetch(conn, who.region, who.tenant.id, keys)
 
-            found = {r.id: r for r in await self.router.run(who.region, body)}
+            found = {r.id: r for r in await self.router.read(who.region, body)}
             return [found.get(k) for k in keys]
 
         return DataLoader(load)

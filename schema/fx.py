@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from fractions import Fraction
 from typing import Annotated, Any
 
 import strawberry
@@ -69,14 +68,14 @@ class Conversion:
 
 def quote_from_row(row: Row[Any]) -> FxQuote:
     return FxQuote(
-        id=strawberry.ID(row.id), rate=display(Fraction(row.rate)),
+        id=strawberry.ID(row.id), rate=format(row.rate, "f"),
         sell=money(row.sell_minor, row.sell_currency), buy=money(row.buy_minor, row.buy_currency),
         expires_at=utc(row.expires_at), status=FxQuoteStatus(row.status),
         created_at=utc(row.created_at))
 
 
 async def _rates(info: Info[Any, Any]) -> fx_store.PivotRates | None:
-    return await info.context.router.run_control(fx_store.load_rates)  # type: ignore[no-any-return]
+    return await info.context.router.read_control(fx_store.load_rates)  # type: ignore[no-any-return]
 
 
 async def resolve_fx_rates(info: Info[Any, Any], base: str) -> list[FxRate]:
@@ -113,7 +112,7 @@ async def _quote_row(info: Info[Any, Any], who: Principal, quote_id: str) -> Row
     async def body(conn: AsyncConnection) -> Row[Any] | None:
         return await fx_quotes.quote_row(conn, who, quote_id)
 
-    return await info.context.router.run(who.region, body)  # type: ignore[no-any-return]
+    return await info.context.router.read(who.region, body)  # type: ignore[no-any-return]
 
 
 @strawberry.input
@@ -220,7 +219,7 @@ async def execute_fx_quote(
     assert buy_row is not None, response
     return Conversion(
         id=strawberry.ID(response["id"]), quote_id=strawberry.ID(quote.id),
-        rate=display(Fraction(quote.rate)), sell=money(quote.sell_minor, quote.sell_currency),
+        rate=format(quote.rate, "f"), sell=money(quote.sell_minor, quote.sell_currency),
         buy=money(quote.buy_minor, quote.buy_currency), sell_transfer=transfer_from_row(sell_row),
         buy_transfer=transfer_from_row(buy_row))
 

@@ -77,7 +77,7 @@ async def resolve_transfers(
             conn, who.region, who.tenant.id, limit, after_id,
             str(account_id) if account_id is not None else None)
 
-    page = await info.context.router.run(who.region, body)
+    page = await info.context.router.read(who.region, body)
     return connection([transfer_from_row(r) for r in page.items], [r.id for r in page.items],
                       "trf", page.has_next)
 
@@ -137,14 +137,20 @@ async def create_transfer(
     info: Info[Any, Any], input: CreateTransferInput
 ) -> CreateTransferResult:
     who = principal(info)
+
+    async def body(conn: AsyncConnection) -> Row[Any]:
+        """The transfer and its row in one transaction (no second round of BEGIN/COMMIT)."""
+        response = await commands.create_transfer_txn(conn, who, cmd)
+        rows = await ledger_queries.transfer_rows(conn, who.region, who.tenant.id,
+                                                  [response["id"]])
+        assert len(rows) == 1, response
+        return rows[0]
+
     try:
         cmd = commands.CreateTransfer(parse_item(input), check_key(input.idempotency_key))
-        response = await info.context.router.run(
-            who.region, lambda conn: commands.create_transfer_txn(conn, who, cmd))
+        row = await info.context.router.run(who.region, body)
     except DomainError as exc:
         return errors.to_error_type(exc)  # type: ignore[no-any-return]
-    row = await info.context.transfer_row(response["id"])
-    assert row is not None, response
     return transfer_from_row(row)
 
 
