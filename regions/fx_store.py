@@ -34,6 +34,10 @@ class Snapshot:
     source: str
 
 
+class PivotChanged(Exception):
+    """A snapshot against another pivot than the stored rates: refused, last good rates kept."""
+
+
 @dataclass(frozen=True, slots=True)
 class RefreshOutcome:
     refresh_id: str | None
@@ -55,6 +59,13 @@ class PivotRates:
     rates: dict[str, StoredRate]
 
 
+async def was_applied(conn: AsyncConnection, consumer: str, message_id: str) -> bool:
+    """Whether the inbox already holds the message (a read; the write is ``already_processed``)."""
+    found = await conn.execute(select(inbox.c.message_id).where(
+        inbox.c.consumer == consumer, inbox.c.message_id == message_id))
+    return found.first() is not None
+
+
 async def already_processed(conn: AsyncConnection, consumer: str, message_id: str) -> bool:
     """Record the message in the inbox; True when it was recorded before (a redelivery)."""
     inserted = await conn.execute(
@@ -69,9 +80,13 @@ async def write_snapshot(
     """Apply one snapshot exactly once per message id, holding rates that jumped."""
     if await already_processed(conn, refresh_consumer, message_id):
         return RefreshOutcome(None, 0, [], duplicate=True)
-    current = {r.quote: Fraction(r.rate) for r in await conn.execute(
-        select(fx_rates.c.quote, fx_rates.c.rate)
-        .where(fx_rates.c.base == snap.pivot).with_for_update())}
+    stored = (await conn.execute(
+        select(fx_rates.c.base, fx_rates.c.quote, fx_rates.c.rate).with_for_update())).all()
+    other = {r.base for r in stored} - {snap.pivot}
+    if other:
+        raise PivotChanged(f"{snap.source} quotes against {snap.pivot}, the stored rates are "
+                           f"against {sorted(other)[0]}; refusing to mix pivots")
+    current = {r.quote: Fraction(r.rate) for r in stored}
     held: list[str] = []
     for code, text in sorted(snap.texts.items()):
         new = Fraction(Decimal(text))

@@ -61,8 +61,11 @@ class Scheduler:
         """Fire every job this scheduler holds and that is due; returns their names."""
         fired = []
         for job in self.jobs:
-            if await self._fire_if_due(job):
-                fired.append(job.name)
+            try:
+                if await self._fire_if_due(job):
+                    fired.append(job.name)
+            except Exception:  # noqa: BLE001 - one job's failure must not starve the others
+                _log.exception("scheduler job %s failed; it fires again when due", job.name)
         return fired
 
     async def _fire_if_due(self, job: Job) -> bool:

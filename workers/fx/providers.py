@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +26,8 @@ from payments.errors import InvalidInput
 from payments.fx import parse_rate
 
 http_timeout_s = 5.0
+http_total_s_max = 20.0
+clock_skew_s_max = 300
 http_tries_max = 3
 http_backoff_s = 0.5
 response_bytes_max = 1_000_000
@@ -82,6 +84,9 @@ def _snapshot(pivot: str, texts: dict[str, str], as_of: datetime, source: str) -
         raise ProviderError(f"{source}: the pivot {pivot} is quoted against itself")
     if as_of.tzinfo is None:
         raise ProviderError(f"{source}: timestamp without a time zone")
+    if as_of > datetime.now(UTC) + timedelta(seconds=clock_skew_s_max):
+        raise ProviderError(f"{source}: timestamp {as_of.isoformat()} is in the future; "
+                            "such rates would never go stale")
     return RateSnapshot(pivot, rates, kept, as_of, source)
 
 
@@ -126,6 +131,7 @@ def parse_json(body: bytes, source: str) -> RateSnapshot:
 def _get(url: str, source: str) -> bytes:
     """GET with a timeout, a size cap and a bounded number of tries with backoff."""
     last: Exception | None = None
+    deadline = time.monotonic() + http_total_s_max
     for attempt in range(1, http_tries_max + 1):
         try:
             with httpx.stream("GET", url, timeout=http_timeout_s) as resp:
@@ -135,11 +141,15 @@ def _get(url: str, source: str) -> bytes:
                     body += chunk
                     if len(body) > response_bytes_max:
                         raise ProviderError(f"{source}: response over {response_bytes_max} bytes")
+                    if time.monotonic() > deadline:
+                        raise ProviderError(f"{source}: no full answer in {http_total_s_max} s")
                 return body
         except httpx.HTTPError as exc:
             last = exc
-            if attempt < http_tries_max:
+            if attempt < http_tries_max and time.monotonic() < deadline:
                 time.sleep(http_backoff_s * attempt)
+            else:
+                break
     raise ProviderError(f"{source}: {url} failed after {http_tries_max} tries: {last}")
 
 

@@ -34,24 +34,34 @@ class RefreshReport:
     error: str | None = None
 
 
+async def _failed(router: Router, source: str, message_id: str, error: str) -> RefreshReport:
+    await router.run_control(lambda c: fx_store.record_failure(c, source, message_id, error))
+    refreshes.add(1, {"status": "failed", "source": source})
+    _log.warning("fx refresh failed: source=%s message=%s error=%s", source, message_id, error)
+    return RefreshReport("failed", error=error)
+
+
 async def refresh(router: Router, provider: RateProvider, message_id: str) -> RefreshReport:
+    async def applied(conn: AsyncConnection) -> bool:
+        return await fx_store.was_applied(conn, fx_store.refresh_consumer, message_id)
+
+    if await router.read_control(applied):
+        _log.info("fx refresh skipped: message %s was already applied", message_id)
+        return RefreshReport("duplicate")
     try:
         snap = await asyncio.to_thread(provider.fetch)
     except ProviderError as exc:
-        error = str(exc)
-        await router.run_control(
-            lambda c: fx_store.record_failure(c, provider.name, message_id, error))
-        refreshes.add(1, {"status": "failed", "source": provider.name})
-        _log.warning("fx refresh failed: source=%s message=%s error=%s",
-                     provider.name, message_id, error)
-        return RefreshReport("failed", error=error)
+        return await _failed(router, provider.name, message_id, str(exc))
     stored = fx_store.Snapshot(snap.pivot, dict(snap.texts), snap.as_of, snap.source)
     jump_bps_max = global_parameters().rate_jump_bps_max
 
     async def body(conn: AsyncConnection) -> fx_store.RefreshOutcome:
         return await fx_store.write_snapshot(conn, stored, message_id, jump_bps_max)
 
-    outcome = await router.run_control(body)
+    try:
+        outcome = await router.run_control(body)
+    except fx_store.PivotChanged as exc:
+        return await _failed(router, snap.source, message_id, str(exc))
     if outcome.duplicate:
         _log.info("fx refresh skipped: message %s was already applied", message_id)
         return RefreshReport("duplicate")
