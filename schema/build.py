@@ -8,15 +8,16 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
-    DisableIntrospection,
+    AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from regions.txn import RetriesExhausted
 from schema import accounts as acc
@@ -73,15 +74,18 @@ class PublicMaskErrors(MaskErrors):
 
 
 def build_schema(*, production: bool) -> strawberry.Schema:
-    # Factories, not instances: Strawberry builds fresh extensions for every request.
+    # Factories, not instances: Strawberry builds fresh extensions for every request. The
+    # validation rules are built once, so ValidationCache (keyed by the rule classes) hits;
+    # MaxAliasesLimiter and QueryDepthLimiter would make new rule classes per request.
+    rules: list[type[ASTValidationRule]] = [
+        aliases_rule(query_aliases_max), depth_rule(query_depth_max, None)]
+    if production:
+        rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Any] = [
         partial(ParserCache, maxsize=document_cache_entries_max),
-        partial(ValidationCache, maxsize=document_cache_entries_max),
         partial(MaxTokensLimiter, max_token_count=query_tokens_max),
-        partial(MaxAliasesLimiter, max_alias_count=query_aliases_max),
-        partial(QueryDepthLimiter, max_depth=query_depth_max),
+        partial(AddValidationRules, rules),
+        partial(ValidationCache, maxsize=document_cache_entries_max),
         partial(PublicMaskErrors, should_mask_error=lambda e: not errors.is_public(e)),
     ]
-    if production:
-        extensions.append(DisableIntrospection)
     return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
