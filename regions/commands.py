@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.principal import Principal
 from regions import events, idempotency
+from regions.events import Event
 from regions.ledger_store import (
     JournalOutcome,
     PlannedTransfer,
@@ -69,32 +70,29 @@ def _request(cmd: Any) -> dict[str, Any]:
 
 
 async def create_account_txn(conn: AsyncConnection, who: Principal, cmd: CreateAccount) -> Response:
-    async def effect() -> Response:
+    async def effect() -> tuple[Response, list[Event]]:
         account_id = await insert_account(conn, who.region, who.tenant.id, cmd.currency, cmd.label)
-        await events.emit(conn, who.region, who.tenant.id, "account.created",
-                          {"account_id": account_id, "currency": cmd.currency},
-                          actor=who.actor, target=account_id)
-        return {"type": "Account", "id": account_id}
+        return {"type": "Account", "id": account_id}, [Event(
+            "account.created", {"account_id": account_id, "currency": cmd.currency}, account_id)]
 
-    return await idempotency.once(conn, who.region, who.tenant.id, cmd.idempotency_key,
-                                  "createAccount", _request(cmd), effect)
+    return await idempotency.once(conn, who, cmd.idempotency_key, "createAccount",
+                                  _request(cmd), effect)
 
 
 async def create_transfer_txn(
     conn: AsyncConnection, who: Principal, cmd: CreateTransfer
 ) -> Response:
-    async def effect() -> Response:
+    async def effect() -> tuple[Response, list[Event]]:
         outcome = await post_journal(conn, who.region, who.tenant.id, "transfer",
                                      [cmd.item.planned()])
         transfer_id = outcome.transfer_ids[0]
-        await events.emit(conn, who.region, who.tenant.id, "transfer.created",
-                          {"transfer_id": transfer_id, "amount_minor": cmd.item.amount_minor,
-                           "currency": cmd.item.currency},
-                          actor=who.actor, target=transfer_id)
-        return {"type": "Transfer", "id": transfer_id}
+        return {"type": "Transfer", "id": transfer_id}, [Event(
+            "transfer.created", {"transfer_id": transfer_id,
+                                 "amount_minor": cmd.item.amount_minor,
+                                 "currency": cmd.item.currency}, transfer_id)]
 
-    return await idempotency.once(conn, who.region, who.tenant.id, cmd.idempotency_key,
-                                  "createTransfer", _request(cmd), effect)
+    return await idempotency.once(conn, who, cmd.idempotency_key, "createTransfer",
+                                  _request(cmd), effect)
 
 
 def _batch_response(outcome: JournalOutcome) -> Response:
@@ -111,19 +109,18 @@ async def create_transfer_batch_txn(
     """One journal for the whole batch; atomic batches post all items or none."""
     assert 1 <= len(cmd.items) <= batch_transfers_max
 
-    async def effect() -> Response:
+    async def effect() -> tuple[Response, list[Event]]:
         outcome = await post_journal(conn, who.region, who.tenant.id, "transfer_batch",
                                      [i.planned() for i in cmd.items], atomic=cmd.atomic,
                                      itemized=True)
         posted = sum(1 for t in outcome.transfer_ids if t is not None)
-        await events.emit(conn, who.region, who.tenant.id, "transfer_batch.created",
-                          {"journal_id": outcome.journal_id, "item_count": len(cmd.items),
-                           "posted": posted},
-                          actor=who.actor, target=outcome.journal_id)
-        return _batch_response(outcome)
+        return _batch_response(outcome), [Event(
+            "transfer_batch.created", {"journal_id": outcome.journal_id,
+                                       "item_count": len(cmd.items), "posted": posted},
+            outcome.journal_id)]
 
-    return await idempotency.once(conn, who.region, who.tenant.id, cmd.idempotency_key,
-                                  "createTransferBatch", _request(cmd), effect)
+    return await idempotency.once(conn, who, cmd.idempotency_key, "createTransferBatch",
+                                  _request(cmd), effect)
 
 
 async def fund_account_txn(

@@ -1,12 +1,15 @@
 """Outbox and audit rows, written in the same transaction as the effect they describe.
 
 Events leave a region only through the outbox: a relay publishes unpublished rows to RabbitMQ.
-Both rows go in one statement (one round trip on the hot path).
+``record`` writes every event of an operation, its audit rows and (for an idempotent mutation)
+the idempotency key's response in one statement: one round trip on the hot path.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -14,24 +17,56 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
 
-_emit = text("""
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    topic: str
+    payload: dict[str, Any]
+    target: str | None
+
+
+_record = text("""
 WITH o AS (
     INSERT INTO outbox (region, id, tenant_id, topic, payload)
-    VALUES (:region, :event_id, :tenant_id, :topic, CAST(:payload AS JSONB)))
-INSERT INTO audit_events (region, id, tenant_id, actor, action, target, detail)
-VALUES (:region, :audit_id, :tenant_id, :actor, :topic, :target, CAST(:detail AS JSONB))
+    SELECT :region, u.id, :tenant_id, u.topic, CAST(u.payload AS JSONB)
+    FROM unnest(CAST(:event_ids AS TEXT[]), CAST(:topics AS TEXT[]), CAST(:payloads AS TEXT[]))
+         AS u(id, topic, payload)),
+a AS (
+    INSERT INTO audit_events (region, id, tenant_id, actor, action, target, detail)
+    SELECT :region, u.id, :tenant_id, :actor, u.topic, u.target, CAST(u.detail AS JSONB)
+    FROM unnest(CAST(:audit_ids AS TEXT[]), CAST(:topics AS TEXT[]), CAST(:targets AS TEXT[]),
+                CAST(:details AS TEXT[])) AS u(id, topic, target, detail))
+UPDATE idempotency_keys SET response = CAST(:response AS JSONB)
+WHERE region = :region AND tenant_id = :tenant_id AND key = :key
 """)
+
+
+async def record(
+    conn: AsyncConnection, region: str, tenant_id: str | None, actor: str,
+    events: Sequence[Event], *, key: str | None = None, response: dict[str, Any] | None = None,
+) -> list[str]:
+    """Record the events (and the key's response, when a key is given); returns event ids.
+
+    Event ids are stable, so receivers can drop duplicates.
+    """
+    event_ids = [ids.new_id("evt", region) for _ in events]
+    await conn.execute(_record, {
+        "region": region, "tenant_id": tenant_id, "actor": actor,
+        "event_ids": event_ids,
+        "audit_ids": [ids.new_id("aud", region) for _ in events],
+        "topics": [e.topic for e in events],
+        "payloads": [json.dumps(e.payload) for e in events],
+        "targets": [e.target for e in events],
+        "details": [json.dumps({"event_id": i, **e.payload})
+                    for i, e in zip(event_ids, events, strict=True)],
+        "key": key, "response": json.dumps(response) if response is not None else None,
+    })
+    return event_ids
 
 
 async def emit(
     conn: AsyncConnection, region: str, tenant_id: str | None, topic: str,
     payload: dict[str, Any], *, actor: str, target: str | None,
 ) -> str:
-    """Record an outbox event and its audit event; returns the event id (stable for receivers)."""
-    event_id = ids.new_id("evt", region)
-    await conn.execute(_emit, {
-        "region": region, "event_id": event_id, "audit_id": ids.new_id("aud", region),
-        "tenant_id": tenant_id, "topic": topic, "payload": json.dumps(payload),
-        "actor": actor, "target": target,
-        "detail": json.dumps({"event_id": event_id, **payload})})
-    return event_id
+    """Record one event outside an idempotent mutation; returns its id."""
+    return (await record(conn, region, tenant_id, actor, [Event(topic, payload, target)]))[0]

@@ -31,7 +31,8 @@ from payments.fx import (
     quote,
 )
 from payments.principal import Principal
-from regions import events, idempotency
+from regions import idempotency
+from regions.events import Event
 from regions.fx_store import PivotRates
 from regions.ledger_store import PlannedTransfer, internal_account, post_journal
 from regions.tables import fx_quotes
@@ -117,7 +118,7 @@ def _decimal(rate: Fraction) -> Decimal:
 async def create_quote_txn(
     conn: AsyncConnection, who: Principal, cmd: CreateFxQuote, priced: PricedQuote
 ) -> Response:
-    async def effect() -> Response:
+    async def effect() -> tuple[Response, list[Event]]:
         if priced.refusal is not None:
             raise priced.refusal
         assert priced.amounts is not None
@@ -132,12 +133,11 @@ async def create_quote_txn(
             mid_rate=_decimal(priced.amounts.mid), rate=Decimal(display(priced.amounts.rate)),
             spread_bps=priced.spread_bps, rates_as_of=priced.rates_as_of,
             expires_at=now + timedelta(seconds=cmd.valid_for_s), status="OPEN"))
-        await events.emit(conn, who.region, who.tenant.id, "fx.quote.created",
-                          {"quote_id": quote_id}, actor=who.actor, target=quote_id)
-        return {"type": "FxQuote", "id": quote_id}
+        return {"type": "FxQuote", "id": quote_id}, [
+            Event("fx.quote.created", {"quote_id": quote_id}, quote_id)]
 
-    return await idempotency.once(conn, who.region, who.tenant.id, cmd.idempotency_key,
-                                  "createFxQuote", _fields(cmd), effect)
+    return await idempotency.once(conn, who, cmd.idempotency_key, "createFxQuote",
+                                  _fields(cmd), effect)
 
 
 def _fields(cmd: CreateFxQuote | ExecuteFxQuote) -> dict[str, Any]:
@@ -157,7 +157,7 @@ async def quote_row(conn: AsyncConnection, who: Principal, quote_id: str,
 async def execute_quote_txn(
     conn: AsyncConnection, who: Principal, cmd: ExecuteFxQuote
 ) -> Response:
-    async def effect() -> Response:
+    async def effect() -> tuple[Response, list[Event]]:
         quote = await quote_row(conn, who, cmd.quote_id, lock=True)
         if quote is None:
             raise NotFound("quote", cmd.quote_id)
@@ -181,11 +181,10 @@ async def execute_quote_txn(
         await conn.execute(update(fx_quotes).where(
             fx_quotes.c.region == who.region, fx_quotes.c.id == cmd.quote_id).values(
             status="EXECUTED", journal_id=outcome.journal_id, executed_at=datetime.now(UTC)))
-        await events.emit(conn, who.region, who.tenant.id, "fx.conversion.executed",
-                          {"quote_id": cmd.quote_id, "journal_id": outcome.journal_id},
-                          actor=who.actor, target=cmd.quote_id)
         return {"type": "Conversion", "id": outcome.journal_id, "quoteId": cmd.quote_id,
-                "sellTransferId": sell_transfer, "buyTransferId": buy_transfer}
+                "sellTransferId": sell_transfer, "buyTransferId": buy_transfer}, [Event(
+            "fx.conversion.executed", {"quote_id": cmd.quote_id,
+                                       "journal_id": outcome.journal_id}, cmd.quote_id)]
 
-    return await idempotency.once(conn, who.region, who.tenant.id, cmd.idempotency_key,
-                                  "executeFxQuote", _fields(cmd), effect)
+    return await idempotency.once(conn, who, cmd.idempotency_key, "executeFxQuote",
+                                  _fields(cmd), effect)

@@ -13,12 +13,15 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.errors import IdempotencyConflict
+from payments.principal import Principal
 from payments.text import check_text
+from regions import events
+from regions.events import Event
 from regions.tables import idempotency_keys
 
 key_length_max = 255
@@ -36,11 +39,19 @@ def request_hash(operation: str, request: dict[str, Any]) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
+Effect = Callable[[], Awaitable[tuple[Response, list[Event]]]]
+
+
 async def once(
-    conn: AsyncConnection, region: str, tenant_id: str, key: str, operation: str,
-    request: dict[str, Any], effect: Callable[[], Awaitable[Response]],
+    conn: AsyncConnection, who: Principal, key: str, operation: str,
+    request: dict[str, Any], effect: Effect,
 ) -> Response:
-    """Run ``effect`` once per (tenant, key); a replay returns the first response."""
+    """Run ``effect`` once per (tenant, key); a replay returns the first response.
+
+    The effect returns its response and the events it caused; they and the response are
+    recorded in one statement.
+    """
+    region, tenant_id = who.region, who.tenant.id
     digest = request_hash(operation, request)
     inserted = await conn.execute(
         insert(idempotency_keys)
@@ -55,8 +66,6 @@ async def once(
         if row.operation != operation or bytes(row.request_hash) != digest:
             raise IdempotencyConflict(key)
         return dict(row.response)
-    response = await effect()
-    await conn.execute(update(idempotency_keys).where(
-        idempotency_keys.c.region == region, idempotency_keys.c.tenant_id == tenant_id,
-        idempotency_keys.c.key == key).values(response=response))
+    response, caused = await effect()
+    await events.record(conn, region, tenant_id, who.actor, caused, key=key, response=response)
     return response

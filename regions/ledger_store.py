@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, select, text
+from sqlalchemy import Row, and_, any_, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids, ledger
 from payments.errors import BatchItemRejected, DomainError
 from payments.ledger import Account, AccountStatus
+from regions.ledger_queries import id_array
 from regions.tables import accounts
 
 page_size_max = 100
@@ -106,10 +107,11 @@ async def lock_accounts(
     order = ledger.lock_order([*account_ids, *internal_ids])
     owned = accounts.c.tenant_id == tenant_id
     if internal_ids:
-        owned = owned | and_(accounts.c.kind == "internal", accounts.c.id.in_(internal_ids))
+        owned = owned | and_(accounts.c.kind == "internal",
+                             accounts.c.id == any_(id_array(internal_ids, "internal_ids")))
     rows = (await conn.execute(
         select(accounts)
-        .where(accounts.c.region == region, accounts.c.id.in_(order), owned)
+        .where(accounts.c.region == region, accounts.c.id == any_(id_array(order)), owned)
         .order_by(accounts.c.id)
         .with_for_update()
     )).all()
