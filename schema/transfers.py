@@ -173,7 +173,21 @@ class TransferBatch:
     item_count: int
     succeeded: int
     failed: int
-    items: list[TransferBatchItem]
+    outcomes: strawberry.Private[list[dict[str, Any]]]
+
+    @strawberry.field(description="Each item's transfer or error, in input order. Loaded "  # type: ignore[untyped-decorator]
+                                  "only when selected.")
+    async def items(self, info: Info[Any, Any]) -> list[TransferBatchItem]:
+        wanted = [o["transferId"] for o in self.outcomes if "transferId" in o]
+        rows = {r.id: r for r in await info.context.transfer_rows(wanted) if r is not None}
+        return [
+            TransferBatchItem(index=index, transfer=transfer_from_row(rows[o["transferId"]]),
+                              error=None)
+            if "transferId" in o else
+            TransferBatchItem(index=index, transfer=None, error=TransferBatchItemError(
+                code=o["code"], message=o["message"]))
+            for index, o in enumerate(self.outcomes)
+        ]
 
 
 @strawberry.type(description="An atomic batch failed at one item; nothing was written.")
@@ -213,25 +227,11 @@ async def create_transfer_batch(
                                      reason_code=exc.cause.code)
     except DomainError as exc:
         return errors.to_error_type(exc)  # type: ignore[no-any-return]
-    return await batch_from_response(info, response, cmd.atomic)
-
-
-async def batch_from_response(
-    info: Info[Any, Any], response: dict[str, Any], atomic: bool
-) -> TransferBatch:
-    wanted = [i["transferId"] for i in response["items"] if "transferId" in i]
-    rows = {r.id: r for r in await info.context.transfer_rows(wanted) if r is not None}
-    items = [
-        TransferBatchItem(index=index, transfer=transfer_from_row(rows[item["transferId"]]),
-                          error=None)
-        if "transferId" in item else
-        TransferBatchItem(index=index, transfer=None, error=TransferBatchItemError(
-            code=item["code"], message=item["message"]))
-        for index, item in enumerate(response["items"])
-    ]
-    succeeded = sum(1 for i in items if i.transfer is not None)
-    return TransferBatch(id=strawberry.ID(response["id"]), atomic=atomic, item_count=len(items),
-                         succeeded=succeeded, failed=len(items) - succeeded, items=items)
+    outcomes = response["items"]
+    succeeded = sum(1 for o in outcomes if "transferId" in o)
+    return TransferBatch(id=strawberry.ID(response["id"]), atomic=cmd.atomic,
+                         item_count=len(outcomes), succeeded=succeeded,
+                         failed=len(outcomes) - succeeded, outcomes=outcomes)
 
 
 transfer_field = strawberry.field(resolver=resolve_transfer, permission_classes=[readers])
