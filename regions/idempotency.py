@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,6 +28,15 @@ key_length_max = 255
 retention_h_min = 24
 
 Response = dict[str, Any]
+
+# Built once (a statement rebuilt per call costs more CPU in SQLAlchemy than in the database).
+_claim = (
+    insert(idempotency_keys)
+    .values({c: bindparam(c) for c in ("region", "tenant_id", "key", "operation",
+                                       "request_hash", "response")})
+    .on_conflict_do_nothing()
+    .returning(idempotency_keys.c.key)
+)
 
 
 def check_key(key: object) -> str:
@@ -53,12 +62,9 @@ async def once(
     """
     region, tenant_id = who.region, who.tenant.id
     digest = request_hash(operation, request)
-    inserted = await conn.execute(
-        insert(idempotency_keys)
-        .values(region=region, tenant_id=tenant_id, key=key, operation=operation,
-                request_hash=digest, response={})
-        .on_conflict_do_nothing()
-        .returning(idempotency_keys.c.key))
+    inserted = await conn.execute(_claim, {
+        "region": region, "tenant_id": tenant_id, "key": key, "operation": operation,
+        "request_hash": digest, "response": {}})
     if inserted.first() is None:
         row = (await conn.execute(select(idempotency_keys).where(
             idempotency_keys.c.region == region, idempotency_keys.c.tenant_id == tenant_id,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ARRAY, BindParameter, Row, Select, Text, any_, bindparam, or_, select
+from sqlalchemy import ARRAY, Row, Select, Table, Text, any_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from regions.tables import accounts, entries, transfers
@@ -20,10 +20,15 @@ class Page(Generic[T]):
     has_next: bool
 
 
-def id_array(values: Sequence[str], name: str = "ids") -> BindParameter[Any]:
-    """An array parameter: one cached statement for any number of ids (``IN`` recompiles)."""
-    value: Any = list(values)
-    return bindparam(name, value, type_=ARRAY(Text))
+def _by_ids(table: Table) -> Select[Any]:
+    """Built once; ids bind as one array, so any number of them share one compiled statement."""
+    return select(table).where(table.c.region == bindparam("region"),
+                               table.c.tenant_id == bindparam("tenant_id"),
+                               table.c.id == any_(bindparam("ids", type_=ARRAY(Text))))
+
+
+_accounts_by_id = _by_ids(accounts)
+_transfers_by_id = _by_ids(transfers)
 
 
 async def _page(conn: AsyncConnection, query: Select[Any], first: int) -> Page[Row[Any]]:
@@ -34,9 +39,8 @@ async def _page(conn: AsyncConnection, query: Select[Any], first: int) -> Page[R
 async def account_rows(
     conn: AsyncConnection, region: str, tenant_id: str, account_ids: Sequence[str]
 ) -> list[Row[Any]]:
-    rows = await conn.execute(select(accounts).where(
-        accounts.c.region == region, accounts.c.tenant_id == tenant_id,
-        accounts.c.id == any_(id_array(account_ids))))
+    rows = await conn.execute(_accounts_by_id, {"region": region, "tenant_id": tenant_id,
+                                                "ids": list(account_ids)})
     return list(rows)
 
 
@@ -65,9 +69,8 @@ async def entry_page(
 async def transfer_rows(
     conn: AsyncConnection, region: str, tenant_id: str, transfer_ids: Sequence[str]
 ) -> list[Row[Any]]:
-    rows = await conn.execute(select(transfers).where(
-        transfers.c.region == region, transfers.c.tenant_id == tenant_id,
-        transfers.c.id == any_(id_array(transfer_ids))))
+    rows = await conn.execute(_transfers_by_id, {"region": region, "tenant_id": tenant_id,
+                                                 "ids": list(transfer_ids)})
     return list(rows)
 
 

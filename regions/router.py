@@ -42,6 +42,11 @@ class Router:
         self.topology = topo
         self._control = _engine(urls.control, pool_size)
         self._clusters = {c.name: _engine(urls.clusters[c.name], pool_size) for c in topo.clusters}
+        # Reads get their own always-autocommit pools: switching a pooled connection's
+        # isolation per checkout costs a round trip to set it back on return.
+        self._control_reads = _engine(urls.control, pool_size, "AUTOCOMMIT")
+        self._cluster_reads = {c.name: _engine(urls.clusters[c.name], pool_size, "AUTOCOMMIT")
+                               for c in topo.clusters}
 
     @property
     def control(self) -> AsyncEngine:
@@ -56,24 +61,25 @@ class Router:
 
     async def read(self, region: str, body: Body[T]) -> T:
         """A single-statement read on the cluster holding ``region``, without a transaction."""
-        return await run_txn(self.engine_for(region), body, autocommit=True)
+        return await run_txn(self._cluster_reads[self.topology.region(region).cluster], body,
+                             autocommit=True)
 
     async def run_control(self, body: Body[T]) -> T:
         return await run_txn(self._control, body)
 
     async def read_control(self, body: Body[T]) -> T:
-        return await run_txn(self._control, body, autocommit=True)
+        return await run_txn(self._control_reads, body, autocommit=True)
 
     async def dispose(self) -> None:
-        await self._control.dispose()
-        for engine in self._clusters.values():
+        for engine in (self._control, self._control_reads, *self._clusters.values(),
+                       *self._cluster_reads.values()):
             await engine.dispose()
 
 
-def _engine(url: str, pool_size: int) -> AsyncEngine:
+def _engine(url: str, pool_size: int, isolation: str = isolation_level) -> AsyncEngine:
     return create_async_engine(
         url,
-        isolation_level=isolation_level,
+        isolation_level=isolation,
         pool_size=pool_size,
         max_overflow=pool_overflow_max,
         pool_timeout=pool_timeout_s,

@@ -56,7 +56,8 @@ async def run_txn(engine: AsyncEngine, body: Body[T], *, tries: int = attempts_m
                   autocommit: bool = False) -> T:
     """Run ``body`` in a transaction, retrying conflicts.
 
-    ``autocommit`` is for bodies that read with a single statement: no BEGIN/COMMIT round trips,
+    ``autocommit`` is for bodies that read with a single statement, on an engine created with
+    ``isolation_level="AUTOCOMMIT"`` (the router's read engines): no BEGIN/COMMIT round trips,
     and the statement is still atomic on its own.
     """
     assert 1 <= tries <= attempts_max, tries
@@ -64,7 +65,6 @@ async def run_txn(engine: AsyncEngine, body: Body[T], *, tries: int = attempts_m
         try:
             if autocommit:
                 async with engine.connect() as conn:
-                    await conn.execution_options(isolation_level="AUTOCOMMIT")
                     return await body(conn)
             async with engine.begin() as conn:
                 return await body(conn)
