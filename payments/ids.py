@@ -16,6 +16,7 @@ from payments.errors import InvalidInput
 _alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ulid_length = 26
 id_length_max = 64
+_shifts = tuple(range(5 * (ulid_length - 1), -1, -5))
 kinds = frozenset({"ten", "key", "acc", "trf", "jnl", "evt", "aud", "fxq", "fxr"})
 _pattern = re.compile(
     r"(?P<kind>[a-z]{3})_(?P<region>[a-z][a-z0-9-]{1,30})_(?P<ulid>[0-7][0-9A-HJKMNP-TV-Z]{25})")
@@ -34,11 +35,7 @@ def new_ulid(now_ms: int | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     assert 0 <= ms <= ms_max, ms
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(ulid_length):
-        value, digit = divmod(value, 32)
-        chars.append(_alphabet[digit])
-    return "".join(reversed(chars))
+    return "".join([_alphabet[(value >> shift) & 31] for shift in _shifts])
 
 
 def new_id(kind: str, region: str) -> str:

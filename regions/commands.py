@@ -7,7 +7,7 @@ of the same key returns again. Inputs arrive parsed and validated (see ``schema`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -63,10 +63,18 @@ class CreateTransferBatch:
     idempotency_key: str
 
 
-def _request(cmd: Any) -> dict[str, Any]:
-    body = asdict(cmd)
-    body.pop("idempotency_key")
-    return body
+def _item(i: TransferItem) -> list[Any]:
+    return [i.from_account_id, i.to_account_id, i.amount_minor, i.currency, i.reference]
+
+
+def _request(cmd: CreateAccount | CreateTransfer | CreateTransferBatch) -> dict[str, Any]:
+    """The request as hashed for idempotency: every field but the key (built by hand, since
+    ``asdict`` over a thousand items costs milliseconds)."""
+    if isinstance(cmd, CreateTransferBatch):
+        return {"items": [_item(i) for i in cmd.items], "atomic": cmd.atomic}
+    if isinstance(cmd, CreateTransfer):
+        return {"item": _item(cmd.item)}
+    return {"currency": cmd.currency, "label": cmd.label}
 
 
 async def create_account_txn(conn: AsyncConnection, who: Principal, cmd: CreateAccount) -> Response:
