@@ -10,6 +10,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from workers.fx.refresh import refresh
+from workers.maintenance import purge_region
 from workers.runtime import runtime
 
 fx_queue = "fx"
@@ -17,6 +18,10 @@ refresh_time_limit_ms = 60_000
 refresh_retries_max = 5
 retry_backoff_ms_min = 1_000
 retry_backoff_ms_max = 60_000
+
+purge_queue = "maintenance"
+purge_time_limit_ms = 300_000
+purge_batches_max = 100
 
 broker = dramatiq.get_broker()
 
@@ -29,3 +34,15 @@ async def refresh_fx_rates() -> None:
     assert message is not None
     rt = runtime()
     await refresh(rt.db(), rt.provider, message.message_id)
+
+
+@dramatiq.actor(queue_name=purge_queue, time_limit=purge_time_limit_ms,
+                max_retries=refresh_retries_max, min_backoff=retry_backoff_ms_min,
+                max_backoff=retry_backoff_ms_max)
+async def purge_idempotency_keys(region: str) -> None:
+    """Delete a region's expired idempotency keys in bounded batches.
+
+    Idempotent by construction (deleting what is expired twice deletes nothing more), so no
+    inbox row is needed; the batch bound keeps each transaction short.
+    """
+    await purge_region(runtime().db(), region, purge_batches_max)

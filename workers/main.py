@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import dramatiq
 
@@ -41,10 +42,17 @@ def run_worker(config: WorkerConfig, threads: int = worker_threads_default) -> i
     return 0
 
 
-def fx_jobs(config: WorkerConfig) -> list[Job]:
-    from workers.actors import refresh_fx_rates
+purge_interval_s = 3_600
 
-    return [Job("fx.refresh", config.fx_refresh_s, refresh_fx_rates.send)]
+
+def scheduled_jobs(config: WorkerConfig) -> list[Job]:
+    """The periodic jobs: FX refresh, and an idempotency-key purge per region."""
+    from workers.actors import purge_idempotency_keys, refresh_fx_rates
+
+    return [Job("fx.refresh", config.fx_refresh_s, refresh_fx_rates.send)] + [
+        Job(f"idempotency.purge.{r.code}", purge_interval_s,
+            partial(purge_idempotency_keys.send, r.code))
+        for r in config.topology.regions]
 
 
 def run_scheduler(config: WorkerConfig) -> int:
@@ -57,7 +65,7 @@ def run_scheduler(config: WorkerConfig) -> int:
             loop.add_signal_handler(sig, stop.set)
         router = runtime().db()
         try:
-            await Scheduler(router, fx_jobs(config)).run(stop)
+            await Scheduler(router, scheduled_jobs(config)).run(stop)
         finally:
             await router.dispose()
 
@@ -82,7 +90,7 @@ def start_in_process(config: WorkerConfig) -> Callable[[], None]:
     async def schedule() -> None:
         router = Router(config.topology, config.urls, pool_size=2)
         try:
-            await Scheduler(router, fx_jobs(config)).run(stop)
+            await Scheduler(router, scheduled_jobs(config)).run(stop)
         finally:
             await router.dispose()
 
