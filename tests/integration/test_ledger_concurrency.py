@@ -1,6 +1,7 @@
 """The ledger under concurrency: 50 clients x 200 random transfers among 20 accounts.
 
-Every transfer, batch or failure races with the others on real PostgreSQL at SERIALIZABLE.
+Every transfer, batch or failure races with the others on real PostgreSQL at the production
+isolation level (READ COMMITTED with row locks).
 Afterwards money is conserved per currency, no customer account is below zero available, and
 every account's entries add up to its balances with a dense sequence.
 """
