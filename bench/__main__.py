@@ -23,9 +23,9 @@ scenarios: dict[str, ModuleType] = {m.name: m for m in (
 results_dir = Path(__file__).resolve().parent / "results"
 
 full_plan = {"clients": [1, 4, 16, 64], "fx_clients": [1, 4, 16], "batch_sizes": [100, 1000],
-             "duration_s": 10.0, "warmup_s": 2.0}
+             "duration_s": 10.0, "paced_duration_s": 30.0, "warmup_s": 2.0}
 smoke_plan = {"clients": [1, 4], "fx_clients": [1], "batch_sizes": [10],
-              "duration_s": 1.0, "warmup_s": 0.2}
+              "duration_s": 1.0, "paced_duration_s": 1.0, "warmup_s": 0.2}
 
 
 def machine(env: harness.Env) -> dict[str, Any]:
