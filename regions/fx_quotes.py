@@ -15,7 +15,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
@@ -124,7 +124,6 @@ async def create_quote_txn(
         assert priced.amounts is not None
         assert priced.rates_as_of is not None
         quote_id = ids.new_id("fxq", who.region)
-        now = datetime.now(UTC)
         await conn.execute(insert(fx_quotes).values(
             region=who.region, id=quote_id, tenant_id=who.tenant.id,
             sell_currency=cmd.sell_currency, buy_currency=cmd.buy_currency,
@@ -132,7 +131,7 @@ async def create_quote_txn(
             # The customer rate is stored as shown: rounded once, from the exact fraction.
             mid_rate=_decimal(priced.amounts.mid), rate=Decimal(display(priced.amounts.rate)),
             spread_bps=priced.spread_bps, rates_as_of=priced.rates_as_of,
-            expires_at=now + timedelta(seconds=cmd.valid_for_s), status="OPEN"))
+            expires_at=func.now() + timedelta(seconds=cmd.valid_for_s), status="OPEN"))
         return {"type": "FxQuote", "id": quote_id}, [
             Event("fx.quote.created", {"quote_id": quote_id}, quote_id)]
 
@@ -151,7 +150,10 @@ async def quote_row(conn: AsyncConnection, who: Principal, quote_id: str,
                     *, lock: bool = False) -> Row[Any] | None:
     q = select(fx_quotes).where(fx_quotes.c.region == who.region,
                                 fx_quotes.c.tenant_id == who.tenant.id, fx_quotes.c.id == quote_id)
-    return (await conn.execute(q.with_for_update() if lock else q)).first()
+    if lock:
+        # The database's clock after the lock wait decides expiry, not an API server's clock.
+        q = q.add_columns(func.clock_timestamp().label("db_now")).with_for_update()
+    return (await conn.execute(q)).first()
 
 
 async def execute_quote_txn(
@@ -163,7 +165,7 @@ async def execute_quote_txn(
             raise NotFound("quote", cmd.quote_id)
         if quote.status == "EXECUTED":
             raise QuoteAlreadyExecuted(f"quote {cmd.quote_id!r} was already executed")
-        if quote.expires_at <= datetime.now(UTC):
+        if quote.expires_at <= quote.db_now:
             raise QuoteExpired(f"quote {cmd.quote_id!r} expired at "
                                f"{quote.expires_at.astimezone(UTC).isoformat()}")
         shard = random.randrange(liquidity_shards)  # noqa: S311 - load spreading only

@@ -65,13 +65,14 @@ async def once(
     """
     region, tenant_id = who.region, who.tenant.id
     digest = request_hash(operation, request)
-    inserted = await conn.execute(_claim, {
-        "region": region, "tenant_id": tenant_id, "key": key, "operation": operation,
-        "request_hash": digest, "response": {}})
-    if inserted.first() is None:
+    claim = {"region": region, "tenant_id": tenant_id, "key": key, "operation": operation,
+             "request_hash": digest, "response": {}}
+    while (await conn.execute(_claim, claim)).first() is None:
         row = (await conn.execute(select(idempotency_keys).where(
             idempotency_keys.c.region == region, idempotency_keys.c.tenant_id == tenant_id,
-            idempotency_keys.c.key == key))).one()
+            idempotency_keys.c.key == key))).first()
+        if row is None:
+            continue  # purged between our claim and this read: claim it afresh
         if row.operation != operation or bytes(row.request_hash) != digest:
             raise IdempotencyConflict(key)
         return dict(row.response)

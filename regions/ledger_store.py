@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payments import ids, ledger
 from payments.errors import BatchItemRejected, DomainError
 from payments.ledger import Account, AccountStatus
-from regions.tables import accounts
+from regions.tables import accounts, journals
 
 page_size_max = 100
 
@@ -159,6 +159,10 @@ async def post_journal(
         outcome.errors.append(None)
     if posted:
         await _write(conn, region, tenant_id, kind, outcome.journal_id, posted, locked, working)
+    else:
+        # A non-atomic batch whose every item failed still answers with its journal id.
+        await conn.execute(insert(journals).values(
+            region=region, id=outcome.journal_id, tenant_id=tenant_id, kind=kind))
     return outcome
 
 

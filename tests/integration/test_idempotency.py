@@ -74,3 +74,58 @@ async def test_twenty_concurrent_requests_one_effect(router: Router, make_princi
     assert await scalar(router, who.region,
                         "SELECT count(*) FROM outbox WHERE tenant_id = :t "
                         "AND topic = 'transfer.created'", t=who.tenant.id) == 1
+
+
+async def test_non_atomic_batch_with_every_item_failing_still_has_its_journal(
+        router: Router, make_principal) -> None:
+    from regions import commands
+
+    who = await make_principal()
+    a, b = await open_accounts(router, who, "EUR", 2)
+    batch = commands.CreateTransferBatch(
+        (commands.TransferItem(a, b, 500, "EUR", None),), atomic=False, idempotency_key="all-fail")
+    response = await router.run(
+        who.region, lambda c: commands.create_transfer_batch_txn(c, who, batch))
+    assert response["items"] == [{"code": "INSUFFICIENT_FUNDS",
+                                  "message": f"account {a!r} has insufficient available funds"}]
+    assert await scalar(router, who.region, "SELECT count(*) FROM journals WHERE id = :j",
+                        j=response["id"]) == 1
+
+
+async def test_replay_of_a_key_purged_meanwhile_is_claimed_afresh(
+        router: Router, make_principal, monkeypatch) -> None:
+    """The purge may delete an expired key between a request's claim and its read."""
+    from sqlalchemy import bindparam, text
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    from regions import idempotency
+
+    who = await make_principal()
+    calls = []
+
+    async def effect():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return {"type": "Noop"}, []
+
+    # The first claim finds the stale row and, in the same breath, the purge deletes it; the
+    # next claim then inserts normally.
+    monkeypatch.setattr(idempotency, "_claim", text("""
+        WITH purged AS (
+            DELETE FROM idempotency_keys
+            WHERE region = :region AND tenant_id = :tenant_id AND key = :key
+              AND operation = 'stale' RETURNING 1)
+        INSERT INTO idempotency_keys (region, tenant_id, key, operation, request_hash, response)
+        SELECT :region, :tenant_id, :key, :operation, :request_hash, :response
+        WHERE NOT EXISTS (SELECT 1 FROM purged)
+        ON CONFLICT DO NOTHING
+        RETURNING key""").bindparams(bindparam("response", type_=JSONB)))
+
+    async def body(conn):  # type: ignore[no-untyped-def]
+        await conn.execute(text("""INSERT INTO idempotency_keys
+            (region, tenant_id, key, operation, request_hash, response)
+            VALUES (:r, :t, 'purged', 'stale', '\\x00', '{}')"""),
+            {"r": who.region, "t": who.tenant.id})
+        return await idempotency.once(conn, who, "purged", "fresh", {}, effect)
+
+    assert await router.run(who.region, body) == {"type": "Noop"}
+    assert calls == [1]
