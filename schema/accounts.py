@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from payments import ids
 from payments.currency import currency as lookup_currency
-from payments.errors import DomainError, InvalidInput
+from payments.errors import InvalidInput
 from payments.ledger import Account as LedgerAccount
 from payments.ledger import AccountStatus as LedgerAccountStatus
 from payments.text import check_text
@@ -163,14 +163,12 @@ def parse_create_account(data: CreateAccountInput) -> commands.CreateAccount:
     return commands.CreateAccount(currency=code, label=data.label, idempotency_key=key)
 
 
+@errors.typed_errors
 async def create_account(info: Info[Any, Any], input: CreateAccountInput) -> CreateAccountResult:
     who = principal(info)
-    try:
-        cmd = parse_create_account(input)
-        response = await info.context.router.run(
-            who.region, lambda conn: commands.create_account_txn(conn, who, cmd))
-    except DomainError as exc:
-        return errors.to_error_type(exc)  # type: ignore[no-any-return]
+    cmd = parse_create_account(input)
+    response = await info.context.router.run(
+        who.region, lambda conn: commands.create_account_txn(conn, who, cmd))
     row = await info.context.account_row(response["id"])
     assert row is not None, response
     return account_from_row(row)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -64,6 +66,12 @@ class QuoteAlreadyExecuted(Error):
     pass
 
 
+@strawberry.type(description="An atomic batch failed at one item; nothing was written.")
+class TransferBatchRejected(Error):
+    index: int
+    reason_code: str
+
+
 _plain: dict[type[domain.DomainError], type[Any]] = {
     fx.RatesUnavailable: RatesUnavailable,
     fx.QuoteExpired: QuoteExpired,
@@ -88,9 +96,27 @@ def to_error_type(exc: domain.DomainError) -> Any:
                                 account_id=strawberry.ID(exc.account_id))
     if isinstance(exc, domain.IdempotencyConflict):
         return IdempotencyConflict(code=exc.code, message=exc.message, idempotency_key=exc.key)
+    if isinstance(exc, domain.BatchItemRejected):
+        return TransferBatchRejected(code=exc.code, message=exc.message, index=exc.index,
+                                     reason_code=exc.cause.code)
     if type(exc) in _plain:
         return _plain[type(exc)](code=exc.code, message=exc.message)
     raise AssertionError(f"no GraphQL type for {type(exc).__name__}")
+
+
+R = TypeVar("R")
+
+
+def typed_errors(resolver: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """A mutation resolver whose domain errors become the result union's error types."""
+    @functools.wraps(resolver)
+    async def wrapper(*args: Any, **kwargs: Any) -> R:
+        try:
+            return await resolver(*args, **kwargs)
+        except domain.DomainError as exc:
+            return to_error_type(exc)  # type: ignore[no-any-return]
+
+    return wrapper
 
 
 class PublicError(GraphQLError):

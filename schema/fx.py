@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from payments import ids
 from payments.currency import currency as lookup_currency
-from payments.errors import DomainError, InvalidInput
+from payments.errors import InvalidInput
 from payments.fx import display
 from payments.money import parse_amount
 from payments.principal import Principal
@@ -156,19 +156,17 @@ def parse_create_quote(data: CreateFxQuoteInput, params: FxParameters) -> fx_quo
         valid_for_s=valid_for_s, idempotency_key=key)
 
 
+@errors.typed_errors
 async def create_fx_quote(info: Info[Any, Any], input: CreateFxQuoteInput) -> CreateFxQuoteResult:
     who = principal(info)
     params = fx_parameters(who.tenant.jurisdiction)
     spread_bps = (who.tenant.fx_spread_bps if who.tenant.fx_spread_bps is not None
                   else params.spread_bps_default)
-    try:
-        cmd = parse_create_quote(input, params)
-        priced = fx_quotes.price(await _rates(info), cmd, spread_bps, datetime.now(UTC),
-                                 params.rate_age_s_max)
-        response = await info.context.router.run(
-            who.region, lambda conn: fx_quotes.create_quote_txn(conn, who, cmd, priced))
-    except DomainError as exc:
-        return errors.to_error_type(exc)  # type: ignore[no-any-return]
+    cmd = parse_create_quote(input, params)
+    priced = fx_quotes.price(await _rates(info), cmd, spread_bps, datetime.now(UTC),
+                             params.rate_age_s_max)
+    response = await info.context.router.run(
+        who.region, lambda conn: fx_quotes.create_quote_txn(conn, who, cmd, priced))
     row = await _quote_row(info, who, response["id"])
     assert row is not None, response
     return quote_from_row(row)
@@ -201,16 +199,14 @@ def parse_execute(data: ExecuteFxQuoteInput) -> fx_quotes.ExecuteFxQuote:
                                     str(data.buy_account_id), key)
 
 
+@errors.typed_errors
 async def execute_fx_quote(
     info: Info[Any, Any], input: ExecuteFxQuoteInput
 ) -> ExecuteFxQuoteResult:
     who = principal(info)
-    try:
-        cmd = parse_execute(input)
-        response = await info.context.router.run(
-            who.region, lambda conn: fx_quotes.execute_quote_txn(conn, who, cmd))
-    except DomainError as exc:
-        return errors.to_error_type(exc)  # type: ignore[no-any-return]
+    cmd = parse_execute(input)
+    response = await info.context.router.run(
+        who.region, lambda conn: fx_quotes.execute_quote_txn(conn, who, cmd))
     quote = await _quote_row(info, who, response["quoteId"])
     sell_row, buy_row = await info.context.transfer_rows(
         [response["sellTransferId"], response["buyTransferId"]])

@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from payments import ids
 from payments.currency import currency as lookup_currency
-from payments.errors import BatchItemRejected, DomainError, InvalidInput
+from payments.errors import InvalidInput
 from payments.ledger import TransferStatus as LedgerTransferStatus
 from payments.money import parse_amount
 from payments.text import check_text
@@ -133,6 +133,7 @@ CreateTransferResult = Annotated[
 ]
 
 
+@errors.typed_errors
 async def create_transfer(
     info: Info[Any, Any], input: CreateTransferInput
 ) -> CreateTransferResult:
@@ -146,12 +147,8 @@ async def create_transfer(
         assert len(rows) == 1, response
         return rows[0]
 
-    try:
-        cmd = commands.CreateTransfer(parse_item(input), check_key(input.idempotency_key))
-        row = await info.context.router.run(who.region, body)
-    except DomainError as exc:
-        return errors.to_error_type(exc)  # type: ignore[no-any-return]
-    return transfer_from_row(row)
+    cmd = commands.CreateTransfer(parse_item(input), check_key(input.idempotency_key))
+    return transfer_from_row(await info.context.router.run(who.region, body))
 
 
 @strawberry.type
@@ -190,16 +187,10 @@ class TransferBatch:
         ]
 
 
-@strawberry.type(description="An atomic batch failed at one item; nothing was written.")
-class TransferBatchRejected(errors.Error):
-    index: int
-    reason_code: str
-
-
 CreateTransferBatchResult = Annotated[
-    TransferBatch | TransferBatchRejected | errors.ValidationError | errors.IdempotencyConflict
-    | errors.NotFound | errors.InsufficientFunds | errors.CurrencyMismatch
-    | errors.AccountNotActive,
+    TransferBatch | errors.TransferBatchRejected | errors.ValidationError
+    | errors.IdempotencyConflict | errors.NotFound | errors.InsufficientFunds
+    | errors.CurrencyMismatch | errors.AccountNotActive,
     strawberry.union("CreateTransferBatchResult"),
 ]
 
@@ -214,19 +205,14 @@ def parse_batch(data: CreateTransferBatchInput) -> commands.CreateTransferBatch:
     return commands.CreateTransferBatch(items=items, atomic=data.atomic, idempotency_key=key)
 
 
+@errors.typed_errors
 async def create_transfer_batch(
     info: Info[Any, Any], input: CreateTransferBatchInput
 ) -> CreateTransferBatchResult:
     who = principal(info)
-    try:
-        cmd = parse_batch(input)
-        response = await info.context.router.run(
-            who.region, lambda conn: commands.create_transfer_batch_txn(conn, who, cmd))
-    except BatchItemRejected as exc:
-        return TransferBatchRejected(code=exc.code, message=exc.message, index=exc.index,
-                                     reason_code=exc.cause.code)
-    except DomainError as exc:
-        return errors.to_error_type(exc)  # type: ignore[no-any-return]
+    cmd = parse_batch(input)
+    response = await info.context.router.run(
+        who.region, lambda conn: commands.create_transfer_batch_txn(conn, who, cmd))
     outcomes = response["items"]
     succeeded = sum(1 for o in outcomes if "transferId" in o)
     return TransferBatch(id=strawberry.ID(response["id"]), atomic=cmd.atomic,
