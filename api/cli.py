@@ -4,6 +4,7 @@
     corridor serve                        the API, configured from the environment
     corridor migrate [--dry-run --dialect cockroachdb|postgresql]
     corridor tenant create NAME --jurisdiction EU [--region R] [--environment test|live]
+    corridor tenant set-fx-spread TENANT_ID BPS|default
     corridor apikey create --tenant ID --role ROLE
     corridor schema export [--check]
     corridor worker [--threads N]         RabbitMQ workers (AMQP_URL)
@@ -59,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     tc.add_argument("--environment", choices=[e.value for e in Environment], default="test")
     tc.add_argument("--fx-spread-bps", type=int, help="the tenant's FX spread (default: policy)")
 
+    ts = tenant.add_parser("set-fx-spread", help="a tenant's FX spread; 'default' clears it")
+    ts.add_argument("tenant_id")
+    ts.add_argument("bps", help="basis points 0-1000, or 'default' for the policy default")
+
     apikey = sub.add_parser("apikey").add_subparsers(dest="action", required=True)
     ac = apikey.add_parser("create")
     ac.add_argument("--tenant", required=True)
@@ -94,6 +99,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _serve(args.host, args.port, args.workers, args.access_log)
     if args.command == "migrate":
         return _migrate(args.dry_run, Dialect(args.dialect))
+    if args.command == "tenant" and args.action == "set-fx-spread":
+        bps = None if args.bps == "default" else int(args.bps)
+        return asyncio.run(_tenant_set_spread(args.tenant_id, bps))
     if args.command == "tenant":
         return asyncio.run(_tenant_create(args.name, args.jurisdiction, args.region,
                                           Environment(args.environment), args.fx_spread_bps))
@@ -146,6 +154,19 @@ async def _tenant_create(name: str, jurisdiction: str, region: str | None,
                       "home_region": tenant.home_region,
                       "environment": tenant.environment.value,
                       "fx_spread_bps": tenant.fx_spread_bps}))
+    return 0
+
+
+async def _tenant_set_spread(tenant_id: str, bps: int | None) -> int:
+    from api.settings import from_env
+
+    settings = from_env()
+    router = Router(settings.topology, settings.urls, pool_size=1)
+    try:
+        tenant = await router.run_control(lambda c: tenants.set_fx_spread(c, tenant_id, bps))
+    finally:
+        await router.dispose()
+    print(json.dumps({"id": tenant.id, "fx_spread_bps": tenant.fx_spread_bps}))
     return 0
 
 

@@ -7,7 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
@@ -56,9 +56,7 @@ async def create_tenant(
     region: str | None, environment: Environment, fx_spread_bps: int | None = None,
 ) -> Tenant:
     check_text(name.strip(), "name", tenant_name_length_max, length_min=1)
-    if fx_spread_bps is not None and not 0 <= fx_spread_bps <= spread_bps_max:
-        raise InvalidInput(f"fx spread must be 0 to {spread_bps_max} basis points",
-                           "fxSpreadBps")
+    check_spread(fx_spread_bps)
     home = choose_region(topo, jurisdiction, region)
     tenant = Tenant(ids.new_id("ten", home), name.strip(), jurisdiction, home, environment,
                     fx_spread_bps)
@@ -66,6 +64,25 @@ async def create_tenant(
         id=tenant.id, name=tenant.name, jurisdiction=jurisdiction, home_region=home,
         environment=environment.value, status="active", fx_spread_bps=fx_spread_bps))
     return tenant
+
+
+def check_spread(fx_spread_bps: int | None) -> None:
+    if fx_spread_bps is not None and not 0 <= fx_spread_bps <= spread_bps_max:
+        raise InvalidInput(f"fx spread must be 0 to {spread_bps_max} basis points",
+                           "fxSpreadBps")
+
+
+async def set_fx_spread(conn: AsyncConnection, tenant_id: str, fx_spread_bps: int | None) -> Tenant:
+    """Set (or with None, clear back to the policy default) a tenant's FX spread.
+
+    API processes see the change within the API key cache's lifetime (30 s).
+    """
+    check_spread(fx_spread_bps)
+    done = await conn.execute(update(tenants).where(tenants.c.id == tenant_id)
+                              .values(fx_spread_bps=fx_spread_bps))
+    if done.rowcount != 1:
+        raise NotFound("tenant", tenant_id)
+    return await get_tenant(conn, tenant_id)
 
 
 async def get_tenant(conn: AsyncConnection, tenant_id: str) -> Tenant:

@@ -102,3 +102,24 @@ def test_cli_rejects_bad_input_with_clear_errors(server_env: dict[str, str]) -> 
                              env=server_env, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2
     assert "was not found" in missing.stderr
+
+
+def test_cli_sets_and_clears_a_tenants_fx_spread(server_env: dict[str, str]) -> None:
+    tenant = corridor(server_env, "tenant", "create", "Spread Co", "--jurisdiction", "UK",
+                      "--fx-spread-bps", "75")
+    assert tenant["fx_spread_bps"] == 75
+    assert corridor(server_env, "tenant", "set-fx-spread", tenant["id"], "20") == {
+        "id": tenant["id"], "fx_spread_bps": 20}
+    assert corridor(server_env, "tenant", "set-fx-spread", tenant["id"], "default") == {
+        "id": tenant["id"], "fx_spread_bps": None}
+    for bad in ("1001", "-1"):
+        out = subprocess.run([sys.executable, "-m", "api.cli", "tenant", "set-fx-spread",
+                              tenant["id"], bad], env=server_env, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 2
+        assert "fx spread must be 0 to 1000" in out.stderr
+    missing = subprocess.run([sys.executable, "-m", "api.cli", "tenant", "set-fx-spread",
+                              "ten_uk-south_01M7ZSPZVN9FMXWD01NR6PV1VY", "10"], env=server_env,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2
+    assert "was not found" in missing.stderr
