@@ -2,8 +2,8 @@
 
 Posting a journal takes row locks on every account it touches in sorted id order (no deadlocks),
 applies the transfers with ``payments.ledger`` on working copies, then writes the journal, its
-transfers and entries and the new balances with one set-based statement each, whatever the size
-of the journal.
+transfers and entries and the new balances in one set-based statement, whatever the size of
+the journal.
 """
 
 from __future__ import annotations
