@@ -13,7 +13,10 @@ from sqlalchemy import text
 from api.auth import KeyCache, Unauthenticated, authenticate, bearer_key
 from api.graphql_http import graphql_controller, refuse_websocket
 from api.settings import Env, Settings, request_body_bytes_max
+from regions.keyring import provider_from_settings
 from regions.router import Router
+from regions.sealing import Sealer
+from regions.virtual_accounts import directory_key
 from schema.build import build_schema
 from schema.context import Context
 
@@ -25,7 +28,8 @@ async def graphql_context(request: Request[Any, Any, Any]) -> Context:
         return Context(router=state.router, principal=None)
     who = await authenticate(state.router, state.settings.pepper, state.key_cache,
                              bearer_key(header))
-    return Context(router=state.router, principal=who)
+    return Context(router=state.router, principal=who, sealer=state.sealer,
+                   directory_key=state.directory_key)
 
 
 def unauthenticated(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response[Any]:
@@ -63,6 +67,8 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 def create_app(settings: Settings, router: Router | None = None) -> Litestar:
     """``router`` may be passed in (tests share one); otherwise the app owns and disposes it."""
     schema = build_schema(production=settings.production)
+    sealer = Sealer(provider_from_settings(settings.key_provider, settings.keyring_path,
+                                           [r.code for r in settings.topology.regions]))
     controller = graphql_controller(schema, graphql_context,
                                     ide=settings.env is Env.DEVELOPMENT)
 
@@ -72,6 +78,8 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
         app.state.router = router or Router(settings.topology, settings.urls)
         app.state.settings = settings
         app.state.key_cache = KeyCache()
+        app.state.sealer = sealer
+        app.state.directory_key = directory_key(settings.pepper)
         try:
             yield
         finally:

@@ -115,9 +115,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _serve(host: str, port: int, workers: int, access_log: bool) -> int:
     import uvicorn
 
+    from api.app import create_app
     from api.settings import from_env
 
-    from_env()  # fail fast on bad settings, before uvicorn starts workers
+    create_app(from_env())  # fail fast on bad settings, before uvicorn starts workers
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info",
                 access_log=access_log)
     return 0

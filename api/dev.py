@@ -58,6 +58,7 @@ def _run(topo: Topology, data_dir: Path, database_url: str, host: str, port: int
     state.setdefault("settings", {})["api_key_pepper"] = (
         state.get("settings", {}).get("api_key_pepper") or secrets.token_hex(32))
     state["settings"]["database_urls"] = by_target
+    state["settings"]["keyring_file"] = str((data_dir / "keyring.json").resolve())
     state["tenants"] = asyncio.run(_seed(topo, urls, state))
     _write_state(data_dir, state)
     _print_welcome(state, data_dir, host, port)

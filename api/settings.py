@@ -10,6 +10,9 @@
 | ``CORRIDOR_FX_PROVIDER`` | ``fixed`` (default), ``ecb`` or ``json`` |
 | ``CORRIDOR_FX_URL`` | the provider's URL (``ecb``: a URL or file; default the shipped sample) |
 | ``CORRIDOR_FX_REFRESH_S`` | seconds between scheduled FX refreshes (default 60) |
+| ``CORRIDOR_KEY_PROVIDER`` | key-encryption keys: ``local`` (a keyring file; dev and tests) |
+| ``CORRIDOR_KEYRING_FILE`` | the local keyring (``corridor dev``: ``.corridor/keyring.json``) |
+| ``CORRIDOR_SANDBOX_RETURN_AFTER_S`` | when sandbox rails return a ".93" payout (default 2 days) |
 """
 
 from __future__ import annotations
@@ -24,13 +27,19 @@ from typing import Any
 from regions.databases import sqlalchemy_url
 from regions.router import DatabaseUrls
 from regions.topology import Topology, default_path, load
-from workers.config import WorkerConfig, amqp_url_default, fx_refresh_s_default
+from workers.config import (
+    WorkerConfig,
+    amqp_url_default,
+    fx_refresh_s_default,
+    sandbox_return_after_s_default,
+)
 
 pepper_length_min = 32
 fx_refresh_s_min = 1
 fx_refresh_s_max = 86_400
 dev_dir_default = Path(".corridor")
 request_body_bytes_max = 4 * 1024 * 1024
+sandbox_return_after_s_max = 30 * 86_400
 
 
 class Env(StrEnum):
@@ -53,6 +62,9 @@ class Settings:
     fx_provider: str = "fixed"
     fx_url: str | None = None
     fx_refresh_s: int = fx_refresh_s_default
+    key_provider: str = "local"
+    keyring_path: Path | None = None
+    sandbox_return_after_s: int = sandbox_return_after_s_default
 
     @property
     def production(self) -> bool:
@@ -76,17 +88,28 @@ def from_env(environ: dict[str, str] | None = None, dev_dir: Path = dev_dir_defa
     if len(pepper) < pepper_length_min:
         raise SettingsError(
             f"CORRIDOR_API_KEY_PEPPER must be set to at least {pepper_length_min} characters")
-    try:
-        refresh_s = int(e.get("CORRIDOR_FX_REFRESH_S", fx_refresh_s_default))
-    except ValueError:
-        raise SettingsError("CORRIDOR_FX_REFRESH_S must be a whole number of seconds") from None
-    if not fx_refresh_s_min <= refresh_s <= fx_refresh_s_max:
-        raise SettingsError(
-            f"CORRIDOR_FX_REFRESH_S must be {fx_refresh_s_min} to {fx_refresh_s_max}")
+    refresh_s = _seconds(e, "CORRIDOR_FX_REFRESH_S", fx_refresh_s_default, fx_refresh_s_min,
+                         fx_refresh_s_max)
+    keyring = e.get("CORRIDOR_KEYRING_FILE") or dev.get("keyring_file")
     return Settings(env=env, topology=topo, urls=urls, pepper=pepper.encode(),
                     amqp_url=e.get("AMQP_URL", amqp_url_default),
                     fx_provider=e.get("CORRIDOR_FX_PROVIDER", "fixed"),
-                    fx_url=e.get("CORRIDOR_FX_URL") or None, fx_refresh_s=refresh_s)
+                    fx_url=e.get("CORRIDOR_FX_URL") or None, fx_refresh_s=refresh_s,
+                    key_provider=e.get("CORRIDOR_KEY_PROVIDER", "local"),
+                    keyring_path=Path(keyring) if keyring else None,
+                    sandbox_return_after_s=_seconds(
+                        e, "CORRIDOR_SANDBOX_RETURN_AFTER_S", sandbox_return_after_s_default,
+                        0, sandbox_return_after_s_max))
+
+
+def _seconds(e: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(e.get(name, default))
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number of seconds") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be {low} to {high}")
+    return value
 
 
 def worker_config(settings: Settings, *, in_process: bool = False) -> WorkerConfig:
@@ -95,7 +118,9 @@ def worker_config(settings: Settings, *, in_process: bool = False) -> WorkerConf
         topology=settings.topology, urls=settings.urls,
         amqp_url=None if in_process else settings.amqp_url,
         fx_provider=settings.fx_provider, fx_url=settings.fx_url,
-        fx_refresh_s=settings.fx_refresh_s)
+        fx_refresh_s=settings.fx_refresh_s, key_provider=settings.key_provider,
+        keyring_path=settings.keyring_path,
+        sandbox_return_after_s=settings.sandbox_return_after_s)
 
 
 def _dev_settings(dev_dir: Path) -> dict[str, Any]:

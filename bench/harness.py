@@ -12,12 +12,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +36,7 @@ from regions.topology import Topology, load
 
 prefix = "corridor_bench"
 pepper = "corridor-bench-pepper-0123456789abcdef"
+keyring_file = Path(tempfile.gettempdir()) / f"corridor_bench_keyring_{os.getpid()}.json"
 server_start_s_max = 60
 funding_minor = 10**14
 rss_sample_s = 0.2
@@ -116,7 +119,7 @@ async def _seed(topo: Topology, urls: DatabaseUrls, accounts_per_currency: int) 
 
 def _env_vars(topo: Topology, urls: DatabaseUrls) -> dict[str, str]:
     env = {**os.environ, "CORRIDOR_ENV": "production", "CORRIDOR_API_KEY_PEPPER": pepper,
-           topo.control_database_url_env: urls.control}
+           "CORRIDOR_KEYRING_FILE": str(keyring_file), topo.control_database_url_env: urls.control}
     for c in topo.clusters:
         env[c.database_url_env] = urls.clusters[c.name]
     return env
@@ -145,6 +148,7 @@ def environment(accounts_per_currency: int = 128) -> Iterator[Env]:
             proc.terminate()
             proc.wait(timeout=30)
             drop_databases(pg, topo, prefix)
+            keyring_file.unlink(missing_ok=True)
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:

@@ -1,6 +1,9 @@
 """Outbox and audit rows, written in the same transaction as the effect they describe.
 
-Events leave a region only through the outbox: a relay publishes unpublished rows to RabbitMQ.
+Events leave a region only through the outbox: a relay publishes unpublished rows to RabbitMQ
+in ``created_at`` order. ``created_at`` is the clock when the row is written, not when its
+transaction began: two events of one aggregate are written under its row lock, so the later
+one's clock is later, and the relay publishes them in that order.
 ``record`` writes every event of an operation, its audit rows and (for an idempotent mutation)
 the idempotency key's response in one statement: one round trip on the hot path.
 """
@@ -27,8 +30,8 @@ class Event:
 
 _record = text("""
 WITH o AS (
-    INSERT INTO outbox (region, id, tenant_id, topic, payload)
-    SELECT :region, u.id, :tenant_id, u.topic, CAST(u.payload AS JSONB)
+    INSERT INTO outbox (region, id, tenant_id, topic, payload, created_at)
+    SELECT :region, u.id, :tenant_id, u.topic, CAST(u.payload AS JSONB), clock_timestamp()
     FROM unnest(CAST(:event_ids AS TEXT[]), CAST(:topics AS TEXT[]), CAST(:payloads AS TEXT[]))
          AS u(id, topic, payload)),
 a AS (

@@ -54,6 +54,24 @@ def request_hash(operation: str, request: dict[str, Any]) -> bytes:
 Effect = Callable[[], Awaitable[tuple[Response, list[Event]]]]
 
 
+async def peek(conn: AsyncConnection, who: Principal, key: str, operation: str,
+               request: dict[str, Any]) -> Response | None:
+    """The stored response of a committed request with this key (conflict if it differs), or
+    None: for operations that must know before they act outside this transaction."""
+    row = (await conn.execute(select(idempotency_keys).where(
+        idempotency_keys.c.region == who.region, idempotency_keys.c.tenant_id == who.tenant.id,
+        idempotency_keys.c.key == key))).first()
+    if row is None:
+        return None
+    return _replay(row, key, operation, request_hash(operation, request))
+
+
+def _replay(row: Any, key: str, operation: str, digest: bytes) -> Response:
+    if row.operation != operation or bytes(row.request_hash) != digest:
+        raise IdempotencyConflict(key)
+    return dict(row.response)
+
+
 async def once(
     conn: AsyncConnection, who: Principal, key: str, operation: str,
     request: dict[str, Any], effect: Effect,
@@ -73,9 +91,7 @@ async def once(
             idempotency_keys.c.key == key))).first()
         if row is None:
             continue  # purged between our claim and this read: claim it afresh
-        if row.operation != operation or bytes(row.request_hash) != digest:
-            raise IdempotencyConflict(key)
-        return dict(row.response)
+        return _replay(row, key, operation, digest)
     response, caused = await effect()
     await events.record(conn, region, tenant_id, who.actor, caused, key=key, response=response)
     return response

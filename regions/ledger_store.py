@@ -42,7 +42,7 @@ class JournalOutcome:
     errors: list[DomainError | None]
 
 
-def _account(row: Row[Any]) -> Account:
+def account_from_row(row: Row[Any]) -> Account:
     return Account(
         id=row.id, currency=row.currency, status=AccountStatus(row.status),
         debits_must_not_exceed_credits=row.debits_must_not_exceed_credits,
@@ -120,20 +120,23 @@ async def lock_accounts(
         "region": region, "tenant_id": tenant_id,
         "ids": ledger.lock_order([*account_ids, *internal_ids]),
         "internal_ids": list(internal_ids)})).all()
-    return Locked({r.id: _account(r) for r in rows}, {r.id: r.entry_seq for r in rows})
+    return Locked({r.id: account_from_row(r) for r in rows}, {r.id: r.entry_seq for r in rows})
 
 
 async def post_journal(
     conn: AsyncConnection, region: str, tenant_id: str | None, kind: str,
     planned: Sequence[PlannedTransfer], *, atomic: bool = True,
-    internal_ids: Sequence[str] = (), itemized: bool = False,
+    internal_ids: Sequence[str] = (), itemized: bool = False, pending: bool = False,
 ) -> JournalOutcome:
     """Apply transfers in order; an atomic journal raises the first domain error.
 
     A non-atomic journal skips a failing transfer, records its error and posts the rest.
     ``itemized`` (partner batches) wraps an atomic failure in ``BatchItemRejected`` with the
     index of the item at fault; other journals (a conversion's legs) raise the error itself.
+    ``pending`` holds the transfers (phase one of two) instead of posting them; ``settle``
+    posts or voids them later.
     """
+    apply = ledger.hold if pending else ledger.post
     assert planned
     locked = await lock_accounts(
         conn, region, tenant_id,
@@ -145,7 +148,7 @@ async def post_journal(
         t = ledger.Transfer(ids.new_id("trf", region), p.debit_account_id,
                             p.credit_account_id, p.amount_minor, p.currency)
         try:
-            ledger.post(working, t)
+            apply(working, t)
         except DomainError as exc:
             if atomic and itemized:
                 raise BatchItemRejected(index, exc) from exc
@@ -158,7 +161,9 @@ async def post_journal(
         outcome.transfer_ids.append(t.id)
         outcome.errors.append(None)
     if posted:
-        await _write(conn, region, tenant_id, kind, outcome.journal_id, posted, locked, working)
+        phase = ledger.TransferStatus.PENDING if pending else ledger.TransferStatus.POSTED
+        await _write(conn, region, tenant_id, kind, outcome.journal_id, posted, locked, working,
+                     phase)
     else:
         # A non-atomic batch whose every item failed still answers with its journal id.
         await conn.execute(insert(journals).values(
@@ -174,7 +179,7 @@ WITH j AS (
 t AS (
     INSERT INTO transfers (region, id, journal_id, tenant_id, debit_account_id,
                            credit_account_id, amount_minor, currency, status, reference)
-    SELECT :region, u.id, :jid, :tid, u.debit, u.credit, u.amount, u.currency, 'POSTED', u.ref
+    SELECT :region, u.id, :jid, :tid, u.debit, u.credit, u.amount, u.currency, :phase, u.ref
     FROM unnest(CAST(:t_id AS TEXT[]), CAST(:t_debit AS TEXT[]), CAST(:t_credit AS TEXT[]),
                 CAST(:t_amount AS BIGINT[]), CAST(:t_currency AS TEXT[]),
                 CAST(:t_ref AS TEXT[]))
@@ -182,7 +187,7 @@ t AS (
 e AS (
     INSERT INTO entries (region, account_id, seq, transfer_id, side, phase, amount_minor,
                          currency)
-    SELECT :region, u.account, u.seq, u.transfer, u.side, 'POSTED', u.amount, u.currency
+    SELECT :region, u.account, u.seq, u.transfer, u.side, :phase, u.amount, u.currency
     FROM unnest(CAST(:e_account AS TEXT[]), CAST(:e_seq AS BIGINT[]),
                 CAST(:e_transfer AS TEXT[]), CAST(:e_side AS TEXT[]),
                 CAST(:e_amount AS BIGINT[]), CAST(:e_currency AS TEXT[]))
@@ -203,17 +208,13 @@ SELECT count(*) FROM b
 async def _write(
     conn: AsyncConnection, region: str, tenant_id: str | None, kind: str, journal_id: str,
     posted: list[tuple[ledger.Transfer, str | None]], locked: Locked,
-    working: dict[str, Account],
+    working: dict[str, Account], phase: ledger.TransferStatus,
 ) -> None:
-    seq = dict(locked.entry_seq)
     journal_entries = ledger.entries(t for t, _ in posted)
-    entry_seq = []
-    for e in journal_entries:
-        seq[e.account_id] += 1
-        entry_seq.append(seq[e.account_id])
-    changed = [a for a in working.values() if a != locked.accounts[a.id]]
+    entry_seq, changed, balances = balance_changes(journal_entries, locked, working)
     updated = (await conn.execute(_write_journal, {
         "region": region, "jid": journal_id, "tid": tenant_id, "kind": kind,
+        "phase": phase.value,
         "t_id": [t.id for t, _ in posted],
         "t_debit": [t.debit_account_id for t, _ in posted],
         "t_credit": [t.credit_account_id for t, _ in posted],
@@ -226,11 +227,27 @@ async def _write(
         "e_side": [e.side.value for e in journal_entries],
         "e_amount": [e.amount_minor for e in journal_entries],
         "e_currency": [e.currency for e in journal_entries],
+        **balances,
+    })).scalar_one()
+    assert updated == len(changed), (updated, len(changed))
+
+
+def balance_changes(
+    journal_entries: list[ledger.Entry], locked: Locked, working: dict[str, Account],
+) -> tuple[list[int], list[Account], dict[str, list[Any]]]:
+    """Each entry's sequence number, the accounts that changed, and their new balances as
+    the statements' array parameters."""
+    seq = dict(locked.entry_seq)
+    entry_seq = []
+    for e in journal_entries:
+        seq[e.account_id] += 1
+        entry_seq.append(seq[e.account_id])
+    changed = [a for a in working.values() if a != locked.accounts[a.id]]
+    return entry_seq, changed, {
         "a_id": [a.id for a in changed],
         "a_dp": [a.debits_posted for a in changed],
         "a_cp": [a.credits_posted for a in changed],
         "a_dq": [a.debits_pending for a in changed],
         "a_cq": [a.credits_pending for a in changed],
         "a_seq": [seq[a.id] for a in changed],
-    })).scalar_one()
-    assert updated == len(changed), (updated, len(changed))
+    }

@@ -220,3 +220,93 @@ fx_quotes = Table(
     _ts("executed_at", nullable=True),
     _ts("created_at"),
 )
+
+account_directory = Table(
+    "account_directory", control,
+    Column("routing_digest", LargeBinary, primary_key=True),
+    Column("region", Text, nullable=False),
+    _ts("created_at"),
+)
+
+virtual_accounts = Table(
+    "virtual_accounts", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("country", Text, nullable=False),
+    Column("scheme", Text, nullable=False),
+    Column("iban", Text),
+    Column("bic", Text),
+    Column("bank_code", Text),
+    Column("branch_code", Text),
+    Column("account_number", Text, nullable=False),
+    Column("routing_key", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    _ts("created_at"),
+)
+
+data_keys = Table(
+    "data_keys", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("subject_id", Text, nullable=False),
+    Column("kek_id", Text, nullable=False),
+    Column("wrapped_key", LargeBinary),
+    _ts("created_at"),
+    _ts("destroyed_at", nullable=True),
+)
+
+beneficiaries = Table(
+    "beneficiaries", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("country", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("bic", Text),
+    Column("bank_code", Text),
+    Column("account_mask", Text, nullable=False),
+    Column("data_key_id", Text, nullable=False),
+    Column("name_sealed", LargeBinary, nullable=False),
+    Column("iban_sealed", LargeBinary),
+    Column("account_number_sealed", LargeBinary),
+    Column("address_sealed", LargeBinary),
+    Column("status", Text, nullable=False),
+    _ts("created_at"),
+)
+
+payouts = Table(
+    "payouts", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("beneficiary_id", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("fee_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("reference", Text),
+    Column("purpose_code", Text),
+    Column("rail", Text, nullable=False),
+    Column("rail_region", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("hold_transfer_id", Text, nullable=False),
+    Column("fee_transfer_id", Text),
+    Column("return_transfer_id", Text),
+    Column("rail_reference", Text),
+    Column("failure_code", Text),
+    Column("failure_message", Text),
+    _ts("return_due_at", nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+message_inbox = Table(
+    "message_inbox", regional,
+    Column("region", Text, primary_key=True),
+    Column("consumer", Text, primary_key=True),
+    Column("message_id", Text, primary_key=True),
+    _ts("processed_at"),
+)

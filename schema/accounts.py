@@ -45,12 +45,47 @@ class Balance:
         description="Posted credits minus posted and pending debits: what may be spent.")
 
 
+@strawberry.enum
+class EntryPhase(Enum):
+    PENDING = "PENDING"
+    POSTED = "POSTED"
+    VOIDED = "VOIDED"
+
+
 @strawberry.type(description="One line of an account's statement.")
 class Entry:
     transfer_id: strawberry.ID
     side: EntrySide
+    phase: EntryPhase = strawberry.field(description=(
+        "PENDING: a hold (two-phase transfer) moved pending balances; POSTED: posted balances "
+        "moved (a transfer, or a hold that completed); VOIDED: a hold was released."))
     amount: Money
     created_at: datetime
+
+
+@strawberry.type(description="Account details that receive money into an account: an IBAN "
+                             "where IBANs exist, else local details (scheme says which).")
+class VirtualIban:
+    id: strawberry.ID
+    account_id: strawberry.ID
+    country: str
+    scheme: str = strawberry.field(description="IBAN, ABA (US), SG_LOCAL, HK_LOCAL or CNAPS.")
+    iban: str | None
+    bic: str | None
+    bank_code: str | None = strawberry.field(
+        description="Sort code (GB), ABA routing number (US), bank code (SG, HK), CNAPS code "
+                    "(CN), national bank code elsewhere.")
+    branch_code: str | None
+    account_number: str
+    created_at: datetime
+
+
+def virtual_iban_from_row(row: Row[Any]) -> VirtualIban:
+    return VirtualIban(
+        id=strawberry.ID(row.id), account_id=strawberry.ID(row.account_id), country=row.country,
+        scheme=row.scheme, iban=row.iban, bic=row.bic, bank_code=row.bank_code,
+        branch_code=row.branch_code, account_number=row.account_number,
+        created_at=utc(row.created_at))
 
 
 @strawberry.type(description="A multi-currency wallet holds one account per currency.")
@@ -80,9 +115,15 @@ class Account:
 
         page = await info.context.router.read(who.region, body)
         nodes = [Entry(transfer_id=strawberry.ID(r.transfer_id), side=EntrySide(r.side),
+                       phase=EntryPhase(r.phase),
                        amount=money(r.amount_minor, r.currency), created_at=utc(r.created_at))
                  for r in page.items]
         return connection(nodes, [str(r.seq) for r in page.items], "ent", page.has_next)
+
+    @strawberry.field(description="Account details that receive money into this account "  # type: ignore[untyped-decorator]
+                                  "(at most 10).")
+    async def virtual_ibans(self, info: Info[Any, Any]) -> list[VirtualIban]:
+        return [virtual_iban_from_row(r) for r in await info.context.virtual_ibans_of(str(self.id))]
 
 
 def account_from_row(row: Row[Any]) -> Account:

@@ -21,10 +21,13 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 
 from regions.txn import RetriesExhausted
 from schema import accounts as acc
+from schema import beneficiaries as ben
 from schema import errors
 from schema import fx as fxs
+from schema import payouts as pay
 from schema import transfers as trf
 from schema import viewer as vw
+from schema import virtual_ibans as vib
 from schema.pagination import Connection
 
 query_depth_max = 10
@@ -45,6 +48,10 @@ class Query:
     transfers: Connection[trf.Transfer] = trf.transfers_field
     fx_rates: list[fxs.FxRate] = fxs.fx_rates_field
     fx_quote: fxs.FxQuoteResult = fxs.fx_quote_field
+    beneficiary: ben.BeneficiaryResult = ben.beneficiary_field
+    beneficiaries: Connection[ben.Beneficiary] = ben.beneficiaries_field
+    payout: pay.PayoutResult = pay.payout_field
+    payouts: Connection[pay.Payout] = pay.payouts_field
 
 
 @strawberry.type
@@ -54,6 +61,10 @@ class Mutation:
     create_transfer_batch: trf.CreateTransferBatchResult = trf.create_transfer_batch_field
     create_fx_quote: fxs.CreateFxQuoteResult = fxs.create_fx_quote_field
     execute_fx_quote: fxs.ExecuteFxQuoteResult = fxs.execute_fx_quote_field
+    issue_virtual_iban: vib.IssueVirtualIbanResult = vib.issue_virtual_iban_field
+    create_beneficiary: ben.CreateBeneficiaryResult = ben.create_beneficiary_field
+    create_payout: pay.CreatePayoutResult = pay.create_payout_field
+    cancel_payout: pay.CancelPayoutResult = pay.cancel_payout_field
 
 
 class PublicMaskErrors(MaskErrors):

@@ -10,8 +10,9 @@ import strawberry
 from graphql import GraphQLError
 
 from payments import errors as domain
-from payments import fx
+from payments import fx, payouts
 from regions.txn import RetriesExhausted
+from regions.virtual_accounts import TooManyVirtualAccounts
 
 
 @strawberry.interface(description="Every error a mutation can return implements Error.")
@@ -72,10 +73,34 @@ class TransferBatchRejected(Error):
     reason_code: str
 
 
+@strawberry.type(description="A limit on how many of something may exist was reached.")
+class LimitExceeded(Error):
+    pass
+
+
+@strawberry.type(description="A jurisdiction's policy refuses the operation; nothing was done.")
+class PolicyDenied(Error):
+    reasons: list[str]
+
+
+@strawberry.type
+class PayoutNotCancellable(Error):
+    pass
+
+
+@strawberry.type(description="No payout rail carries this currency to this country (or this "
+                             "amount); nothing was held.")
+class RailUnavailable(Error):
+    pass
+
+
 _plain: dict[type[domain.DomainError], type[Any]] = {
     fx.RatesUnavailable: RatesUnavailable,
     fx.QuoteExpired: QuoteExpired,
     fx.QuoteAlreadyExecuted: QuoteAlreadyExecuted,
+    TooManyVirtualAccounts: LimitExceeded,
+    payouts.PayoutNotCancellable: PayoutNotCancellable,
+    payouts.RailUnavailable: RailUnavailable,
 }
 
 
@@ -99,6 +124,8 @@ def to_error_type(exc: domain.DomainError) -> Any:
     if isinstance(exc, domain.BatchItemRejected):
         return TransferBatchRejected(code=exc.code, message=exc.message, index=exc.index,
                                      reason_code=exc.cause.code)
+    if isinstance(exc, payouts.PolicyDenied):
+        return PolicyDenied(code=exc.code, message=exc.message, reasons=exc.reasons)
     if type(exc) in _plain:
         return _plain[type(exc)](code=exc.code, message=exc.message)
     raise AssertionError(f"no GraphQL type for {type(exc).__name__}")

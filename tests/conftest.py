@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+from api.settings import Env, Settings
 from payments.principal import Environment, Principal, Role
 from regions import migrate, tenants
 from regions.databases import drop_databases, ensure_databases, local_urls
@@ -17,6 +21,29 @@ from tests import pg
 
 test_prefix = f"corridor_test_{os.getpid()}"
 test_pepper = b"corridor-test-pepper-0123456789abcdef"
+test_keyring_file = Path(tempfile.mkdtemp(prefix="corridor_test_keys_")) / "keyring.json"
+
+
+def settings_for_tests(env: Env, topo: Topology, urls: DatabaseUrls) -> Settings:
+    """App settings for tests: the test pepper and a throwaway local keyring."""
+    return Settings(env=env, topology=topo, urls=urls, pepper=test_pepper,
+                    keyring_path=test_keyring_file)
+
+
+def corridor_env(topo: Topology, urls: DatabaseUrls, **extra: str) -> dict[str, str]:
+    """The environment of a ``corridor`` process (server, worker, CLI) on the test databases."""
+    env = {**os.environ, "CORRIDOR_ENV": "test", "CORRIDOR_API_KEY_PEPPER": test_pepper.decode(),
+           "CORRIDOR_KEYRING_FILE": str(test_keyring_file),
+           topo.control_database_url_env: urls.control, **extra}
+    for c in topo.clusters:
+        env[c.database_url_env] = urls.clusters[c.name]
+    return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_keyring() -> Iterator[None]:
+    yield
+    shutil.rmtree(test_keyring_file.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

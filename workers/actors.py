@@ -6,11 +6,14 @@ retries with exponential backoff), and dead-lettered after its last retry.
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from workers.fx.refresh import refresh
 from workers.maintenance import purge_region
+from workers.payouts import apply_due_returns, process_payout
 from workers.runtime import runtime
 
 fx_queue = "fx"
@@ -46,3 +49,30 @@ async def purge_idempotency_keys(region: str) -> None:
     inbox row is needed; the batch bound keeps each transaction short.
     """
     await purge_region(runtime().db(), region, purge_batches_max)
+
+
+events_queue = "events"
+event_time_limit_ms = 120_000
+event_retries_max = 20
+"""With backoff capped at ``retry_backoff_ms_max``, a rail that times out is retried for
+about 20 minutes before the message is dead-lettered (the payout stays PROCESSING, and
+``corridor`` operators can re-drive it)."""
+
+
+@dramatiq.actor(queue_name=events_queue, time_limit=event_time_limit_ms,
+                max_retries=event_retries_max, min_backoff=retry_backoff_ms_min,
+                max_backoff=retry_backoff_ms_max)
+async def handle_event(region: str, event_id: str, topic: str, payload: dict[str, Any]) -> None:
+    """One outbox event from the relay (message id = event id): run what it triggers."""
+    rt = runtime()
+    if topic == "payout.created":
+        await process_payout(rt.db(), rt.sealer(), rt.rails, region, payload["payout_id"],
+                             event_id)
+
+
+@dramatiq.actor(queue_name=purge_queue, time_limit=purge_time_limit_ms,
+                max_retries=refresh_retries_max, min_backoff=retry_backoff_ms_min,
+                max_backoff=retry_backoff_ms_max)
+async def apply_payout_returns(region: str) -> None:
+    """Sandbox returns that have come due (idempotent: a returned payout is not returned twice)."""
+    await apply_due_returns(runtime().db(), region)

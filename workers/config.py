@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from regions.router import DatabaseUrls
 from regions.topology import Topology
 
 amqp_url_default = "amqp://guest:guest@127.0.0.1:5672/%2F"
 fx_refresh_s_default = 60
+sandbox_return_after_s_default = 172_800
+"""Sandbox rails return a '.93' payout two days after completing it, as banks do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +23,6 @@ class WorkerConfig:
     fx_provider: str = "fixed"
     fx_url: str | None = None
     fx_refresh_s: int = fx_refresh_s_default
+    key_provider: str = "local"
+    keyring_path: Path | None = None
+    sandbox_return_after_s: int = sandbox_return_after_s_default

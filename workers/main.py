@@ -14,6 +14,7 @@ import dramatiq
 from regions.router import Router
 from workers.broker import install
 from workers.config import WorkerConfig
+from workers.relay import OutboxEvent, Publish, Relay
 from workers.runtime import runtime
 from workers.scheduler import Job, Scheduler
 
@@ -43,16 +44,55 @@ def run_worker(config: WorkerConfig, threads: int = worker_threads_default) -> i
 
 
 purge_interval_s = 3_600
+returns_interval_s = 60
 
 
 def scheduled_jobs(config: WorkerConfig) -> list[Job]:
-    """The periodic jobs: FX refresh, and an idempotency-key purge per region."""
-    from workers.actors import purge_idempotency_keys, refresh_fx_rates
+    """The periodic jobs: FX refresh, and per region an idempotency-key purge and the
+    sandbox rails' due returns."""
+    from workers.actors import apply_payout_returns, purge_idempotency_keys, refresh_fx_rates
 
+    regions = [r.code for r in config.topology.regions]
     return [Job("fx.refresh", config.fx_refresh_s, refresh_fx_rates.send)] + [
-        Job(f"idempotency.purge.{r.code}", purge_interval_s,
-            partial(purge_idempotency_keys.send, r.code))
-        for r in config.topology.regions]
+        Job(f"idempotency.purge.{r}", purge_interval_s, partial(purge_idempotency_keys.send, r))
+        for r in regions] + [
+        Job(f"payouts.returns.{r}", returns_interval_s, partial(apply_payout_returns.send, r))
+        for r in regions]
+
+
+def broker_publish(broker: dramatiq.Broker) -> Publish:
+    """Publish an outbox event as a ``handle_event`` message whose id is the event id.
+
+    With RabbitMQ, ``enqueue`` returns after the broker's publisher confirm.
+    """
+    from workers.actors import handle_event
+
+    def publish(event: OutboxEvent) -> None:
+        message = handle_event.message(event.region, event.id, event.topic, event.payload)
+        broker.enqueue(message.copy(message_id=event.id))
+
+    return publish
+
+
+def run_relay(config: WorkerConfig) -> int:
+    """``corridor relay``: publish every region's outbox until SIGTERM or SIGINT."""
+    broker, _ = install(config)
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        router = Router(config.topology, config.urls, pool_size=2)
+        try:
+            await Relay(router, [r.code for r in config.topology.regions],
+                        broker_publish(broker)).run(stop)
+        finally:
+            await router.dispose()
+
+    asyncio.run(main())
+    broker.close()
+    return 0
 
 
 def run_scheduler(config: WorkerConfig) -> int:
@@ -74,7 +114,7 @@ def run_scheduler(config: WorkerConfig) -> int:
 
 
 def start_in_process(config: WorkerConfig) -> Callable[[], None]:
-    """Workers and scheduler inside this process on the stub broker (``corridor dev``).
+    """Workers, relay and scheduler inside this process on the stub broker (``corridor dev``).
 
     Sends one FX refresh at once so rates exist from the start. Returns a function that stops
     the scheduler and the workers.
@@ -89,8 +129,11 @@ def start_in_process(config: WorkerConfig) -> Callable[[], None]:
 
     async def schedule() -> None:
         router = Router(config.topology, config.urls, pool_size=2)
+        relay = Relay(router, [r.code for r in config.topology.regions],
+                      broker_publish(worker.broker))
         try:
-            await Scheduler(router, scheduled_jobs(config)).run(stop)
+            await asyncio.gather(Scheduler(router, scheduled_jobs(config)).run(stop),
+                                 relay.run(stop))
         finally:
             await router.dispose()
 

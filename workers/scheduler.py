@@ -16,8 +16,9 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from regions.router import Router
@@ -27,7 +28,7 @@ tick_s = 1.0
 
 _log = logging.getLogger(__name__)
 
-_acquire = text("""
+_take_lease = text("""
     INSERT INTO scheduler_leases (name, holder, expires_at)
     VALUES (:name, :holder, now() + make_interval(secs => :lease_s))
     ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
@@ -37,6 +38,13 @@ _acquire = text("""
 _fired = text("""
     UPDATE scheduler_leases SET last_fired_at = :at WHERE name = :name AND holder = :holder
 """)
+
+
+async def take_lease(conn: AsyncConnection, name: str, holder: str,
+                     seconds: int) -> Row[Any] | None:
+    """Take or renew the named lease; the row (last fired, database time) if we hold it."""
+    return (await conn.execute(_take_lease, {"name": name, "holder": holder,
+                                             "lease_s": seconds})).first()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +94,7 @@ class Scheduler:
 
     async def _due(self, conn: AsyncConnection, job: Job) -> datetime | None:
         """The database time if we hold the job's lease and it is due, else None."""
-        row = (await conn.execute(_acquire, {"name": job.name, "holder": self.holder,
-                                             "lease_s": lease_s})).first()
+        row = await take_lease(conn, job.name, self.holder, lease_s)
         if row is None:
             return None
         last, now = row.last_fired_at, row.db_now

@@ -11,20 +11,20 @@ import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.settings import Env, Settings
+from api.settings import Env
 from payments.principal import Environment, Role
 from regions import commands, tenants
 from regions.ledger_store import insert_account
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
-from tests.conftest import test_pepper
+from tests.conftest import settings_for_tests, test_pepper
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def client(
     topo: Topology, db_urls: DatabaseUrls, router: Router
 ) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = Settings(env=Env.TEST, topology=topo, urls=db_urls, pepper=test_pepper)
+    settings = settings_for_tests(Env.TEST, topo, db_urls)
     async with AsyncTestClient(app=create_app(settings, router=router)) as c:
         yield c
 

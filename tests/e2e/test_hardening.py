@@ -27,12 +27,12 @@ from sqlalchemy.engine import make_url
 import regions.commands
 import regions.ledger_queries
 from api.app import create_app
-from api.settings import Env, Settings, request_body_bytes_max
+from api.settings import Env, request_body_bytes_max
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
 from regions.txn import RetriesExhausted
 from schema.build import query_aliases_max, query_depth_max, query_tokens_max
-from tests.conftest import test_pepper
+from tests.conftest import settings_for_tests
 from tests.e2e.conftest import MakePartner, Partner, gql
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def transfer_input(p: Partner, key: str, amount: str = "10.00", **over: Any) -> 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def prod_client(topo: Topology, db_urls: DatabaseUrls,
                       router: Router) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = Settings(env=Env.PRODUCTION, topology=topo, urls=db_urls, pepper=test_pepper)
+    settings = settings_for_tests(Env.PRODUCTION, topo, db_urls)
     async with AsyncTestClient(app=create_app(settings, router=router)) as c:
         yield c
 
@@ -105,7 +105,7 @@ async def prod_client(topo: Topology, db_urls: DatabaseUrls,
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def dev_client(topo: Topology, db_urls: DatabaseUrls,
                      router: Router) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = Settings(env=Env.DEVELOPMENT, topology=topo, urls=db_urls, pepper=test_pepper)
+    settings = settings_for_tests(Env.DEVELOPMENT, topo, db_urls)
     async with AsyncTestClient(app=create_app(settings, router=router)) as c:
         yield c
 
@@ -592,7 +592,7 @@ async def test_readyz_reports_an_unreachable_cluster(topo: Topology,
     broken[name] = make_url(broken[name]).set(host="127.0.0.1", port=1).render_as_string(
         hide_password=False)
     router = Router(topo, DatabaseUrls(control=db_urls.control, clusters=broken), pool_size=1)
-    settings = Settings(env=Env.TEST, topology=topo, urls=db_urls, pepper=test_pepper)
+    settings = settings_for_tests(Env.TEST, topo, db_urls)
     try:
         async with AsyncTestClient(app=create_app(settings, router=router)) as c:
             resp = await c.get("/readyz")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from regions.router import DatabaseUrls
 from regions.topology import Topology
-from tests.conftest import test_pepper
+from tests.conftest import corridor_env
 
 startup_s_max = 30
 
@@ -28,11 +27,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server_env(topo: Topology, db_urls: DatabaseUrls) -> dict[str, str]:
-    env = {**os.environ, "CORRIDOR_ENV": "test", "CORRIDOR_API_KEY_PEPPER": test_pepper.decode(),
-           topo.control_database_url_env: db_urls.control}
-    for c in topo.clusters:
-        env[c.database_url_env] = db_urls.clusters[c.name]
-    return env
+    return corridor_env(topo, db_urls)
 
 
 def corridor(env: dict[str, str], *args: str) -> dict[str, str]:

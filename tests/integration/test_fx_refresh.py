@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from regions import fx_store
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
 from tests import rates_server as rates_server_module
-from tests.conftest import test_pepper
+from tests.conftest import corridor_env
 from tests.e2e import conftest as e2e
 from tests.fx_helpers import load_rates, sample_rates
 from tests.rates_server import RatesServer
@@ -285,11 +284,7 @@ asyncio.run(main())
 
 def _corridor_env(topo: Topology, db_urls: DatabaseUrls, **extra: str) -> dict[str, str]:
     """The environment of a ``corridor`` process on the test databases."""
-    env = {**os.environ, "CORRIDOR_ENV": "test", "CORRIDOR_API_KEY_PEPPER": test_pepper.decode(),
-           topo.control_database_url_env: db_urls.control, **extra}
-    for c in topo.clusters:
-        env[c.database_url_env] = db_urls.clusters[c.name]
-    return env
+    return corridor_env(topo, db_urls, **extra)
 
 
 def _python(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

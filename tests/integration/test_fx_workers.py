@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
 from tests import rabbit
 from tests import rates_server as rates_server_module
-from tests.conftest import test_pepper
+from tests.conftest import corridor_env
 from tests.e2e import conftest as e2e
 from tests.fx_helpers import load_rates, sample_rates
 from tests.rates_server import RatesServer
@@ -65,13 +64,8 @@ def amqp_url() -> str:
 @pytest.fixture(scope="module")
 def worker_env(topo: Topology, db_urls: DatabaseUrls, amqp_url: str,
                module_rates_server: RatesServer) -> dict[str, str]:
-    env = {**os.environ, "CORRIDOR_ENV": "test", "CORRIDOR_API_KEY_PEPPER": test_pepper.decode(),
-           topo.control_database_url_env: db_urls.control, "AMQP_URL": amqp_url,
-           "CORRIDOR_FX_PROVIDER": "json", "CORRIDOR_FX_URL": module_rates_server.url,
-           "PYTHONUNBUFFERED": "1"}
-    for c in topo.clusters:
-        env[c.database_url_env] = db_urls.clusters[c.name]
-    return env
+    return corridor_env(topo, db_urls, AMQP_URL=amqp_url, CORRIDOR_FX_PROVIDER="json",
+                        CORRIDOR_FX_URL=module_rates_server.url, PYTHONUNBUFFERED="1")
 
 
 @pytest.fixture

@@ -103,10 +103,11 @@ def test_no_control_tables_in_clusters_and_no_regional_tables_in_control(
 def test_metadata_table_sets() -> None:
     assert set(tables.control.tables) == {"regions", "tenants", "api_keys", "fx_rates",
                                           "fx_rates_held", "fx_refreshes", "inbox",
-                                          "scheduler_leases"}
+                                          "scheduler_leases", "account_directory"}
     assert set(tables.regional.tables) == {
         "accounts", "journals", "transfers", "entries", "idempotency_keys", "outbox",
-        "audit_events", "fx_quotes"}
+        "audit_events", "fx_quotes", "virtual_accounts", "data_keys", "beneficiaries",
+        "payouts", "message_inbox"}
 
 
 # --- partitions ----------------------------------------------------------------------------------

@@ -35,9 +35,11 @@ corridor_bin = repo / ".venv" / "bin" / "corridor"
 regenerate = "CORRIDOR_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/regions/test_ddl_golden.py"
 
 regional_tables = ("accounts", "journals", "transfers", "entries", "idempotency_keys", "outbox",
-                   "audit_events", "fx_quotes")
+                   "audit_events", "fx_quotes", "virtual_accounts", "data_keys", "beneficiaries",
+                   "payouts", "message_inbox")
 control_tables = ("regions", "tenants", "api_keys", "corridor_migrations", "fx_rates",
-                  "fx_rates_held", "fx_refreshes", "inbox", "scheduler_leases")
+                  "fx_rates_held", "fx_refreshes", "inbox", "scheduler_leases",
+                  "account_directory")
 global_regions = ("eu-central", "uk-south", "us-east", "ap-southeast")
 all_applied = {t: {m.version for m in migrations}
                for t in ("control", "cluster:global", "cluster:cn")}

@@ -83,6 +83,12 @@ CREATE TABLE scheduler_leases (
 ) LOCALITY GLOBAL;
 ALTER TABLE tenants ADD COLUMN fx_spread_bps INT CHECK (fx_spread_bps BETWEEN 0 AND 1000);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 2, 'fx');
+CREATE TABLE account_directory (
+    routing_digest BYTEA NOT NULL PRIMARY KEY,
+    region TEXT NOT NULL REFERENCES regions (code),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+) LOCALITY GLOBAL;
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 3, 'money_out');
 
 -- database: cluster:global
 ALTER DATABASE corridor SET PRIMARY REGION "eu-central";
@@ -214,6 +220,97 @@ CREATE TABLE fx_quotes (
 ) LOCALITY REGIONAL BY ROW AS region;
 CREATE INDEX fx_quotes_tenant_idx ON fx_quotes (region, tenant_id, id);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 2, 'fx');
+CREATE TABLE virtual_accounts (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    country TEXT NOT NULL CHECK (length(country) = 2),
+    scheme TEXT NOT NULL,
+    iban TEXT,
+    bic TEXT,
+    bank_code TEXT,
+    branch_code TEXT,
+    account_number TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'CLOSED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((scheme = 'IBAN') = (iban IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE UNIQUE INDEX virtual_accounts_routing_idx ON virtual_accounts (region, routing_key);
+CREATE INDEX virtual_accounts_account_idx ON virtual_accounts (region, tenant_id, account_id, id);
+CREATE TABLE data_keys (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    kek_id TEXT NOT NULL,
+    wrapped_key BYTEA,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    destroyed_at TIMESTAMPTZ,
+    CHECK ((wrapped_key IS NULL) = (destroyed_at IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE UNIQUE INDEX data_keys_subject_idx ON data_keys (region, subject_id);
+CREATE TABLE beneficiaries (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    country TEXT NOT NULL CHECK (length(country) = 2),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    bic TEXT,
+    bank_code TEXT,
+    account_mask TEXT NOT NULL,
+    data_key_id TEXT NOT NULL,
+    name_sealed BYTEA NOT NULL,
+    iban_sealed BYTEA,
+    account_number_sealed BYTEA,
+    address_sealed BYTEA,
+    status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'ERASED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE INDEX beneficiaries_tenant_idx ON beneficiaries (region, tenant_id, id);
+CREATE TABLE payouts (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    beneficiary_id TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    fee_minor BIGINT NOT NULL DEFAULT 0 CHECK (fee_minor >= 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    reference TEXT,
+    purpose_code TEXT,
+    rail TEXT NOT NULL,
+    rail_region TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'HELD_FOR_REVIEW', 'PROCESSING',
+        'COMPLETED', 'FAILED', 'RETURNED', 'CANCELLED')),
+    hold_transfer_id TEXT NOT NULL,
+    fee_transfer_id TEXT,
+    return_transfer_id TEXT,
+    rail_reference TEXT,
+    failure_code TEXT,
+    failure_message TEXT,
+    return_due_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((fee_minor > 0) = (fee_transfer_id IS NOT NULL)),
+    CHECK ((status = 'RETURNED') = (return_transfer_id IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
+CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE TABLE message_inbox (
+    region crdb_internal_region NOT NULL,
+    consumer TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, consumer, message_id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE INDEX outbox_relay_idx ON outbox (region, created_at, id) WHERE published_at IS NULL;
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 3, 'money_out');
 
 -- database: cluster:cn
 ALTER DATABASE corridor SET PRIMARY REGION "cn-east";
@@ -342,3 +439,94 @@ CREATE TABLE fx_quotes (
 ) LOCALITY REGIONAL BY ROW AS region;
 CREATE INDEX fx_quotes_tenant_idx ON fx_quotes (region, tenant_id, id);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 2, 'fx');
+CREATE TABLE virtual_accounts (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    country TEXT NOT NULL CHECK (length(country) = 2),
+    scheme TEXT NOT NULL,
+    iban TEXT,
+    bic TEXT,
+    bank_code TEXT,
+    branch_code TEXT,
+    account_number TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'CLOSED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((scheme = 'IBAN') = (iban IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE UNIQUE INDEX virtual_accounts_routing_idx ON virtual_accounts (region, routing_key);
+CREATE INDEX virtual_accounts_account_idx ON virtual_accounts (region, tenant_id, account_id, id);
+CREATE TABLE data_keys (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    kek_id TEXT NOT NULL,
+    wrapped_key BYTEA,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    destroyed_at TIMESTAMPTZ,
+    CHECK ((wrapped_key IS NULL) = (destroyed_at IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE UNIQUE INDEX data_keys_subject_idx ON data_keys (region, subject_id);
+CREATE TABLE beneficiaries (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    country TEXT NOT NULL CHECK (length(country) = 2),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    bic TEXT,
+    bank_code TEXT,
+    account_mask TEXT NOT NULL,
+    data_key_id TEXT NOT NULL,
+    name_sealed BYTEA NOT NULL,
+    iban_sealed BYTEA,
+    account_number_sealed BYTEA,
+    address_sealed BYTEA,
+    status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'ERASED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE INDEX beneficiaries_tenant_idx ON beneficiaries (region, tenant_id, id);
+CREATE TABLE payouts (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    beneficiary_id TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    fee_minor BIGINT NOT NULL DEFAULT 0 CHECK (fee_minor >= 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    reference TEXT,
+    purpose_code TEXT,
+    rail TEXT NOT NULL,
+    rail_region TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'HELD_FOR_REVIEW', 'PROCESSING',
+        'COMPLETED', 'FAILED', 'RETURNED', 'CANCELLED')),
+    hold_transfer_id TEXT NOT NULL,
+    fee_transfer_id TEXT,
+    return_transfer_id TEXT,
+    rail_reference TEXT,
+    failure_code TEXT,
+    failure_message TEXT,
+    return_due_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((fee_minor > 0) = (fee_transfer_id IS NOT NULL)),
+    CHECK ((status = 'RETURNED') = (return_transfer_id IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
+CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE TABLE message_inbox (
+    region crdb_internal_region NOT NULL,
+    consumer TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, consumer, message_id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE INDEX outbox_relay_idx ON outbox (region, created_at, id) WHERE published_at IS NULL;
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 3, 'money_out');

@@ -79,6 +79,12 @@ CREATE TABLE scheduler_leases (
 );
 ALTER TABLE tenants ADD COLUMN fx_spread_bps INT CHECK (fx_spread_bps BETWEEN 0 AND 1000);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 2, 'fx');
+CREATE TABLE account_directory (
+    routing_digest BYTEA NOT NULL PRIMARY KEY,
+    region TEXT NOT NULL REFERENCES regions (code),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 3, 'money_out');
 
 -- database: cluster:global
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -206,6 +212,97 @@ CREATE TABLE fx_quotes (
 ) PARTITION BY LIST (region);
 CREATE INDEX fx_quotes_tenant_idx ON fx_quotes (region, tenant_id, id);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 2, 'fx');
+CREATE TABLE virtual_accounts (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    country TEXT NOT NULL CHECK (length(country) = 2),
+    scheme TEXT NOT NULL,
+    iban TEXT,
+    bic TEXT,
+    bank_code TEXT,
+    branch_code TEXT,
+    account_number TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'CLOSED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((scheme = 'IBAN') = (iban IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE UNIQUE INDEX virtual_accounts_routing_idx ON virtual_accounts (region, routing_key);
+CREATE INDEX virtual_accounts_account_idx ON virtual_accounts (region, tenant_id, account_id, id);
+CREATE TABLE data_keys (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    kek_id TEXT NOT NULL,
+    wrapped_key BYTEA,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    destroyed_at TIMESTAMPTZ,
+    CHECK ((wrapped_key IS NULL) = (destroyed_at IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE UNIQUE INDEX data_keys_subject_idx ON data_keys (region, subject_id);
+CREATE TABLE beneficiaries (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    country TEXT NOT NULL CHECK (length(country) = 2),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    bic TEXT,
+    bank_code TEXT,
+    account_mask TEXT NOT NULL,
+    data_key_id TEXT NOT NULL,
+    name_sealed BYTEA NOT NULL,
+    iban_sealed BYTEA,
+    account_number_sealed BYTEA,
+    address_sealed BYTEA,
+    status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'ERASED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX beneficiaries_tenant_idx ON beneficiaries (region, tenant_id, id);
+CREATE TABLE payouts (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    beneficiary_id TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    fee_minor BIGINT NOT NULL DEFAULT 0 CHECK (fee_minor >= 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    reference TEXT,
+    purpose_code TEXT,
+    rail TEXT NOT NULL,
+    rail_region TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'HELD_FOR_REVIEW', 'PROCESSING',
+        'COMPLETED', 'FAILED', 'RETURNED', 'CANCELLED')),
+    hold_transfer_id TEXT NOT NULL,
+    fee_transfer_id TEXT,
+    return_transfer_id TEXT,
+    rail_reference TEXT,
+    failure_code TEXT,
+    failure_message TEXT,
+    return_due_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((fee_minor > 0) = (fee_transfer_id IS NOT NULL)),
+    CHECK ((status = 'RETURNED') = (return_transfer_id IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
+CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE TABLE message_inbox (
+    region TEXT NOT NULL,
+    consumer TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, consumer, message_id)
+) PARTITION BY LIST (region);
+CREATE INDEX outbox_relay_idx ON outbox (region, created_at, id) WHERE published_at IS NULL;
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 3, 'money_out');
 CREATE TABLE IF NOT EXISTS accounts__eu_central PARTITION OF accounts FOR VALUES IN ('eu-central');
 CREATE TABLE IF NOT EXISTS accounts__uk_south PARTITION OF accounts FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS accounts__us_east PARTITION OF accounts FOR VALUES IN ('us-east');
@@ -238,6 +335,26 @@ CREATE TABLE IF NOT EXISTS fx_quotes__eu_central PARTITION OF fx_quotes FOR VALU
 CREATE TABLE IF NOT EXISTS fx_quotes__uk_south PARTITION OF fx_quotes FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS fx_quotes__us_east PARTITION OF fx_quotes FOR VALUES IN ('us-east');
 CREATE TABLE IF NOT EXISTS fx_quotes__ap_southeast PARTITION OF fx_quotes FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS virtual_accounts__eu_central PARTITION OF virtual_accounts FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS virtual_accounts__uk_south PARTITION OF virtual_accounts FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS virtual_accounts__us_east PARTITION OF virtual_accounts FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS virtual_accounts__ap_southeast PARTITION OF virtual_accounts FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS data_keys__eu_central PARTITION OF data_keys FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS data_keys__uk_south PARTITION OF data_keys FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS data_keys__us_east PARTITION OF data_keys FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS data_keys__ap_southeast PARTITION OF data_keys FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS beneficiaries__eu_central PARTITION OF beneficiaries FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS beneficiaries__uk_south PARTITION OF beneficiaries FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS beneficiaries__us_east PARTITION OF beneficiaries FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS beneficiaries__ap_southeast PARTITION OF beneficiaries FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS payouts__eu_central PARTITION OF payouts FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS payouts__uk_south PARTITION OF payouts FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS payouts__us_east PARTITION OF payouts FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS payouts__ap_southeast PARTITION OF payouts FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS message_inbox__eu_central PARTITION OF message_inbox FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS message_inbox__uk_south PARTITION OF message_inbox FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS message_inbox__us_east PARTITION OF message_inbox FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS message_inbox__ap_southeast PARTITION OF message_inbox FOR VALUES IN ('ap-southeast');
 
 -- database: cluster:cn
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -365,6 +482,97 @@ CREATE TABLE fx_quotes (
 ) PARTITION BY LIST (region);
 CREATE INDEX fx_quotes_tenant_idx ON fx_quotes (region, tenant_id, id);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 2, 'fx');
+CREATE TABLE virtual_accounts (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    country TEXT NOT NULL CHECK (length(country) = 2),
+    scheme TEXT NOT NULL,
+    iban TEXT,
+    bic TEXT,
+    bank_code TEXT,
+    branch_code TEXT,
+    account_number TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'CLOSED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((scheme = 'IBAN') = (iban IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE UNIQUE INDEX virtual_accounts_routing_idx ON virtual_accounts (region, routing_key);
+CREATE INDEX virtual_accounts_account_idx ON virtual_accounts (region, tenant_id, account_id, id);
+CREATE TABLE data_keys (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    kek_id TEXT NOT NULL,
+    wrapped_key BYTEA,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    destroyed_at TIMESTAMPTZ,
+    CHECK ((wrapped_key IS NULL) = (destroyed_at IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE UNIQUE INDEX data_keys_subject_idx ON data_keys (region, subject_id);
+CREATE TABLE beneficiaries (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    country TEXT NOT NULL CHECK (length(country) = 2),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    bic TEXT,
+    bank_code TEXT,
+    account_mask TEXT NOT NULL,
+    data_key_id TEXT NOT NULL,
+    name_sealed BYTEA NOT NULL,
+    iban_sealed BYTEA,
+    account_number_sealed BYTEA,
+    address_sealed BYTEA,
+    status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'ERASED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX beneficiaries_tenant_idx ON beneficiaries (region, tenant_id, id);
+CREATE TABLE payouts (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    beneficiary_id TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    fee_minor BIGINT NOT NULL DEFAULT 0 CHECK (fee_minor >= 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    reference TEXT,
+    purpose_code TEXT,
+    rail TEXT NOT NULL,
+    rail_region TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'HELD_FOR_REVIEW', 'PROCESSING',
+        'COMPLETED', 'FAILED', 'RETURNED', 'CANCELLED')),
+    hold_transfer_id TEXT NOT NULL,
+    fee_transfer_id TEXT,
+    return_transfer_id TEXT,
+    rail_reference TEXT,
+    failure_code TEXT,
+    failure_message TEXT,
+    return_due_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((fee_minor > 0) = (fee_transfer_id IS NOT NULL)),
+    CHECK ((status = 'RETURNED') = (return_transfer_id IS NOT NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
+CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE TABLE message_inbox (
+    region TEXT NOT NULL,
+    consumer TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, consumer, message_id)
+) PARTITION BY LIST (region);
+CREATE INDEX outbox_relay_idx ON outbox (region, created_at, id) WHERE published_at IS NULL;
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 3, 'money_out');
 CREATE TABLE IF NOT EXISTS accounts__cn_east PARTITION OF accounts FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS journals__cn_east PARTITION OF journals FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS transfers__cn_east PARTITION OF transfers FOR VALUES IN ('cn-east');
@@ -373,3 +581,8 @@ CREATE TABLE IF NOT EXISTS idempotency_keys__cn_east PARTITION OF idempotency_ke
 CREATE TABLE IF NOT EXISTS outbox__cn_east PARTITION OF outbox FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS audit_events__cn_east PARTITION OF audit_events FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS fx_quotes__cn_east PARTITION OF fx_quotes FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS virtual_accounts__cn_east PARTITION OF virtual_accounts FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS data_keys__cn_east PARTITION OF data_keys FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS beneficiaries__cn_east PARTITION OF beneficiaries FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS payouts__cn_east PARTITION OF payouts FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS message_inbox__cn_east PARTITION OF message_inbox FOR VALUES IN ('cn-east');

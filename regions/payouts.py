@@ -1,0 +1,296 @@
+"""Payouts in storage: the partner's mutations and the worker's steps, each one transaction.
+
+``create_payout_txn`` asks the policies, holds the amount (and the rail's fee) on the customer
+account against the region's payout clearing and fee accounts, and records the payout with a
+``payout.created`` event that the outbox relay hands to the payout worker. The worker's steps
+(``begin_processing_txn``, ``finish_txn``, ``return_txn``) move the status under the payout's
+row lock, so a redelivered message or a second worker finds the status moved on and does
+nothing; the hold is posted or voided exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payments import ids
+from payments.bank_details import BankDetails
+from payments.errors import InvalidInput, NotFound
+from payments.ledger import TransferStatus
+from payments.payouts import PayoutNotCancellable, PayoutStatus, PolicyDenied, choose_rail
+from payments.principal import Principal
+from policies.engine import Decision, Operation, Outcome, evaluate
+from policies.payouts import payout_parameters
+from regions import beneficiaries, events, idempotency
+from regions.events import Event
+from regions.holds import settle
+from regions.ledger_store import PlannedTransfer, internal_account, post_journal
+from regions.sealing import Sealer
+from regions.tables import message_inbox, payouts
+
+clearing_shards = 8
+"""Payout clearing and fee accounts are split so concurrent payouts do not queue on one row."""
+reference_length_max = 140
+worker_actor = "worker:payouts"
+
+Response = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePayout:
+    account_id: str
+    beneficiary_id: str
+    amount_minor: int
+    currency: str
+    reference: str | None
+    purpose_code: str | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelPayout:
+    payout_id: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """What a rail needs to pay: opened only in the worker, never stored in clear."""
+
+    payout_id: str
+    rail: str
+    amount_minor: int
+    currency: str
+    payee_name: str
+    payee: BankDetails
+    reference: str | None
+    purpose_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RailOutcome:
+    completed: bool
+    rail_reference: str | None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    return_after_s: int | None = None
+    """A completed payout the bank will return this many seconds later (sandbox)."""
+
+
+def _request(cmd: CreatePayout) -> dict[str, Any]:
+    return {"accountId": cmd.account_id, "beneficiaryId": cmd.beneficiary_id,
+            "amount": cmd.amount_minor, "currency": cmd.currency, "reference": cmd.reference,
+            "purposeCode": cmd.purpose_code}
+
+
+def decide(who: Principal, cmd: CreatePayout, country: str, payee_name: str | None) -> Decision:
+    """The payout's one policy call site; deny raises ``PolicyDenied``."""
+    decision = evaluate(Operation(
+        kind="payout", tenant_id=who.tenant.id, jurisdiction=who.tenant.jurisdiction,
+        home_region=who.region, amount_minor=cmd.amount_minor, currency=cmd.currency,
+        destination_country=country, counterparty_name=payee_name))
+    if decision.outcome is Outcome.DENY:
+        raise PolicyDenied("the payout is not allowed by policy",
+                           [f"{r.code}: {r.message}" for r in decision.reasons])
+    return decision
+
+
+async def create_payout_txn(
+    conn: AsyncConnection, who: Principal, sealer: Sealer, cmd: CreatePayout
+) -> Response:
+    async def effect() -> tuple[Response, list[Event]]:
+        ben = await beneficiaries.beneficiary_row(conn, who.region, who.tenant.id,
+                                                  cmd.beneficiary_id)
+        if ben is None or ben.status != "ACTIVE":
+            raise NotFound("beneficiary", cmd.beneficiary_id)
+        if ben.currency != cmd.currency:
+            raise InvalidInput(f"beneficiary {cmd.beneficiary_id!r} receives {ben.currency}, "
+                               f"not {cmd.currency}", "currency")
+        rail = choose_rail(cmd.currency, ben.country, cmd.amount_minor)
+        opened = await beneficiaries.open_row(conn, sealer, ben)
+        decision = decide(who, cmd, ben.country, opened.name)
+        fee_minor = payout_parameters(who.tenant.jurisdiction).rail_fee_minor.get(rail.name, 0)
+        payout_id = ids.new_id("pay", who.region)
+        hold, fee = await _hold(conn, who, cmd, payout_id, fee_minor)
+        status = (PayoutStatus.HELD_FOR_REVIEW if decision.outcome is Outcome.REVIEW
+                  else PayoutStatus.PENDING)
+        await conn.execute(insert(payouts).values(
+            region=who.region, id=payout_id, tenant_id=who.tenant.id,
+            account_id=cmd.account_id, beneficiary_id=cmd.beneficiary_id,
+            amount_minor=cmd.amount_minor, fee_minor=fee_minor, currency=cmd.currency,
+            reference=cmd.reference, purpose_code=cmd.purpose_code, rail=rail.name,
+            rail_region=rail.region, status=status.value, hold_transfer_id=hold,
+            fee_transfer_id=fee))
+        topic = "payout.created" if status is PayoutStatus.PENDING else "payout.held_for_review"
+        return {"type": "Payout", "id": payout_id}, [Event(topic, _payload(
+            payout_id, status, cmd.amount_minor, cmd.currency,
+            reasons=[r.message for r in decision.reasons]), payout_id)]
+
+    return await idempotency.once(conn, who, cmd.idempotency_key, "createPayout",
+                                  _request(cmd), effect)
+
+
+async def _hold(conn: AsyncConnection, who: Principal, cmd: CreatePayout, payout_id: str,
+                fee_minor: int) -> tuple[str, str | None]:
+    """Hold the amount and fee on the customer account; returns the two transfer ids."""
+    shard = random.randrange(clearing_shards)  # noqa: S311 - load spreading only
+    clearing = await internal_account(conn, who.region, f"payout_clearing.{shard}",
+                                      cmd.currency)
+    planned = [PlannedTransfer(cmd.account_id, clearing, cmd.amount_minor, cmd.currency,
+                               f"payout {payout_id}")]
+    internal = [clearing]
+    if fee_minor > 0:
+        fees = await internal_account(conn, who.region, f"fees.{shard}", cmd.currency)
+        planned.append(PlannedTransfer(cmd.account_id, fees, fee_minor, cmd.currency,
+                                       f"payout fee {payout_id}"))
+        internal.append(fees)
+    outcome = await post_journal(conn, who.region, who.tenant.id, "payout_hold", planned,
+                                 internal_ids=internal, pending=True)
+    hold = outcome.transfer_ids[0]
+    assert hold is not None
+    return hold, outcome.transfer_ids[1] if fee_minor > 0 else None
+
+
+def _payload(payout_id: str, status: PayoutStatus, amount_minor: int, currency: str,
+             **extra: Any) -> dict[str, Any]:
+    return {"payout_id": payout_id, "status": status.value, "amount_minor": amount_minor,
+            "currency": currency, **{k: v for k, v in extra.items() if v}}
+
+
+def _held_ids(row: Row[Any]) -> list[str]:
+    return [row.hold_transfer_id, *([row.fee_transfer_id] if row.fee_transfer_id else [])]
+
+
+async def _locked(conn: AsyncConnection, region: str, payout_id: str,
+                  tenant_id: str | None = None) -> Row[Any] | None:
+    q = select(payouts).where(payouts.c.region == region, payouts.c.id == payout_id)
+    if tenant_id is not None:
+        q = q.where(payouts.c.tenant_id == tenant_id)
+    return (await conn.execute(q.with_for_update())).first()
+
+
+async def _move(conn: AsyncConnection, row: Row[Any], status: PayoutStatus,
+                **values: Any) -> None:
+    await conn.execute(update(payouts).where(
+        payouts.c.region == row.region, payouts.c.id == row.id).values(
+        status=status.value, updated_at=func.now(), **values))
+
+
+async def cancel_payout_txn(conn: AsyncConnection, who: Principal, cmd: CancelPayout) -> Response:
+    async def effect() -> tuple[Response, list[Event]]:
+        row = await _locked(conn, who.region, cmd.payout_id, who.tenant.id)
+        if row is None:
+            raise NotFound("payout", cmd.payout_id)
+        status = PayoutStatus(row.status)
+        if status not in (PayoutStatus.PENDING, PayoutStatus.HELD_FOR_REVIEW):
+            raise PayoutNotCancellable(cmd.payout_id, status)
+        await settle(conn, who.region, _held_ids(row), TransferStatus.VOIDED)
+        await _move(conn, row, PayoutStatus.CANCELLED)
+        return {"type": "Payout", "id": row.id}, [Event("payout.cancelled", _payload(
+            row.id, PayoutStatus.CANCELLED, row.amount_minor, row.currency), row.id)]
+
+    return await idempotency.once(conn, who, cmd.idempotency_key, "cancelPayout",
+                                  {"payoutId": cmd.payout_id}, effect)
+
+
+async def begin_processing_txn(conn: AsyncConnection, sealer: Sealer, region: str,
+                               payout_id: str) -> Instruction | None:
+    """PENDING -> PROCESSING and the rail instruction; a payout already PROCESSING (a
+    redelivery after a crash or a rail time-out) resumes; any other status: None."""
+    row = await _locked(conn, region, payout_id)
+    if row is None:
+        return None
+    status = PayoutStatus(row.status)
+    if status is PayoutStatus.PENDING:
+        await _move(conn, row, PayoutStatus.PROCESSING)
+        await events.emit(conn, region, row.tenant_id, "payout.processing", _payload(
+            row.id, PayoutStatus.PROCESSING, row.amount_minor, row.currency, rail=row.rail),
+            actor=worker_actor, target=row.id)
+    elif status is not PayoutStatus.PROCESSING:
+        return None
+    ben = await beneficiaries.beneficiary_row(conn, region, row.tenant_id, row.beneficiary_id)
+    assert ben is not None, row
+    opened = await beneficiaries.open_row(conn, sealer, ben)
+    return Instruction(row.id, row.rail, row.amount_minor, row.currency, opened.name or "",
+                       await beneficiaries.payee_details(conn, sealer, ben), row.reference,
+                       row.purpose_code)
+
+
+async def finish_txn(conn: AsyncConnection, region: str, payout_id: str, result: RailOutcome,
+                     message_id: str) -> bool:
+    """PROCESSING -> COMPLETED (hold posted) or FAILED (hold voided); False if not processing."""
+    row = await _locked(conn, region, payout_id)
+    if row is None or PayoutStatus(row.status) is not PayoutStatus.PROCESSING:
+        return False
+    await _inbox(conn, region, message_id)
+    if result.completed:
+        await settle(conn, region, _held_ids(row), TransferStatus.POSTED)
+        due = (func.now() + timedelta(seconds=result.return_after_s)
+               if result.return_after_s is not None else None)
+        await _move(conn, row, PayoutStatus.COMPLETED, rail_reference=result.rail_reference,
+                    return_due_at=due)
+        status = PayoutStatus.COMPLETED
+    else:
+        await settle(conn, region, _held_ids(row), TransferStatus.VOIDED)
+        await _move(conn, row, PayoutStatus.FAILED, rail_reference=result.rail_reference,
+                    failure_code=result.failure_code, failure_message=result.failure_message)
+        status = PayoutStatus.FAILED
+    await events.emit(conn, region, row.tenant_id, f"payout.{status.value.lower()}", _payload(
+        row.id, status, row.amount_minor, row.currency, failure_code=result.failure_code),
+        actor=worker_actor, target=row.id)
+    return True
+
+
+async def return_txn(conn: AsyncConnection, region: str, payout_id: str, code: str,
+                     message: str) -> bool:
+    """COMPLETED -> RETURNED: the amount comes back by a reversal journal; the fee is kept."""
+    row = await _locked(conn, region, payout_id)
+    if row is None or PayoutStatus(row.status) is not PayoutStatus.COMPLETED:
+        return False
+    shard = random.randrange(clearing_shards)  # noqa: S311 - load spreading only
+    clearing = await internal_account(conn, region, f"payout_clearing.{shard}", row.currency)
+    outcome = await post_journal(
+        conn, region, row.tenant_id, "payout_return",
+        [PlannedTransfer(clearing, row.account_id, row.amount_minor, row.currency,
+                         f"return {row.id}")], internal_ids=[clearing])
+    await _move(conn, row, PayoutStatus.RETURNED, return_transfer_id=outcome.transfer_ids[0],
+                failure_code=code, failure_message=message, return_due_at=None)
+    await events.emit(conn, region, row.tenant_id, "payout.returned", _payload(
+        row.id, PayoutStatus.RETURNED, row.amount_minor, row.currency, failure_code=code),
+        actor=worker_actor, target=row.id)
+    return True
+
+
+async def due_returns(conn: AsyncConnection, region: str, limit: int) -> list[str]:
+    rows = await conn.execute(select(payouts.c.id).where(
+        payouts.c.region == region, payouts.c.status == PayoutStatus.COMPLETED.value,
+        payouts.c.return_due_at <= func.now()).order_by(payouts.c.return_due_at).limit(limit))
+    return [r.id for r in rows]
+
+
+async def _inbox(conn: AsyncConnection, region: str, message_id: str) -> None:
+    await conn.execute(pg_insert(message_inbox).values(
+        region=region, consumer="payouts", message_id=message_id).on_conflict_do_nothing())
+
+
+async def payout_page(conn: AsyncConnection, region: str, tenant_id: str, first: int,
+                      after: str | None, status: PayoutStatus | None) -> list[Row[Any]]:
+    q = select(payouts).where(payouts.c.region == region, payouts.c.tenant_id == tenant_id)
+    if status is not None:
+        q = q.where(payouts.c.status == status.value)
+    if after is not None:
+        q = q.where(payouts.c.id < after)
+    return list((await conn.execute(q.order_by(payouts.c.id.desc()).limit(first + 1))).all())
+
+
+async def payout_row(conn: AsyncConnection, region: str, tenant_id: str,
+                     payout_id: str) -> Row[Any] | None:
+    return (await conn.execute(select(payouts).where(
+        payouts.c.region == region, payouts.c.tenant_id == tenant_id,
+        payouts.c.id == payout_id))).first()

@@ -1,0 +1,143 @@
+"""Beneficiaries: ``createBeneficiary``, ``beneficiaries`` and ``beneficiary``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry.types import Info
+
+from payments.bank_details import validate_bank_details
+from payments.currency import currency as lookup_currency
+from payments.errors import InvalidInput
+from payments.text import check_text
+from regions import beneficiaries as store
+from regions.idempotency import check_key
+from regions.ledger_queries import Page
+from schema import errors
+from schema.accounts import not_found, own_id, utc
+from schema.pagination import Connection, check_first, connection, decode_cursor
+from schema.permissions import principal, readers, writers
+
+
+@strawberry.type(description="Someone a tenant pays. Name, account and address are encrypted "
+                             "at rest; the account is shown masked (last 4).")
+class Beneficiary:
+    id: strawberry.ID
+    status: str = strawberry.field(description="ACTIVE, or ERASED once its personal data was "
+                                               "crypto-shredded (name and address read null).")
+    name: str | None
+    country: str
+    currency: str
+    bic: str | None
+    bank_code: str | None
+    account_number_masked: str
+    address: str | None
+    created_at: datetime
+
+
+def beneficiary_from(b: store.Beneficiary) -> Beneficiary:
+    return Beneficiary(
+        id=strawberry.ID(b.id), status=b.status, name=b.name, country=b.country,
+        currency=b.currency, bic=b.bic, bank_code=b.bank_code,
+        account_number_masked=b.account_mask, address=b.address,
+        created_at=utc(b.created_at))
+
+
+BeneficiaryResult = Annotated[Beneficiary | errors.NotFound,
+                              strawberry.union("BeneficiaryResult")]
+
+
+async def load_beneficiary(info: Info[Any, Any], ben_id: str) -> Beneficiary | None:
+    who = principal(info)
+    owned = own_id(who.region, ben_id, "ben", "id")
+    if owned is None:
+        return None
+    sealer = info.context.keys()
+
+    async def body(conn: AsyncConnection) -> store.Beneficiary | None:
+        row = await store.beneficiary_row(conn, who.region, who.tenant.id, owned)
+        return await store.open_row(conn, sealer, row) if row is not None else None
+
+    found = await info.context.router.read(who.region, body)
+    return beneficiary_from(found) if found is not None else None
+
+
+async def resolve_beneficiary(info: Info[Any, Any], id: strawberry.ID) -> BeneficiaryResult:
+    found = await load_beneficiary(info, str(id))
+    return found if found is not None else not_found("beneficiary", str(id))
+
+
+async def resolve_beneficiaries(info: Info[Any, Any], first: int | None = None,
+                                after: str | None = None) -> Connection[Beneficiary]:
+    """The tenant's beneficiaries, newest first."""
+    who = principal(info)
+    try:
+        limit = check_first(first)
+        after_id = decode_cursor(after, "ben")
+    except InvalidInput as exc:
+        raise errors.bad_input(exc) from exc
+    sealer = info.context.keys()
+
+    async def body(conn: AsyncConnection) -> Page[store.Beneficiary]:
+        return await store.beneficiary_page(conn, sealer, who.region, who.tenant.id, limit,
+                                            after_id)
+
+    page = await info.context.router.read(who.region, body)
+    return connection([beneficiary_from(b) for b in page.items], [b.id for b in page.items],
+                      "ben", page.has_next)
+
+
+@strawberry.input
+class CreateBeneficiaryInput:
+    name: str
+    country: str = strawberry.field(description="ISO 3166 alpha-2 country of the account.")
+    currency: str
+    iban: str | None = strawberry.field(default=None, description=(
+        "Required where IBANs exist (in GB, bankCode + accountNumber may be given instead)."))
+    bic: str | None = None
+    account_number: str | None = None
+    bank_code: str | None = strawberry.field(default=None, description=(
+        "GB sort code, US ABA routing number, SG/HK bank code, CN CNAPS code."))
+    address: str | None = None
+    idempotency_key: str
+
+
+CreateBeneficiaryResult = Annotated[
+    Beneficiary | errors.ValidationError | errors.IdempotencyConflict,
+    strawberry.union("CreateBeneficiaryResult"),
+]
+
+
+def parse_create(data: CreateBeneficiaryInput) -> store.CreateBeneficiary:
+    key = check_key(data.idempotency_key)
+    name = check_text(data.name.strip(), "name", store.name_length_max, length_min=1)
+    cur = lookup_currency(data.currency)
+    if data.address is not None:
+        check_text(data.address, "address", store.address_length_max)
+    details = validate_bank_details(data.country, iban=data.iban, bic=data.bic,
+                                    account_number=data.account_number,
+                                    bank_code=data.bank_code)
+    return store.CreateBeneficiary(name, cur.code, details, data.address, key)
+
+
+@errors.typed_errors
+async def create_beneficiary(info: Info[Any, Any],
+                             input: CreateBeneficiaryInput) -> CreateBeneficiaryResult:
+    who = principal(info)
+    cmd = parse_create(input)
+    sealer = info.context.keys()
+    response = await info.context.router.run(
+        who.region, lambda conn: store.create_beneficiary_txn(conn, who, sealer, cmd))
+    found = await load_beneficiary(info, response["id"])
+    assert found is not None, response
+    return found
+
+
+beneficiary_field = strawberry.field(resolver=resolve_beneficiary, permission_classes=[readers])
+beneficiaries_field = strawberry.field(resolver=resolve_beneficiaries,
+                                       permission_classes=[readers])
+create_beneficiary_field = strawberry.mutation(resolver=create_beneficiary,
+                                               permission_classes=[writers])

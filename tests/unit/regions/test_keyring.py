@@ -1,0 +1,115 @@
+"""The local keyring: a private file, versioned KEKs per region, wrapped keys bound to region."""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from payments.crypto import new_data_key
+from regions.keyring import KeyUnavailable, LocalKeyring, WrappedKey, provider_from_settings
+
+regions = ("eu-central", "us-east")
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "keys" / "keyring.json"
+
+
+@pytest.fixture
+def ring(path: Path) -> LocalKeyring:
+    return LocalKeyring(path, regions)
+
+
+def test_file_is_created_private(ring: LocalKeyring, path: Path) -> None:
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [ring.current_version(r) for r in regions] == [1, 1]
+    assert list(path.parent.iterdir()) == [path]
+
+
+def test_round_trip(ring: LocalKeyring) -> None:
+    data_key = new_data_key()
+    wrapped = ring.wrap("eu-central", data_key)
+    assert wrapped.kek_id == "local:eu-central:v1"
+    assert data_key not in wrapped.ciphertext
+    assert ring.unwrap("eu-central", wrapped) == data_key
+
+
+def test_rotate_wraps_with_new_version_and_keeps_old(ring: LocalKeyring, path: Path) -> None:
+    data_key = new_data_key()
+    old = ring.wrap("eu-central", data_key)
+    assert ring.rotate("eu-central") == 2
+    assert ring.current_version("eu-central") == 2
+    assert ring.current_version("us-east") == 1
+    new = ring.wrap("eu-central", data_key)
+    assert new.kek_id == "local:eu-central:v2"
+    assert ring.unwrap("eu-central", old) == data_key
+    assert ring.unwrap("eu-central", new) == data_key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_wrapped_key_of_one_region_fails_under_another(ring: LocalKeyring) -> None:
+    wrapped = ring.wrap("eu-central", new_data_key())
+    with pytest.raises(KeyUnavailable):
+        ring.unwrap("us-east", wrapped)
+    relabelled = replace(wrapped, kek_id="local:us-east:v1")
+    with pytest.raises(KeyUnavailable):
+        ring.unwrap("us-east", relabelled)
+
+
+def test_reload_unwraps_keys_wrapped_before(ring: LocalKeyring, path: Path) -> None:
+    data_key = new_data_key()
+    before = ring.wrap("us-east", data_key)
+    ring.rotate("us-east")
+    after = ring.wrap("us-east", data_key)
+    reloaded = LocalKeyring(path, regions)
+    assert reloaded.current_version("us-east") == 2
+    assert reloaded.unwrap("us-east", before) == data_key
+    assert reloaded.unwrap("us-east", after) == data_key
+
+
+def test_reload_adds_new_regions_and_keeps_old(ring: LocalKeyring, path: Path) -> None:
+    data_key = new_data_key()
+    wrapped = ring.wrap("eu-central", data_key)
+    grown = LocalKeyring(path, ("eu-central", "ap-southeast"))
+    assert grown.current_version("ap-southeast") == 1
+    assert LocalKeyring(path, ()).unwrap("eu-central", wrapped) == data_key
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_refuses_file_open_to_group_or_others(ring: LocalKeyring, path: Path, mode: int) -> None:
+    path.chmod(mode)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        LocalKeyring(path, regions)
+
+
+@pytest.mark.parametrize(
+    "kek_id", ["local:eu-central:v9", "local:eu-central:v", "local:eu-central:vx", "kms:eu:v1"]
+)
+def test_unknown_kek_version_is_unavailable(ring: LocalKeyring, kek_id: str) -> None:
+    wrapped = ring.wrap("eu-central", new_data_key())
+    with pytest.raises(KeyUnavailable):
+        ring.unwrap("eu-central", replace(wrapped, kek_id=kek_id))
+
+
+def test_tampered_wrapped_key_is_unavailable(ring: LocalKeyring) -> None:
+    wrapped = ring.wrap("eu-central", new_data_key())
+    flipped = bytes([wrapped.ciphertext[-1] ^ 1])
+    with pytest.raises(KeyUnavailable):
+        ring.unwrap("eu-central", WrappedKey(wrapped.kek_id, wrapped.ciphertext[:-1] + flipped))
+
+
+def test_unknown_region_is_unavailable(ring: LocalKeyring) -> None:
+    with pytest.raises(KeyUnavailable):
+        ring.wrap("mars-north", new_data_key())
+
+
+def test_provider_from_settings(path: Path) -> None:
+    assert isinstance(provider_from_settings("local", path, regions), LocalKeyring)
+    with pytest.raises(ValueError, match="supported: local"):
+        provider_from_settings("kms", path, regions)
+    with pytest.raises(ValueError, match="path"):
+        provider_from_settings("local", None, regions)

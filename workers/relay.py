@@ -1,0 +1,109 @@
+"""The outbox relay: publishes each region's outbox events to RabbitMQ, in order, once.
+
+One relay at a time holds a region (a lease row, as the scheduler's); it reads the oldest
+unpublished events in write order, publishes each with a publisher confirm (the broker has
+the message before we go on), and marks them published only after all confirms. A relay that
+dies between publishing and marking publishes those events again: the message id is the event
+id, and consumers record it in their inbox (or find the state moved on), so a duplicate has
+no second effect. Publishing one event at a time, in order, keeps the order per aggregate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from regions.router import Router
+from workers.scheduler import holder_id, take_lease
+
+batch_events_max = 200
+idle_s = 0.2
+lease_s = 15
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    id: str
+    region: str
+    tenant_id: str | None
+    topic: str
+    payload: dict[str, Any]
+    created_at: str
+
+
+Publish = Callable[[OutboxEvent], None]
+"""Publish one event and return after the broker confirmed it (raises if it did not)."""
+
+_pending = text("""
+    SELECT id, region, tenant_id, topic, payload, created_at FROM outbox
+    WHERE region = :region AND published_at IS NULL
+    ORDER BY created_at, id LIMIT :n
+""")
+_mark = text("""
+    UPDATE outbox SET published_at = now()
+    WHERE region = :region AND id = ANY(CAST(:ids AS TEXT[])) AND published_at IS NULL
+""")
+
+
+class Relay:
+    def __init__(self, router: Router, regions: list[str], publish: Publish,
+                 holder: str | None = None) -> None:
+        self.router = router
+        self.regions = regions
+        self.publish = publish
+        self.holder = holder or holder_id()
+        self._renew_at: dict[str, float] = {}
+
+    async def holds(self, region: str) -> bool:
+        """Whether this relay holds the region's lease, renewed a third of the way through."""
+        if time.monotonic() < self._renew_at.get(region, 0.0):
+            return True
+
+        async def body(conn: AsyncConnection) -> bool:
+            return await take_lease(conn, f"relay.{region}", self.holder, lease_s) is not None
+
+        held = await self.router.run_control(body)
+        self._renew_at[region] = time.monotonic() + lease_s / 3 if held else 0.0
+        return held
+
+    async def relay_region(self, region: str) -> int:
+        """Publish up to one batch of the region's events; returns how many."""
+        if not await self.holds(region):
+            return 0
+
+        async def pending(conn: AsyncConnection) -> list[OutboxEvent]:
+            rows = await conn.execute(_pending, {"region": region, "n": batch_events_max})
+            return [OutboxEvent(r.id, r.region, r.tenant_id, r.topic, dict(r.payload),
+                                r.created_at.isoformat()) for r in rows]
+
+        batch = await self.router.read(region, pending)
+        for event in batch:
+            await asyncio.to_thread(self.publish, event)
+        if batch:
+            async def mark(conn: AsyncConnection) -> None:
+                await conn.execute(_mark, {"region": region, "ids": [e.id for e in batch]})
+
+            await self.router.run(region, mark)
+        return len(batch)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            moved = 0
+            for region in self.regions:
+                try:
+                    moved += await self.relay_region(region)
+                except Exception:  # noqa: BLE001 - the relay outlives a broker or database outage
+                    _log.exception("relay of %s failed; retrying", region)
+            if moved == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle_s)
