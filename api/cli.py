@@ -8,7 +8,8 @@
     corridor apikey create --tenant ID --role ROLE
     corridor schema export [--check]
     corridor worker [--threads N]         RabbitMQ workers (AMQP_URL)
-    corridor scheduler                    fires periodic jobs (FX refresh) under a lease
+    corridor scheduler                    fires periodic jobs (FX refresh, returns) under a lease
+    corridor relay                        publishes every region's outbox to RabbitMQ
     corridor fx refresh                   send one FX refresh message now
 """
 
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the RabbitMQ workers")
     worker.add_argument("--threads", type=int, default=4)
     sub.add_parser("scheduler", help="fire periodic jobs (one scheduler holds each job)")
+    sub.add_parser("relay", help="publish outbox events to RabbitMQ (one relay per region)")
     fx = sub.add_parser("fx").add_subparsers(dest="action", required=True)
     fx.add_parser("refresh", help="send one FX refresh message to the workers")
 
@@ -107,7 +109,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                                           Environment(args.environment), args.fx_spread_bps))
     if args.command == "apikey":
         return asyncio.run(_apikey_create(args.tenant, Role(args.role)))
-    if args.command in {"worker", "scheduler", "fx"}:
+    if args.command in {"worker", "scheduler", "relay", "fx"}:
         return _workers(args)
     return _schema_export(args.check)
 
@@ -196,6 +198,8 @@ def _workers(args: argparse.Namespace) -> int:
         return workers_main.run_worker(config, args.threads)
     if args.command == "scheduler":
         return workers_main.run_scheduler(config)
+    if args.command == "relay":
+        return workers_main.run_relay(config)
     from workers.broker import install
 
     broker, actors = install(config)
