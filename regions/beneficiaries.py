@@ -62,26 +62,31 @@ def _request(cmd: CreateBeneficiary) -> dict[str, Any]:
             "accountNumber": d.account_number}
 
 
+async def insert_beneficiary(conn: AsyncConnection, who: Principal, sealer: Sealer,
+                             cmd: CreateBeneficiary) -> tuple[str, Event]:
+    """The beneficiary row, sealed under a data key of its own; returns its id and event."""
+    ben_id = ids.new_id("ben", who.region)
+    key = await sealer.new_key(conn, who.region, who.tenant.id, ben_id)
+    place = Place(who.tenant.id, table_name, ben_id)
+    d = cmd.details
+    await conn.execute(insert(beneficiaries).values(
+        region=who.region, id=ben_id, tenant_id=who.tenant.id, country=d.country,
+        currency=cmd.currency, bic=d.bic, bank_code=d.bank_code,
+        account_mask=mask(d.iban or d.account_number or ""), data_key_id=key.id,
+        name_sealed=sealer.seal(key.key, place, "name", cmd.name),
+        iban_sealed=sealer.seal(key.key, place, "iban", d.iban),
+        account_number_sealed=sealer.seal(key.key, place, "account_number", d.account_number),
+        address_sealed=sealer.seal(key.key, place, "address", cmd.address)))
+    return ben_id, Event("beneficiary.created", {
+        "beneficiary_id": ben_id, "country": d.country, "currency": cmd.currency}, ben_id)
+
+
 async def create_beneficiary_txn(
     conn: AsyncConnection, who: Principal, sealer: Sealer, cmd: CreateBeneficiary
 ) -> Response:
     async def effect() -> tuple[Response, list[Event]]:
-        ben_id = ids.new_id("ben", who.region)
-        key = await sealer.new_key(conn, who.region, who.tenant.id, ben_id)
-        place = Place(who.tenant.id, table_name, ben_id)
-        d = cmd.details
-        await conn.execute(insert(beneficiaries).values(
-            region=who.region, id=ben_id, tenant_id=who.tenant.id, country=d.country,
-            currency=cmd.currency, bic=d.bic, bank_code=d.bank_code,
-            account_mask=mask(d.iban or d.account_number or ""), data_key_id=key.id,
-            name_sealed=sealer.seal(key.key, place, "name", cmd.name),
-            iban_sealed=sealer.seal(key.key, place, "iban", d.iban),
-            account_number_sealed=sealer.seal(key.key, place, "account_number",
-                                              d.account_number),
-            address_sealed=sealer.seal(key.key, place, "address", cmd.address)))
-        return {"type": "Beneficiary", "id": ben_id}, [Event(
-            "beneficiary.created", {"beneficiary_id": ben_id, "country": d.country,
-                                    "currency": cmd.currency}, ben_id)]
+        ben_id, event = await insert_beneficiary(conn, who, sealer, cmd)
+        return {"type": "Beneficiary", "id": ben_id}, [event]
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "createBeneficiary",
                                   _request(cmd), effect)

@@ -101,36 +101,47 @@ def decide(who: Principal, cmd: CreatePayout, country: str, payee_name: str | No
     return decision
 
 
+async def create_payout(conn: AsyncConnection, who: Principal, sealer: Sealer,
+                        cmd: CreatePayout, *, charge_fee: bool = True) -> tuple[str, Event]:
+    """Check, ask the policies, hold the money and record the payout; its id and event.
+
+    ``charge_fee`` is off for refunds, which send back the whole amount received.
+    """
+    ben = await beneficiaries.beneficiary_row(conn, who.region, who.tenant.id,
+                                              cmd.beneficiary_id)
+    if ben is None or ben.status != "ACTIVE":
+        raise NotFound("beneficiary", cmd.beneficiary_id)
+    if ben.currency != cmd.currency:
+        raise InvalidInput(f"beneficiary {cmd.beneficiary_id!r} receives {ben.currency}, "
+                           f"not {cmd.currency}", "currency")
+    rail = choose_rail(cmd.currency, ben.country, cmd.amount_minor)
+    opened = await beneficiaries.open_row(conn, sealer, ben)
+    decision = decide(who, cmd, ben.country, opened.name)
+    fee_minor = (payout_parameters(who.tenant.jurisdiction).rail_fee_minor.get(rail.name, 0)
+                 if charge_fee else 0)
+    payout_id = ids.new_id("pay", who.region)
+    hold, fee = await _hold(conn, who, cmd, payout_id, fee_minor)
+    status = (PayoutStatus.HELD_FOR_REVIEW if decision.outcome is Outcome.REVIEW
+              else PayoutStatus.PENDING)
+    await conn.execute(insert(payouts).values(
+        region=who.region, id=payout_id, tenant_id=who.tenant.id,
+        account_id=cmd.account_id, beneficiary_id=cmd.beneficiary_id,
+        amount_minor=cmd.amount_minor, fee_minor=fee_minor, currency=cmd.currency,
+        reference=cmd.reference, purpose_code=cmd.purpose_code, rail=rail.name,
+        rail_region=rail.region, status=status.value, hold_transfer_id=hold,
+        fee_transfer_id=fee))
+    topic = "payout.created" if status is PayoutStatus.PENDING else "payout.held_for_review"
+    return payout_id, Event(topic, _payload(
+        payout_id, status, cmd.amount_minor, cmd.currency,
+        reasons=[r.message for r in decision.reasons]), payout_id)
+
+
 async def create_payout_txn(
     conn: AsyncConnection, who: Principal, sealer: Sealer, cmd: CreatePayout
 ) -> Response:
     async def effect() -> tuple[Response, list[Event]]:
-        ben = await beneficiaries.beneficiary_row(conn, who.region, who.tenant.id,
-                                                  cmd.beneficiary_id)
-        if ben is None or ben.status != "ACTIVE":
-            raise NotFound("beneficiary", cmd.beneficiary_id)
-        if ben.currency != cmd.currency:
-            raise InvalidInput(f"beneficiary {cmd.beneficiary_id!r} receives {ben.currency}, "
-                               f"not {cmd.currency}", "currency")
-        rail = choose_rail(cmd.currency, ben.country, cmd.amount_minor)
-        opened = await beneficiaries.open_row(conn, sealer, ben)
-        decision = decide(who, cmd, ben.country, opened.name)
-        fee_minor = payout_parameters(who.tenant.jurisdiction).rail_fee_minor.get(rail.name, 0)
-        payout_id = ids.new_id("pay", who.region)
-        hold, fee = await _hold(conn, who, cmd, payout_id, fee_minor)
-        status = (PayoutStatus.HELD_FOR_REVIEW if decision.outcome is Outcome.REVIEW
-                  else PayoutStatus.PENDING)
-        await conn.execute(insert(payouts).values(
-            region=who.region, id=payout_id, tenant_id=who.tenant.id,
-            account_id=cmd.account_id, beneficiary_id=cmd.beneficiary_id,
-            amount_minor=cmd.amount_minor, fee_minor=fee_minor, currency=cmd.currency,
-            reference=cmd.reference, purpose_code=cmd.purpose_code, rail=rail.name,
-            rail_region=rail.region, status=status.value, hold_transfer_id=hold,
-            fee_transfer_id=fee))
-        topic = "payout.created" if status is PayoutStatus.PENDING else "payout.held_for_review"
-        return {"type": "Payout", "id": payout_id}, [Event(topic, _payload(
-            payout_id, status, cmd.amount_minor, cmd.currency,
-            reasons=[r.message for r in decision.reasons]), payout_id)]
+        payout_id, event = await create_payout(conn, who, sealer, cmd)
+        return {"type": "Payout", "id": payout_id}, [event]
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "createPayout",
                                   _request(cmd), effect)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import crypto, ids
@@ -55,12 +57,34 @@ class Sealer:
                       subject_id: str) -> SubjectKey:
         """A fresh data key for a subject, stored wrapped in the subject's region."""
         key = crypto.new_data_key()
-        wrapped = self._keys.wrap(region, key)
         key_id = ids.new_id("dek", region)
-        await conn.execute(insert(data_keys).values(
-            region=region, id=key_id, tenant_id=tenant_id, subject_id=subject_id,
-            kek_id=wrapped.kek_id, wrapped_key=wrapped.ciphertext))
+        await conn.execute(insert(data_keys).values(self._row(region, key_id, tenant_id,
+                                                              subject_id, key)))
         return SubjectKey(key_id, key)
+
+    def _row(self, region: str, key_id: str, tenant_id: str, subject_id: str,
+             key: bytes) -> dict[str, Any]:
+        wrapped = self._keys.wrap(region, key)
+        return {"region": region, "id": key_id, "tenant_id": tenant_id,
+                "subject_id": subject_id, "kek_id": wrapped.kek_id,
+                "wrapped_key": wrapped.ciphertext}
+
+    async def shared_key(self, conn: AsyncConnection, region: str, tenant_id: str,
+                         subject_id: str) -> SubjectKey:
+        """The subject's data key, created on first use (a tenant's key for data of many
+        rows, such as its incoming payments' senders). Concurrent first uses race on the
+        unique subject index; the loser reads the winner's key."""
+        found = (await conn.execute(select(data_keys.c.id).where(
+            data_keys.c.region == region, data_keys.c.subject_id == subject_id))).scalar()
+        if found is None:
+            await conn.execute(pg_insert(data_keys).values(self._row(
+                region, ids.new_id("dek", region), tenant_id, subject_id,
+                crypto.new_data_key())).on_conflict_do_nothing())
+            found = (await conn.execute(select(data_keys.c.id).where(
+                data_keys.c.region == region, data_keys.c.subject_id == subject_id))).scalar_one()
+        opened = await self.key(conn, region, found)
+        assert opened is not None, f"the data key of {subject_id} was destroyed"
+        return SubjectKey(found, opened)
 
     async def key(self, conn: AsyncConnection, region: str, key_id: str) -> bytes | None:
         """The data key, or None when it was destroyed (the subject was erased)."""

@@ -11,6 +11,7 @@ from graphql import GraphQLError
 
 from payments import errors as domain
 from payments import fx, payouts
+from regions import incoming
 from regions.txn import RetriesExhausted
 from regions.virtual_accounts import TooManyVirtualAccounts
 
@@ -94,6 +95,16 @@ class RailUnavailable(Error):
     pass
 
 
+@strawberry.type
+class NotRefundable(Error):
+    pass
+
+
+@strawberry.type
+class NotInSuspense(Error):
+    pass
+
+
 _plain: dict[type[domain.DomainError], type[Any]] = {
     fx.RatesUnavailable: RatesUnavailable,
     fx.QuoteExpired: QuoteExpired,
@@ -101,6 +112,8 @@ _plain: dict[type[domain.DomainError], type[Any]] = {
     TooManyVirtualAccounts: LimitExceeded,
     payouts.PayoutNotCancellable: PayoutNotCancellable,
     payouts.RailUnavailable: RailUnavailable,
+    incoming.NotRefundable: NotRefundable,
+    incoming.NotInSuspense: NotInSuspense,
 }
 
 

@@ -140,7 +140,7 @@ def parse_create(data: CreatePayoutInput) -> store.CreatePayout:
         idempotency_key=key)
 
 
-async def _answer(info: Info[Any, Any], response: dict[str, Any]) -> Payout:
+async def payout_answer(info: Info[Any, Any], response: dict[str, Any]) -> Payout:
     row = await _payout_row(info, response["id"])
     assert row is not None, response
     return payout_from_row(row)
@@ -153,7 +153,7 @@ async def create_payout(info: Info[Any, Any], input: CreatePayoutInput) -> Creat
     sealer = info.context.keys()
     response = await info.context.router.run(
         who.region, lambda conn: store.create_payout_txn(conn, who, sealer, cmd))
-    return await _answer(info, response)
+    return await payout_answer(info, response)
 
 
 @strawberry.input
@@ -177,7 +177,7 @@ async def cancel_payout(info: Info[Any, Any], input: CancelPayoutInput) -> Cance
     cmd = store.CancelPayout(str(input.payout_id), key)
     response = await info.context.router.run(
         who.region, lambda conn: store.cancel_payout_txn(conn, who, cmd))
-    return await _answer(info, response)
+    return await payout_answer(info, response)
 
 
 payout_field = strawberry.field(resolver=resolve_payout, permission_classes=[readers])

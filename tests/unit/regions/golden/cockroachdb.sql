@@ -302,6 +302,35 @@ CREATE TABLE payouts (
 ) LOCALITY REGIONAL BY ROW AS region;
 CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
 CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE TABLE incoming_payments (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    bank_reference TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('SIMULATED', 'CAMT053', 'CSV')),
+    routing_key TEXT NOT NULL,
+    tenant_id TEXT,
+    account_id TEXT,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    data_key_id TEXT NOT NULL,
+    sender_name_sealed BYTEA,
+    sender_iban_sealed BYTEA,
+    reference TEXT,
+    value_date DATE NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('CREDITED', 'SUSPENSE', 'ASSIGNED', 'RETURNED',
+        'REFUNDED')),
+    suspense_reason TEXT,
+    transfer_id TEXT,
+    resolution_transfer_id TEXT,
+    refund_payout_id TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((status = 'SUSPENSE') = (account_id IS NULL) OR status = 'RETURNED'),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE UNIQUE INDEX incoming_payments_bank_ref_idx ON incoming_payments (region, bank_reference);
+CREATE INDEX incoming_payments_tenant_idx ON incoming_payments (region, tenant_id, id);
+CREATE INDEX incoming_payments_suspense_idx ON incoming_payments (region, id) WHERE status = 'SUSPENSE';
 CREATE TABLE message_inbox (
     region crdb_internal_region NOT NULL,
     consumer TEXT NOT NULL,
@@ -521,6 +550,35 @@ CREATE TABLE payouts (
 ) LOCALITY REGIONAL BY ROW AS region;
 CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
 CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE TABLE incoming_payments (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    bank_reference TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('SIMULATED', 'CAMT053', 'CSV')),
+    routing_key TEXT NOT NULL,
+    tenant_id TEXT,
+    account_id TEXT,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    data_key_id TEXT NOT NULL,
+    sender_name_sealed BYTEA,
+    sender_iban_sealed BYTEA,
+    reference TEXT,
+    value_date DATE NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('CREDITED', 'SUSPENSE', 'ASSIGNED', 'RETURNED',
+        'REFUNDED')),
+    suspense_reason TEXT,
+    transfer_id TEXT,
+    resolution_transfer_id TEXT,
+    refund_payout_id TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((status = 'SUSPENSE') = (account_id IS NULL) OR status = 'RETURNED'),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE UNIQUE INDEX incoming_payments_bank_ref_idx ON incoming_payments (region, bank_reference);
+CREATE INDEX incoming_payments_tenant_idx ON incoming_payments (region, tenant_id, id);
+CREATE INDEX incoming_payments_suspense_idx ON incoming_payments (region, id) WHERE status = 'SUSPENSE';
 CREATE TABLE message_inbox (
     region crdb_internal_region NOT NULL,
     consumer TEXT NOT NULL,

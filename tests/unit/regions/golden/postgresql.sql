@@ -294,6 +294,35 @@ CREATE TABLE payouts (
 ) PARTITION BY LIST (region);
 CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
 CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE TABLE incoming_payments (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    bank_reference TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('SIMULATED', 'CAMT053', 'CSV')),
+    routing_key TEXT NOT NULL,
+    tenant_id TEXT,
+    account_id TEXT,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    data_key_id TEXT NOT NULL,
+    sender_name_sealed BYTEA,
+    sender_iban_sealed BYTEA,
+    reference TEXT,
+    value_date DATE NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('CREDITED', 'SUSPENSE', 'ASSIGNED', 'RETURNED',
+        'REFUNDED')),
+    suspense_reason TEXT,
+    transfer_id TEXT,
+    resolution_transfer_id TEXT,
+    refund_payout_id TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((status = 'SUSPENSE') = (account_id IS NULL) OR status = 'RETURNED'),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE UNIQUE INDEX incoming_payments_bank_ref_idx ON incoming_payments (region, bank_reference);
+CREATE INDEX incoming_payments_tenant_idx ON incoming_payments (region, tenant_id, id);
+CREATE INDEX incoming_payments_suspense_idx ON incoming_payments (region, id) WHERE status = 'SUSPENSE';
 CREATE TABLE message_inbox (
     region TEXT NOT NULL,
     consumer TEXT NOT NULL,
@@ -351,6 +380,10 @@ CREATE TABLE IF NOT EXISTS payouts__eu_central PARTITION OF payouts FOR VALUES I
 CREATE TABLE IF NOT EXISTS payouts__uk_south PARTITION OF payouts FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS payouts__us_east PARTITION OF payouts FOR VALUES IN ('us-east');
 CREATE TABLE IF NOT EXISTS payouts__ap_southeast PARTITION OF payouts FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS incoming_payments__eu_central PARTITION OF incoming_payments FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS incoming_payments__uk_south PARTITION OF incoming_payments FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS incoming_payments__us_east PARTITION OF incoming_payments FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS incoming_payments__ap_southeast PARTITION OF incoming_payments FOR VALUES IN ('ap-southeast');
 CREATE TABLE IF NOT EXISTS message_inbox__eu_central PARTITION OF message_inbox FOR VALUES IN ('eu-central');
 CREATE TABLE IF NOT EXISTS message_inbox__uk_south PARTITION OF message_inbox FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS message_inbox__us_east PARTITION OF message_inbox FOR VALUES IN ('us-east');
@@ -564,6 +597,35 @@ CREATE TABLE payouts (
 ) PARTITION BY LIST (region);
 CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
 CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE TABLE incoming_payments (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    bank_reference TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('SIMULATED', 'CAMT053', 'CSV')),
+    routing_key TEXT NOT NULL,
+    tenant_id TEXT,
+    account_id TEXT,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    data_key_id TEXT NOT NULL,
+    sender_name_sealed BYTEA,
+    sender_iban_sealed BYTEA,
+    reference TEXT,
+    value_date DATE NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('CREDITED', 'SUSPENSE', 'ASSIGNED', 'RETURNED',
+        'REFUNDED')),
+    suspense_reason TEXT,
+    transfer_id TEXT,
+    resolution_transfer_id TEXT,
+    refund_payout_id TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((status = 'SUSPENSE') = (account_id IS NULL) OR status = 'RETURNED'),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE UNIQUE INDEX incoming_payments_bank_ref_idx ON incoming_payments (region, bank_reference);
+CREATE INDEX incoming_payments_tenant_idx ON incoming_payments (region, tenant_id, id);
+CREATE INDEX incoming_payments_suspense_idx ON incoming_payments (region, id) WHERE status = 'SUSPENSE';
 CREATE TABLE message_inbox (
     region TEXT NOT NULL,
     consumer TEXT NOT NULL,
@@ -585,4 +647,5 @@ CREATE TABLE IF NOT EXISTS virtual_accounts__cn_east PARTITION OF virtual_accoun
 CREATE TABLE IF NOT EXISTS data_keys__cn_east PARTITION OF data_keys FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS beneficiaries__cn_east PARTITION OF beneficiaries FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS payouts__cn_east PARTITION OF payouts FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS incoming_payments__cn_east PARTITION OF incoming_payments FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS message_inbox__cn_east PARTITION OF message_inbox FOR VALUES IN ('cn-east');

@@ -1,0 +1,277 @@
+"""Incoming payments: money received on a virtual account, from a bank statement or the sandbox.
+
+Each credit posts through the region's incoming clearing account to the account behind the
+address. Money that cannot be credited (unknown address, closed account, currency mismatch,
+a policy that wants a look) is never dropped: it posts to the region's incoming suspense
+account and stays an open reconciliation item (status ``SUSPENSE``) until an operator assigns
+it to an account or returns it. The bank's reference is unique per region: the same bank
+entry received twice has one effect.
+
+Sender names and account numbers are sealed under the tenant's data key (``suspense.<region>``
+under the platform's while no tenant is known), bound to that key rather than to the tenant,
+since an operator may later assign a suspended payment to a tenant.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from payments import ids
+from payments.bank_details import validate_bank_details
+from payments.errors import DomainError, InvalidInput, NotFound
+from payments.ledger import AccountStatus
+from payments.principal import Principal
+from policies.engine import Operation, evaluate
+from regions import events, idempotency, virtual_accounts
+from regions.beneficiaries import CreateBeneficiary, insert_beneficiary
+from regions.events import Event
+from regions.ledger_store import PlannedTransfer, internal_account, post_journal
+from regions.payouts import CreatePayout, create_payout
+from regions.sealing import Place, Sealer
+from regions.tables import accounts, incoming_payments
+
+clearing_shards = 8
+platform_tenant = "platform"
+table_name = "incoming_payments"
+
+
+class NotInSuspense(DomainError):
+    code = "NOT_IN_SUSPENSE"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEntry:
+    bank_reference: str
+    source: str
+    routing_key: str
+    amount_minor: int
+    currency: str
+    sender_name: str | None
+    sender_iban: str | None
+    reference: str | None
+    value_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    id: str
+    status: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    tenant_id: str | None
+    account_id: str | None
+    reason: str | None
+
+
+async def _target(conn: AsyncConnection, region: str, entry: IncomingEntry,
+                  only_tenant: str | None, jurisdictions: Mapping[str, str]) -> _Target:
+    va = await virtual_accounts.by_routing_key(conn, region, entry.routing_key)
+    if va is None or (only_tenant is not None and va.tenant_id != only_tenant):
+        return _Target(None, None, "UNKNOWN_ACCOUNT")
+    account = (await conn.execute(select(accounts).where(
+        accounts.c.region == region, accounts.c.id == va.account_id))).one()
+    if va.status != "ACTIVE" or account.status != AccountStatus.ACTIVE.value:
+        return _Target(va.tenant_id, None, "ACCOUNT_CLOSED")
+    if account.currency != entry.currency:
+        return _Target(va.tenant_id, None, "CURRENCY_MISMATCH")
+    decision = evaluate(Operation(
+        kind="incoming_payment", tenant_id=va.tenant_id,
+        jurisdiction=jurisdictions.get(va.tenant_id, ""), home_region=region,
+        amount_minor=entry.amount_minor, currency=entry.currency,
+        counterparty_name=entry.sender_name))
+    if not decision.allowed:
+        return _Target(va.tenant_id, None, "POLICY_REVIEW")
+    return _Target(va.tenant_id, va.account_id, None)
+
+
+async def receive(conn: AsyncConnection, sealer: Sealer, region: str, entry: IncomingEntry,
+                  *, actor: str, only_tenant: str | None = None,
+                  jurisdictions: Mapping[str, str] | None = None) -> Received:
+    """Credit (or suspend) one bank entry, once. ``only_tenant``: the sandbox credits only the
+    caller's own addresses; anything else lands in suspense like an unknown address."""
+    target = await _target(conn, region, entry, only_tenant, jurisdictions or {})
+    credited = target.account_id is not None
+    key = await sealer.shared_key(conn, region, target.tenant_id or platform_tenant,
+                                  target.tenant_id if credited and target.tenant_id
+                                  else f"suspense.{region}")
+    inc_id = ids.new_id("inc", region)
+    place = Place(key.id, table_name, inc_id)
+    status = "CREDITED" if credited else "SUSPENSE"
+    claimed = (await conn.execute(pg_insert(incoming_payments).values(
+        region=region, id=inc_id, bank_reference=entry.bank_reference, source=entry.source,
+        routing_key=entry.routing_key, tenant_id=target.tenant_id, account_id=target.account_id,
+        amount_minor=entry.amount_minor, currency=entry.currency, data_key_id=key.id,
+        sender_name_sealed=sealer.seal(key.key, place, "sender_name", entry.sender_name),
+        sender_iban_sealed=sealer.seal(key.key, place, "sender_iban", entry.sender_iban),
+        reference=entry.reference, value_date=entry.value_date, status=status,
+        suspense_reason=target.reason,
+    ).on_conflict_do_nothing().returning(incoming_payments.c.id))).first()
+    if claimed is None:
+        row = (await conn.execute(select(incoming_payments.c.id, incoming_payments.c.status)
+               .where(incoming_payments.c.region == region,
+                      incoming_payments.c.bank_reference == entry.bank_reference))).one()
+        return Received(row.id, row.status, created=False)
+    shard = random.randrange(clearing_shards)  # noqa: S311 - load spreading only
+    clearing = await internal_account(conn, region, f"incoming_clearing.{shard}", entry.currency)
+    internal = [clearing]
+    credit = target.account_id
+    if credit is None:
+        credit = await internal_account(conn, region, "incoming_suspense", entry.currency)
+        internal.append(credit)
+    outcome = await post_journal(
+        conn, region, target.tenant_id, "incoming_payment",
+        [PlannedTransfer(clearing, credit, entry.amount_minor, entry.currency,
+                         f"incoming {inc_id}")], internal_ids=internal)
+    await conn.execute(update(incoming_payments).where(
+        incoming_payments.c.region == region, incoming_payments.c.id == inc_id).values(
+        transfer_id=outcome.transfer_ids[0]))
+    topic = "incoming_payment.received" if credited else "incoming_payment.suspended"
+    await events.emit(conn, region, target.tenant_id, topic, {
+        "incoming_payment_id": inc_id, "amount_minor": entry.amount_minor,
+        "currency": entry.currency, "status": status, "reason": target.reason},
+        actor=actor, target=inc_id)
+    return Received(inc_id, status, created=True)
+
+
+async def _suspended(conn: AsyncConnection, region: str, inc_id: str) -> Row[Any]:
+    row = (await conn.execute(select(incoming_payments).where(
+        incoming_payments.c.region == region, incoming_payments.c.id == inc_id)
+        .with_for_update())).first()
+    if row is None:
+        raise NotFound("incoming payment", inc_id)
+    if row.status != "SUSPENSE":
+        raise NotInSuspense(f"incoming payment {inc_id!r} is {row.status.lower()}, not in "
+                            "suspense")
+    return row
+
+
+async def assign(conn: AsyncConnection, region: str, inc_id: str, account_id: str,
+                 actor: str) -> None:
+    """An operator credits a suspended payment to an account of the region (any tenant's)."""
+    row = await _suspended(conn, region, inc_id)
+    account = (await conn.execute(select(accounts).where(
+        accounts.c.region == region, accounts.c.id == account_id,
+        accounts.c.kind == "customer"))).first()
+    if account is None:
+        raise NotFound("account", account_id)
+    suspense = await internal_account(conn, region, "incoming_suspense", row.currency)
+    outcome = await post_journal(
+        conn, region, account.tenant_id, "incoming_assignment",
+        [PlannedTransfer(suspense, account_id, row.amount_minor, row.currency,
+                         f"incoming {inc_id}")], internal_ids=[suspense])
+    await _resolve(conn, row, "ASSIGNED", outcome.transfer_ids[0], tenant_id=account.tenant_id,
+                   account_id=account_id)
+    await events.emit(conn, region, account.tenant_id, "incoming_payment.assigned", {
+        "incoming_payment_id": inc_id, "account_id": account_id,
+        "amount_minor": row.amount_minor, "currency": row.currency}, actor=actor, target=inc_id)
+
+
+async def send_back(conn: AsyncConnection, region: str, inc_id: str, actor: str) -> None:
+    """An operator returns a suspended payment to the sender's bank."""
+    row = await _suspended(conn, region, inc_id)
+    suspense = await internal_account(conn, region, "incoming_suspense", row.currency)
+    returns = await internal_account(conn, region, "incoming_returns", row.currency)
+    outcome = await post_journal(
+        conn, region, None, "incoming_return",
+        [PlannedTransfer(suspense, returns, row.amount_minor, row.currency,
+                         f"return {inc_id}")], internal_ids=[suspense, returns])
+    await _resolve(conn, row, "RETURNED", outcome.transfer_ids[0])
+    await events.emit(conn, region, row.tenant_id, "incoming_payment.returned", {
+        "incoming_payment_id": inc_id, "amount_minor": row.amount_minor,
+        "currency": row.currency}, actor=actor, target=inc_id)
+
+
+async def _resolve(conn: AsyncConnection, row: Row[Any], status: str, transfer_id: str | None,
+                   **values: Any) -> None:
+    await conn.execute(update(incoming_payments).where(
+        incoming_payments.c.region == row.region, incoming_payments.c.id == row.id).values(
+        status=status, resolution_transfer_id=transfer_id, updated_at=func.now(), **values))
+
+
+async def page(conn: AsyncConnection, region: str, first: int, after: str | None, *,
+               tenant_id: str | None = None, suspense_only: bool = False) -> list[Row[Any]]:
+    """Newest first: a tenant's incoming payments, or the region's open suspense items."""
+    q = select(incoming_payments).where(incoming_payments.c.region == region)
+    if tenant_id is not None:
+        q = q.where(incoming_payments.c.tenant_id == tenant_id)
+    if suspense_only:
+        q = q.where(incoming_payments.c.status == "SUSPENSE")
+    if after is not None:
+        q = q.where(incoming_payments.c.id < after)
+    return list((await conn.execute(q.order_by(incoming_payments.c.id.desc())
+                                    .limit(first + 1))).all())
+
+
+async def sender_of(conn: AsyncConnection, sealer: Sealer, row: Row[Any]
+                    ) -> tuple[str | None, str | None]:
+    """The sender's name and IBAN, opened."""
+    key = await sealer.key(conn, row.region, row.data_key_id)
+    place = Place(row.data_key_id, table_name, row.id)
+    return (sealer.open(key, place, "sender_name", row.sender_name_sealed),
+            sealer.open(key, place, "sender_iban", row.sender_iban_sealed))
+
+
+class NotRefundable(DomainError):
+    code = "NOT_REFUNDABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class RefundIncoming:
+    incoming_payment_id: str
+    idempotency_key: str
+
+
+async def refund_txn(conn: AsyncConnection, who: Principal, sealer: Sealer,
+                     cmd: RefundIncoming) -> dict[str, Any]:
+    """Pay a credited payment back to its sender: a beneficiary from the sender's details and
+    a payout of the whole amount, without a fee, from the account it was credited to."""
+    async def effect() -> tuple[dict[str, Any], list[Event]]:
+        row = (await conn.execute(select(incoming_payments).where(
+            incoming_payments.c.region == who.region,
+            incoming_payments.c.tenant_id == who.tenant.id,
+            incoming_payments.c.id == cmd.incoming_payment_id).with_for_update())).first()
+        if row is None:
+            raise NotFound("incoming payment", cmd.incoming_payment_id)
+        if row.status not in ("CREDITED", "ASSIGNED"):
+            raise NotRefundable(f"incoming payment {row.id!r} is {row.status.lower()}")
+        name, iban = await sender_of(conn, sealer, row)
+        try:
+            details = validate_bank_details((iban or "")[:2], iban=iban, bic=None,
+                                            account_number=None, bank_code=None)
+        except InvalidInput as exc:
+            raise NotRefundable(f"incoming payment {row.id!r} has no sender account to refund "
+                                f"to ({exc.message})") from exc
+        ben_id, ben_event = await insert_beneficiary(conn, who, sealer, CreateBeneficiary(
+            name or "sender", row.currency, details, None, cmd.idempotency_key))
+        payout_id, payout_event = await create_payout(conn, who, sealer, CreatePayout(
+            row.account_id, ben_id, row.amount_minor, row.currency, f"refund {row.id}", None,
+            cmd.idempotency_key), charge_fee=False)
+        await conn.execute(update(incoming_payments).where(
+            incoming_payments.c.region == who.region, incoming_payments.c.id == row.id).values(
+            status="REFUNDED", refund_payout_id=payout_id, updated_at=func.now()))
+        return {"type": "Payout", "id": payout_id}, [ben_event, payout_event, Event(
+            "incoming_payment.refunded", {"incoming_payment_id": row.id,
+                                          "payout_id": payout_id}, row.id)]
+
+    return await idempotency.once(conn, who, cmd.idempotency_key, "refundIncomingPayment",
+                                  {"incomingPaymentId": cmd.incoming_payment_id}, effect)
+
+
+async def rows_by_id(conn: AsyncConnection, region: str, inc_ids: list[str],
+                     tenant_id: str | None) -> list[Row[Any]]:
+    q = select(incoming_payments).where(incoming_payments.c.region == region,
+                                        incoming_payments.c.id.in_(inc_ids))
+    if tenant_id is not None:
+        q = q.where(incoming_payments.c.tenant_id == tenant_id)
+    return list((await conn.execute(q)).all())
