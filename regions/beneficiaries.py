@@ -8,6 +8,7 @@ or are needed to route and display, not a person.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,13 @@ from regions.sealing import Place, Sealer
 from regions.tables import beneficiaries
 
 name_length_max = 140
+
+
+class Unset:
+    """Marks an argument not given (None is a meaningful key: a destroyed one)."""
+
+
+UNSET = Unset()
 address_length_max = 280
 table_name = "beneficiaries"
 
@@ -92,8 +100,11 @@ async def create_beneficiary_txn(
                                   _request(cmd), effect)
 
 
-async def open_row(conn: AsyncConnection, sealer: Sealer, row: Row[Any]) -> Beneficiary:
-    key = await sealer.key(conn, row.region, row.data_key_id)
+async def open_row(conn: AsyncConnection, sealer: Sealer, row: Row[Any],
+                   key: bytes | Unset | None = UNSET) -> Beneficiary:
+    """The beneficiary with its personal fields opened (``key``: already fetched)."""
+    if isinstance(key, Unset):
+        key = await sealer.key(conn, row.region, row.data_key_id)
     place = Place(row.tenant_id, table_name, row.id)
     return Beneficiary(
         id=row.id, status=row.status, name=sealer.open(key, place, "name", row.name_sealed),
@@ -103,15 +114,25 @@ async def open_row(conn: AsyncConnection, sealer: Sealer, row: Row[Any]) -> Bene
         created_at=row.created_at)
 
 
-async def payee_details(conn: AsyncConnection, sealer: Sealer, row: Row[Any]) -> BankDetails:
+async def payee_details(conn: AsyncConnection, sealer: Sealer, row: Row[Any],
+                        key: bytes | Unset | None = UNSET) -> BankDetails:
     """The beneficiary's full bank details, opened for a rail instruction."""
-    key = await sealer.key(conn, row.region, row.data_key_id)
+    if isinstance(key, Unset):
+        key = await sealer.key(conn, row.region, row.data_key_id)
     place = Place(row.tenant_id, table_name, row.id)
     return BankDetails(country=row.country,
                        iban=sealer.open(key, place, "iban", row.iban_sealed),
                        bic=row.bic, bank_code=row.bank_code,
                        account_number=sealer.open(key, place, "account_number",
                                                   row.account_number_sealed))
+
+
+async def rows_by_id(conn: AsyncConnection, region: str, tenant_id: str,
+                     ben_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    rows = await conn.execute(select(beneficiaries).where(
+        beneficiaries.c.region == region, beneficiaries.c.tenant_id == tenant_id,
+        beneficiaries.c.id.in_(list(set(ben_ids)))))
+    return {r.id: r for r in rows}
 
 
 async def beneficiary_row(conn: AsyncConnection, region: str, tenant_id: str,

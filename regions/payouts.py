@@ -23,7 +23,13 @@ from payments import ids
 from payments.bank_details import BankDetails
 from payments.errors import InvalidInput, NotFound
 from payments.ledger import TransferStatus
-from payments.payouts import PayoutNotCancellable, PayoutStatus, PolicyDenied, choose_rail
+from payments.payouts import (
+    PayoutNotCancellable,
+    PayoutStatus,
+    PolicyDenied,
+    Rail,
+    choose_rail,
+)
 from payments.principal import Principal
 from policies.engine import Decision, Operation, Outcome, evaluate
 from policies.payouts import payout_parameters
@@ -101,6 +107,39 @@ def decide(who: Principal, cmd: CreatePayout, country: str, payee_name: str | No
     return decision
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    rail: Rail
+    fee_minor: int
+    status: PayoutStatus
+    reasons: list[str]
+
+
+def plan(who: Principal, cmd: CreatePayout, ben: Row[Any] | None, payee_name: str | None,
+         *, charge_fee: bool = True) -> Plan:
+    """The checks every payout passes before money is held, and what it will cost: the
+    beneficiary, its currency, the rail, the policies (deny raises) and the fee."""
+    if ben is None or ben.status != "ACTIVE":
+        raise NotFound("beneficiary", cmd.beneficiary_id)
+    if ben.currency != cmd.currency:
+        raise InvalidInput(f"beneficiary {cmd.beneficiary_id!r} receives {ben.currency}, "
+                           f"not {cmd.currency}", "currency")
+    rail = choose_rail(cmd.currency, ben.country, cmd.amount_minor)
+    decision = decide(who, cmd, ben.country, payee_name)
+    fee_minor = (payout_parameters(who.tenant.jurisdiction).rail_fee_minor.get(rail.name, 0)
+                 if charge_fee else 0)
+    status = (PayoutStatus.HELD_FOR_REVIEW if decision.outcome is Outcome.REVIEW
+              else PayoutStatus.PENDING)
+    return Plan(rail, fee_minor, status, [r.message for r in decision.reasons])
+
+
+def created_event(payout_id: str, cmd: CreatePayout, planned: Plan) -> Event:
+    topic = ("payout.created" if planned.status is PayoutStatus.PENDING
+             else "payout.held_for_review")
+    return Event(topic, payout_payload(payout_id, planned.status, cmd.amount_minor,
+                                       cmd.currency, reasons=planned.reasons), payout_id)
+
+
 async def create_payout(conn: AsyncConnection, who: Principal, sealer: Sealer,
                         cmd: CreatePayout, *, charge_fee: bool = True) -> tuple[str, Event]:
     """Check, ask the policies, hold the money and record the payout; its id and event.
@@ -109,31 +148,18 @@ async def create_payout(conn: AsyncConnection, who: Principal, sealer: Sealer,
     """
     ben = await beneficiaries.beneficiary_row(conn, who.region, who.tenant.id,
                                               cmd.beneficiary_id)
-    if ben is None or ben.status != "ACTIVE":
-        raise NotFound("beneficiary", cmd.beneficiary_id)
-    if ben.currency != cmd.currency:
-        raise InvalidInput(f"beneficiary {cmd.beneficiary_id!r} receives {ben.currency}, "
-                           f"not {cmd.currency}", "currency")
-    rail = choose_rail(cmd.currency, ben.country, cmd.amount_minor)
-    opened = await beneficiaries.open_row(conn, sealer, ben)
-    decision = decide(who, cmd, ben.country, opened.name)
-    fee_minor = (payout_parameters(who.tenant.jurisdiction).rail_fee_minor.get(rail.name, 0)
-                 if charge_fee else 0)
+    name = (await beneficiaries.open_row(conn, sealer, ben)).name if ben is not None else None
+    planned = plan(who, cmd, ben, name, charge_fee=charge_fee)
     payout_id = ids.new_id("pay", who.region)
-    hold, fee = await _hold(conn, who, cmd, payout_id, fee_minor)
-    status = (PayoutStatus.HELD_FOR_REVIEW if decision.outcome is Outcome.REVIEW
-              else PayoutStatus.PENDING)
+    hold, fee = await _hold(conn, who, cmd, payout_id, planned.fee_minor)
     await conn.execute(insert(payouts).values(
         region=who.region, id=payout_id, tenant_id=who.tenant.id,
         account_id=cmd.account_id, beneficiary_id=cmd.beneficiary_id,
-        amount_minor=cmd.amount_minor, fee_minor=fee_minor, currency=cmd.currency,
-        reference=cmd.reference, purpose_code=cmd.purpose_code, rail=rail.name,
-        rail_region=rail.region, status=status.value, hold_transfer_id=hold,
+        amount_minor=cmd.amount_minor, fee_minor=planned.fee_minor, currency=cmd.currency,
+        reference=cmd.reference, purpose_code=cmd.purpose_code, rail=planned.rail.name,
+        rail_region=planned.rail.region, status=planned.status.value, hold_transfer_id=hold,
         fee_transfer_id=fee))
-    topic = "payout.created" if status is PayoutStatus.PENDING else "payout.held_for_review"
-    return payout_id, Event(topic, _payload(
-        payout_id, status, cmd.amount_minor, cmd.currency,
-        reasons=[r.message for r in decision.reasons]), payout_id)
+    return payout_id, created_event(payout_id, cmd, planned)
 
 
 async def create_payout_txn(
@@ -168,7 +194,7 @@ async def _hold(conn: AsyncConnection, who: Principal, cmd: CreatePayout, payout
     return hold, outcome.transfer_ids[1] if fee_minor > 0 else None
 
 
-def _payload(payout_id: str, status: PayoutStatus, amount_minor: int, currency: str,
+def payout_payload(payout_id: str, status: PayoutStatus, amount_minor: int, currency: str,
              **extra: Any) -> dict[str, Any]:
     return {"payout_id": payout_id, "status": status.value, "amount_minor": amount_minor,
             "currency": currency, **{k: v for k, v in extra.items() if v}}
@@ -203,7 +229,7 @@ async def cancel_payout_txn(conn: AsyncConnection, who: Principal, cmd: CancelPa
             raise PayoutNotCancellable(cmd.payout_id, status)
         await settle(conn, who.region, _held_ids(row), TransferStatus.VOIDED)
         await _move(conn, row, PayoutStatus.CANCELLED)
-        return {"type": "Payout", "id": row.id}, [Event("payout.cancelled", _payload(
+        return {"type": "Payout", "id": row.id}, [Event("payout.cancelled", payout_payload(
             row.id, PayoutStatus.CANCELLED, row.amount_minor, row.currency), row.id)]
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "cancelPayout",
@@ -220,7 +246,7 @@ async def begin_processing_txn(conn: AsyncConnection, sealer: Sealer, region: st
     status = PayoutStatus(row.status)
     if status is PayoutStatus.PENDING:
         await _move(conn, row, PayoutStatus.PROCESSING)
-        await events.emit(conn, region, row.tenant_id, "payout.processing", _payload(
+        await events.emit(conn, region, row.tenant_id, "payout.processing", payout_payload(
             row.id, PayoutStatus.PROCESSING, row.amount_minor, row.currency, rail=row.rail),
             actor=worker_actor, target=row.id)
     elif status is not PayoutStatus.PROCESSING:
@@ -252,9 +278,10 @@ async def finish_txn(conn: AsyncConnection, region: str, payout_id: str, result:
         await _move(conn, row, PayoutStatus.FAILED, rail_reference=result.rail_reference,
                     failure_code=result.failure_code, failure_message=result.failure_message)
         status = PayoutStatus.FAILED
-    await events.emit(conn, region, row.tenant_id, f"payout.{status.value.lower()}", _payload(
-        row.id, status, row.amount_minor, row.currency, failure_code=result.failure_code),
-        actor=worker_actor, target=row.id)
+    await events.emit(conn, region, row.tenant_id, f"payout.{status.value.lower()}",
+                      payout_payload(row.id, status, row.amount_minor, row.currency,
+                                     failure_code=result.failure_code),
+                      actor=worker_actor, target=row.id)
     return True
 
 
@@ -272,7 +299,7 @@ async def return_txn(conn: AsyncConnection, region: str, payout_id: str, code: s
                          f"return {row.id}")], internal_ids=[clearing])
     await _move(conn, row, PayoutStatus.RETURNED, return_transfer_id=outcome.transfer_ids[0],
                 failure_code=code, failure_message=message, return_due_at=None)
-    await events.emit(conn, region, row.tenant_id, "payout.returned", _payload(
+    await events.emit(conn, region, row.tenant_id, "payout.returned", payout_payload(
         row.id, PayoutStatus.RETURNED, row.amount_minor, row.currency, failure_code=code),
         actor=worker_actor, target=row.id)
     return True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,15 +89,33 @@ class Sealer:
 
     async def key(self, conn: AsyncConnection, region: str, key_id: str) -> bytes | None:
         """The data key, or None when it was destroyed (the subject was erased)."""
-        hit = self._cache.get(key_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        row = (await conn.execute(select(data_keys.c.kek_id, data_keys.c.wrapped_key).where(
-            data_keys.c.region == region, data_keys.c.id == key_id))).first()
-        if row is None or row.wrapped_key is None:
-            self._cache.pop(key_id, None)
-            return None
-        key = self._keys.unwrap(region, WrappedKey(row.kek_id, bytes(row.wrapped_key)))
+        return (await self.keys(conn, region, [key_id]))[key_id]
+
+    async def keys(self, conn: AsyncConnection, region: str, key_ids: Sequence[str]
+                   ) -> dict[str, bytes | None]:
+        """Many data keys with one query for those not cached (a payout batch's)."""
+        now = time.monotonic()
+        found: dict[str, bytes | None] = {}
+        for key_id in key_ids:
+            hit = self._cache.get(key_id)
+            if hit is not None and hit[0] > now:
+                found[key_id] = hit[1]
+        missing = [k for k in set(key_ids) if k not in found]
+        if missing:
+            rows = await conn.execute(select(data_keys.c.id, data_keys.c.kek_id,
+                                             data_keys.c.wrapped_key).where(
+                data_keys.c.region == region, data_keys.c.id.in_(missing)))
+            for row in rows:
+                if row.wrapped_key is not None:
+                    found[row.id] = self._remember(row.id, self._keys.unwrap(
+                        region, WrappedKey(row.kek_id, bytes(row.wrapped_key))))
+        for key_id in missing:
+            if key_id not in found:
+                self._cache.pop(key_id, None)
+                found[key_id] = None
+        return found
+
+    def _remember(self, key_id: str, key: bytes) -> bytes:
         self._cache[key_id] = (time.monotonic() + cache_ttl_s, key)
         self._cache.move_to_end(key_id)
         while len(self._cache) > cache_entries_max:

@@ -300,8 +300,24 @@ payouts = Table(
     Column("failure_code", Text),
     Column("failure_message", Text),
     _ts("return_due_at", nullable=True),
+    Column("batch_id", Text),
+    Column("external_id", Text),
     _ts("created_at"),
     _ts("updated_at"),
+)
+
+payout_batches = Table(
+    "payout_batches", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("rejected_count", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    _ts("created_at"),
+    _ts("completed_at", nullable=True),
 )
 
 incoming_payments = Table(

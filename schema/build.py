@@ -25,6 +25,7 @@ from schema import beneficiaries as ben
 from schema import errors
 from schema import fx as fxs
 from schema import incoming as inc
+from schema import payout_batches as pbt
 from schema import payouts as pay
 from schema import transfers as trf
 from schema import viewer as vw
@@ -53,6 +54,7 @@ class Query:
     beneficiaries: Connection[ben.Beneficiary] = ben.beneficiaries_field
     payout: pay.PayoutResult = pay.payout_field
     payouts: Connection[pay.Payout] = pay.payouts_field
+    payout_batch: pbt.PayoutBatchResult = pbt.payout_batch_field
     incoming_payments: Connection[inc.IncomingPayment] = inc.incoming_payments_field
     reconciliation_items: Connection[inc.IncomingPayment] = inc.reconciliation_items_field
 
@@ -68,6 +70,7 @@ class Mutation:
     create_beneficiary: ben.CreateBeneficiaryResult = ben.create_beneficiary_field
     create_payout: pay.CreatePayoutResult = pay.create_payout_field
     cancel_payout: pay.CancelPayoutResult = pay.cancel_payout_field
+    create_payout_batch: pbt.CreatePayoutBatchResult = pbt.create_payout_batch_field
     simulate_incoming_payment: inc.SimulateIncomingPaymentResult = (
         inc.simulate_incoming_payment_field)
     refund_incoming_payment: inc.RefundIncomingPaymentResult = inc.refund_incoming_payment_field

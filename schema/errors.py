@@ -12,6 +12,7 @@ from graphql import GraphQLError
 from payments import errors as domain
 from payments import fx, payouts
 from regions import incoming
+from regions.payout_batches import PayoutBatchItemRejected
 from regions.txn import RetriesExhausted
 from regions.virtual_accounts import TooManyVirtualAccounts
 
@@ -95,6 +96,12 @@ class RailUnavailable(Error):
     pass
 
 
+@strawberry.type(description="An atomic payout batch failed at one item; nothing was written.")
+class PayoutBatchRejected(Error):
+    index: int
+    reason_code: str
+
+
 @strawberry.type
 class NotRefundable(Error):
     pass
@@ -134,6 +141,9 @@ def to_error_type(exc: domain.DomainError) -> Any:
                                 account_id=strawberry.ID(exc.account_id))
     if isinstance(exc, domain.IdempotencyConflict):
         return IdempotencyConflict(code=exc.code, message=exc.message, idempotency_key=exc.key)
+    if isinstance(exc, PayoutBatchItemRejected):
+        return PayoutBatchRejected(code=exc.code, message=exc.message, index=exc.index,
+                                   reason_code=exc.cause.code)
     if isinstance(exc, domain.BatchItemRejected):
         return TransferBatchRejected(code=exc.code, message=exc.message, index=exc.index,
                                      reason_code=exc.cause.code)

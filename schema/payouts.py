@@ -126,18 +126,26 @@ CreatePayoutResult = Annotated[
 ]
 
 
+def parse_fields(account_id: str, beneficiary_id: str, amount: str, currency: str,
+                 reference: str | None, purpose_code: str | None, key: str,
+                 prefix: str = "") -> store.CreatePayout:
+    """A payout's fields checked; ``prefix`` names a batch item (``items[3].``)."""
+    cur = lookup_currency(currency, f"{prefix}currency")
+    ids.parse_id(account_id, "acc", "accountId")
+    ids.parse_id(str(beneficiary_id), "ben", f"{prefix}beneficiaryId")
+    if reference is not None:
+        check_text(reference, f"{prefix}reference", store.reference_length_max)
+    return store.CreatePayout(
+        account_id=account_id, beneficiary_id=str(beneficiary_id),
+        amount_minor=parse_amount(amount, cur, f"{prefix}amount"), currency=cur.code,
+        reference=reference, purpose_code=check_purpose_code(purpose_code),
+        idempotency_key=key)
+
+
 def parse_create(data: CreatePayoutInput) -> store.CreatePayout:
     key = check_key(data.idempotency_key)
-    cur = lookup_currency(data.currency)
-    ids.parse_id(str(data.account_id), "acc", "accountId")
-    ids.parse_id(str(data.beneficiary_id), "ben", "beneficiaryId")
-    if data.reference is not None:
-        check_text(data.reference, "reference", store.reference_length_max)
-    return store.CreatePayout(
-        account_id=str(data.account_id), beneficiary_id=str(data.beneficiary_id),
-        amount_minor=parse_amount(data.amount, cur), currency=cur.code,
-        reference=data.reference, purpose_code=check_purpose_code(data.purpose_code),
-        idempotency_key=key)
+    return parse_fields(str(data.account_id), str(data.beneficiary_id), data.amount,
+                        data.currency, data.reference, data.purpose_code, key)
 
 
 async def payout_answer(info: Info[Any, Any], response: dict[str, Any]) -> Payout:

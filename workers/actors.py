@@ -13,7 +13,7 @@ from dramatiq.middleware import CurrentMessage
 
 from workers.fx.refresh import refresh
 from workers.maintenance import purge_region
-from workers.payouts import apply_due_returns, process_payout
+from workers.payouts import apply_due_returns, process_batch, process_payout
 from workers.runtime import runtime
 
 fx_queue = "fx"
@@ -52,7 +52,8 @@ async def purge_idempotency_keys(region: str) -> None:
 
 
 events_queue = "events"
-event_time_limit_ms = 120_000
+event_time_limit_ms = 600_000
+"""Long enough for a 10,000-item payout batch, processed in chunks by one message."""
 event_retries_max = 20
 """With backoff capped at ``retry_backoff_ms_max``, a rail that times out is retried for
 about 20 minutes before the message is dead-lettered (the payout stays PROCESSING, and
@@ -68,6 +69,8 @@ async def handle_event(region: str, event_id: str, topic: str, payload: dict[str
     if topic == "payout.created":
         await process_payout(rt.db(), rt.sealer(), rt.rails, region, payload["payout_id"],
                              event_id)
+    elif topic == "payout_batch.created" and payload.get("accepted"):
+        await process_batch(rt.db(), rt.sealer(), rt.rails, region, payload["batch_id"])
 
 
 @dramatiq.actor(queue_name=purge_queue, time_limit=purge_time_limit_ms,

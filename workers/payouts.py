@@ -13,10 +13,10 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from regions import payouts
+from regions import payout_chunks, payouts
 from regions.router import Router
 from regions.sealing import Sealer
-from workers.rails import Rails
+from workers.rails import Rails, RailTimeout
 
 returns_batch_max = 500
 return_code = "MS03"
@@ -58,3 +58,44 @@ async def apply_due_returns(router: Router, region: str) -> int:
 
         returned += await router.run(region, body)
     return returned
+
+
+async def process_batch(router: Router, sealer: Sealer, rails: Rails, region: str,
+                        batch_id: str) -> int:
+    """Take a batch's open payouts to their rails a chunk at a time; returns how many settled.
+
+    Payouts whose rail timed out are skipped for the rest of this run and ``RailTimeout`` is
+    raised at the end, so the message is retried later and resumes them (still PROCESSING).
+    Memory is bounded by the chunk, whatever the size of the batch.
+    """
+    timed_out: list[str] = []
+    settled = 0
+    while True:
+        async def begin(conn: AsyncConnection) -> list[payouts.Instruction]:
+            return await payout_chunks.begin_chunk_txn(conn, sealer, region, batch_id, timed_out)
+
+        chunk = await router.run(region, begin)
+        if not chunk:
+            break
+        outcomes: dict[str, payouts.RailOutcome] = {}
+        for instruction in chunk:
+            try:
+                outcomes[instruction.payout_id] = await rails[instruction.rail].submit(
+                    instruction)
+            except RailTimeout:
+                timed_out.append(instruction.payout_id)
+        if outcomes:
+            async def finish(conn: AsyncConnection,
+                             outcomes: dict[str, payouts.RailOutcome] = outcomes) -> int:
+                return await payout_chunks.finish_chunk_txn(conn, region, outcomes)
+
+            settled += await router.run(region, finish)
+
+    async def complete(conn: AsyncConnection) -> bool:
+        return await payout_chunks.complete_if_done_txn(conn, region, batch_id)
+
+    await router.run(region, complete)
+    _log.info("payout batch %s: %d settled, %d timed out", batch_id, settled, len(timed_out))
+    if timed_out:
+        raise RailTimeout(f"{len(timed_out)} payouts of {batch_id} timed out; retrying later")
+    return settled

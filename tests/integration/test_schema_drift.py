@@ -107,7 +107,7 @@ def test_metadata_table_sets() -> None:
     assert set(tables.regional.tables) == {
         "accounts", "journals", "transfers", "entries", "idempotency_keys", "outbox",
         "audit_events", "fx_quotes", "virtual_accounts", "data_keys", "beneficiaries",
-        "payouts", "incoming_payments", "message_inbox"}
+        "payouts", "payout_batches", "incoming_payments", "message_inbox"}
 
 
 # --- partitions ----------------------------------------------------------------------------------

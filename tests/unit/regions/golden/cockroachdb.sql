@@ -294,14 +294,33 @@ CREATE TABLE payouts (
     failure_code TEXT,
     failure_message TEXT,
     return_due_at TIMESTAMPTZ,
+    batch_id TEXT,
+    external_id TEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK ((fee_minor > 0) = (fee_transfer_id IS NOT NULL)),
+    CHECK (external_id IS NULL OR batch_id IS NOT NULL),
     CHECK ((status = 'RETURNED') = (return_transfer_id IS NOT NULL)),
     PRIMARY KEY (region, id)
 ) LOCALITY REGIONAL BY ROW AS region;
 CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
 CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE INDEX payouts_batch_idx ON payouts (region, batch_id, id) WHERE batch_id IS NOT NULL;
+CREATE UNIQUE INDEX payouts_external_idx ON payouts (region, batch_id, external_id) WHERE external_id IS NOT NULL;
+CREATE TABLE payout_batches (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    item_count INT NOT NULL CHECK (item_count BETWEEN 0 AND 10000),
+    rejected_count INT NOT NULL CHECK (rejected_count >= 0),
+    status TEXT NOT NULL CHECK (status IN ('PROCESSING', 'COMPLETED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    completed_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE INDEX payout_batches_tenant_idx ON payout_batches (region, tenant_id, id);
 CREATE TABLE incoming_payments (
     region crdb_internal_region NOT NULL,
     id TEXT NOT NULL,
@@ -542,14 +561,33 @@ CREATE TABLE payouts (
     failure_code TEXT,
     failure_message TEXT,
     return_due_at TIMESTAMPTZ,
+    batch_id TEXT,
+    external_id TEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK ((fee_minor > 0) = (fee_transfer_id IS NOT NULL)),
+    CHECK (external_id IS NULL OR batch_id IS NOT NULL),
     CHECK ((status = 'RETURNED') = (return_transfer_id IS NOT NULL)),
     PRIMARY KEY (region, id)
 ) LOCALITY REGIONAL BY ROW AS region;
 CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
 CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE INDEX payouts_batch_idx ON payouts (region, batch_id, id) WHERE batch_id IS NOT NULL;
+CREATE UNIQUE INDEX payouts_external_idx ON payouts (region, batch_id, external_id) WHERE external_id IS NOT NULL;
+CREATE TABLE payout_batches (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    item_count INT NOT NULL CHECK (item_count BETWEEN 0 AND 10000),
+    rejected_count INT NOT NULL CHECK (rejected_count >= 0),
+    status TEXT NOT NULL CHECK (status IN ('PROCESSING', 'COMPLETED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    completed_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE INDEX payout_batches_tenant_idx ON payout_batches (region, tenant_id, id);
 CREATE TABLE incoming_payments (
     region crdb_internal_region NOT NULL,
     id TEXT NOT NULL,

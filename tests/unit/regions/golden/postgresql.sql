@@ -286,14 +286,33 @@ CREATE TABLE payouts (
     failure_code TEXT,
     failure_message TEXT,
     return_due_at TIMESTAMPTZ,
+    batch_id TEXT,
+    external_id TEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK ((fee_minor > 0) = (fee_transfer_id IS NOT NULL)),
+    CHECK (external_id IS NULL OR batch_id IS NOT NULL),
     CHECK ((status = 'RETURNED') = (return_transfer_id IS NOT NULL)),
     PRIMARY KEY (region, id)
 ) PARTITION BY LIST (region);
 CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
 CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE INDEX payouts_batch_idx ON payouts (region, batch_id, id) WHERE batch_id IS NOT NULL;
+CREATE UNIQUE INDEX payouts_external_idx ON payouts (region, batch_id, external_id) WHERE external_id IS NOT NULL;
+CREATE TABLE payout_batches (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    item_count INT NOT NULL CHECK (item_count BETWEEN 0 AND 10000),
+    rejected_count INT NOT NULL CHECK (rejected_count >= 0),
+    status TEXT NOT NULL CHECK (status IN ('PROCESSING', 'COMPLETED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    completed_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX payout_batches_tenant_idx ON payout_batches (region, tenant_id, id);
 CREATE TABLE incoming_payments (
     region TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -380,6 +399,10 @@ CREATE TABLE IF NOT EXISTS payouts__eu_central PARTITION OF payouts FOR VALUES I
 CREATE TABLE IF NOT EXISTS payouts__uk_south PARTITION OF payouts FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS payouts__us_east PARTITION OF payouts FOR VALUES IN ('us-east');
 CREATE TABLE IF NOT EXISTS payouts__ap_southeast PARTITION OF payouts FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS payout_batches__eu_central PARTITION OF payout_batches FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS payout_batches__uk_south PARTITION OF payout_batches FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS payout_batches__us_east PARTITION OF payout_batches FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS payout_batches__ap_southeast PARTITION OF payout_batches FOR VALUES IN ('ap-southeast');
 CREATE TABLE IF NOT EXISTS incoming_payments__eu_central PARTITION OF incoming_payments FOR VALUES IN ('eu-central');
 CREATE TABLE IF NOT EXISTS incoming_payments__uk_south PARTITION OF incoming_payments FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS incoming_payments__us_east PARTITION OF incoming_payments FOR VALUES IN ('us-east');
@@ -589,14 +612,33 @@ CREATE TABLE payouts (
     failure_code TEXT,
     failure_message TEXT,
     return_due_at TIMESTAMPTZ,
+    batch_id TEXT,
+    external_id TEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK ((fee_minor > 0) = (fee_transfer_id IS NOT NULL)),
+    CHECK (external_id IS NULL OR batch_id IS NOT NULL),
     CHECK ((status = 'RETURNED') = (return_transfer_id IS NOT NULL)),
     PRIMARY KEY (region, id)
 ) PARTITION BY LIST (region);
 CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
 CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE INDEX payouts_batch_idx ON payouts (region, batch_id, id) WHERE batch_id IS NOT NULL;
+CREATE UNIQUE INDEX payouts_external_idx ON payouts (region, batch_id, external_id) WHERE external_id IS NOT NULL;
+CREATE TABLE payout_batches (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    item_count INT NOT NULL CHECK (item_count BETWEEN 0 AND 10000),
+    rejected_count INT NOT NULL CHECK (rejected_count >= 0),
+    status TEXT NOT NULL CHECK (status IN ('PROCESSING', 'COMPLETED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    completed_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX payout_batches_tenant_idx ON payout_batches (region, tenant_id, id);
 CREATE TABLE incoming_payments (
     region TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -647,5 +689,6 @@ CREATE TABLE IF NOT EXISTS virtual_accounts__cn_east PARTITION OF virtual_accoun
 CREATE TABLE IF NOT EXISTS data_keys__cn_east PARTITION OF data_keys FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS beneficiaries__cn_east PARTITION OF beneficiaries FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS payouts__cn_east PARTITION OF payouts FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS payout_batches__cn_east PARTITION OF payout_batches FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS incoming_payments__cn_east PARTITION OF incoming_payments FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS message_inbox__cn_east PARTITION OF message_inbox FOR VALUES IN ('cn-east');
