@@ -11,6 +11,7 @@
     corridor scheduler                    fires periodic jobs (FX refresh, returns) under a lease
     corridor relay                        publishes every region's outbox to RabbitMQ
     corridor fx refresh                   send one FX refresh message now
+    corridor statements import FILE --region R [--format camt053|csv]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from payments.errors import DomainError
 from payments.principal import Environment, Role
+from payments.statements import StatementEntry
 from regions import migrate, tenants
 from regions.ddl import Dialect
 from regions.router import Router
@@ -77,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     fx = sub.add_parser("fx").add_subparsers(dest="action", required=True)
     fx.add_parser("refresh", help="send one FX refresh message to the workers")
 
+    st = sub.add_parser("statements").add_subparsers(dest="action", required=True)
+    si = st.add_parser("import", help="import a bank statement's booked credits")
+    si.add_argument("file", type=Path)
+    si.add_argument("--format", choices=["camt053", "csv"],
+                    help="default: from the file's extension (.xml camt053, .csv csv)")
+    si.add_argument("--region", required=True,
+                    help="the region whose bank account the statement is of; credits to "
+                         "unknown addresses go to its suspense account")
+
     sch = sub.add_parser("schema").add_subparsers(dest="action", required=True)
     ex = sch.add_parser("export")
     ex.add_argument("--check", action="store_true", help="fail if schema.graphql is stale")
@@ -87,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (RegionsFileError, DomainError, ValueError) as exc:
+    except (RegionsFileError, DomainError, ValueError, OSError) as exc:
         print(f"corridor: {exc}", file=sys.stderr)
         return 2
 
@@ -109,6 +120,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                                           Environment(args.environment), args.fx_spread_bps))
     if args.command == "apikey":
         return asyncio.run(_apikey_create(args.tenant, Role(args.role)))
+    if args.command == "statements":
+        fmt, entries = _read_statement(args.file, args.format)
+        return asyncio.run(_statements_import(args.file, fmt, entries, args.region))
     if args.command in {"worker", "scheduler", "relay", "fx"}:
         return _workers(args)
     return _schema_export(args.check)
@@ -185,6 +199,43 @@ async def _apikey_create(tenant_id: str, role: Role) -> int:
         await router.dispose()
     print(json.dumps({"id": issued.id, "tenant_id": issued.tenant_id, "role": issued.role.value,
                       "key": issued.key, "note": "shown once; Corridor keeps only a hash"}))
+    return 0
+
+
+def _read_statement(path: Path, fmt: str | None) -> tuple[str, list[StatementEntry]]:
+    """The whole file parsed before anything is written: a malformed file imports nothing."""
+    from payments import statements
+
+    fmt = fmt or ("camt053" if path.suffix.lower() == ".xml" else "csv")
+    if path.stat().st_size > statements.file_bytes_max:
+        raise ValueError(f"{path} is larger than {statements.file_bytes_max} bytes")
+    data = path.read_bytes()
+    return fmt, (statements.parse_camt053(data) if fmt == "camt053"
+                 else statements.parse_csv(data.decode("utf-8-sig")))
+
+
+async def _statements_import(path: Path, fmt: str, entries: list[StatementEntry],
+                             region: str) -> int:
+    from api.settings import from_env
+    from regions.keyring import provider_from_settings
+    from regions.sealing import Sealer
+    from regions.statements_import import import_statement
+    from regions.virtual_accounts import directory_key
+
+    settings = from_env()
+    if not settings.topology.has_region(region):
+        raise ValueError(f"unknown region {region!r}")
+    sealer = Sealer(provider_from_settings(settings.key_provider, settings.keyring_path,
+                                           [r.code for r in settings.topology.regions]))
+    router = Router(settings.topology, settings.urls, pool_size=2)
+    try:
+        summary = await import_statement(router, sealer, directory_key(settings.pepper),
+                                         entries, fmt.upper(), region)
+    finally:
+        await router.dispose()
+    print(json.dumps({"file": str(path), "format": fmt, "entries": summary.entries,
+                      "credited": summary.credited, "suspense": summary.suspense,
+                      "duplicates": summary.duplicates}))
     return 0
 
 
