@@ -120,7 +120,8 @@ def worker_config(settings: Settings, *, in_process: bool = False) -> WorkerConf
         fx_provider=settings.fx_provider, fx_url=settings.fx_url,
         fx_refresh_s=settings.fx_refresh_s, key_provider=settings.key_provider,
         keyring_path=settings.keyring_path,
-        sandbox_return_after_s=settings.sandbox_return_after_s)
+        sandbox_return_after_s=settings.sandbox_return_after_s,
+        webhooks_allow_private=settings.env is not Env.PRODUCTION)
 
 
 def _dev_settings(dev_dir: Path) -> dict[str, Any]:

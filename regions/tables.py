@@ -345,6 +345,40 @@ incoming_payments = Table(
     _ts("updated_at"),
 )
 
+webhook_endpoints = Table(
+    "webhook_endpoints", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", ARRAY(Text), nullable=False),
+    Column("data_key_id", Text, nullable=False),
+    Column("secret_sealed", LargeBinary, nullable=False),
+    Column("previous_secret_sealed", LargeBinary),
+    _ts("previous_expires_at", nullable=True),
+    Column("status", Text, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("endpoint_id", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    _ts("next_attempt_at"),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    _ts("created_at"),
+    _ts("delivered_at", nullable=True),
+)
+
 message_inbox = Table(
     "message_inbox", regional,
     Column("region", Text, primary_key=True),

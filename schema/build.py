@@ -30,6 +30,7 @@ from schema import payouts as pay
 from schema import transfers as trf
 from schema import viewer as vw
 from schema import virtual_ibans as vib
+from schema import webhooks as whk
 from schema.pagination import Connection
 
 query_depth_max = 10
@@ -55,6 +56,8 @@ class Query:
     payout: pay.PayoutResult = pay.payout_field
     payouts: Connection[pay.Payout] = pay.payouts_field
     payout_batch: pbt.PayoutBatchResult = pbt.payout_batch_field
+    webhook_endpoints: Connection[whk.WebhookEndpoint] = whk.webhook_endpoints_field
+    webhook_deliveries: Connection[whk.WebhookDelivery] = whk.webhook_deliveries_field
     incoming_payments: Connection[inc.IncomingPayment] = inc.incoming_payments_field
     reconciliation_items: Connection[inc.IncomingPayment] = inc.reconciliation_items_field
 
@@ -71,6 +74,10 @@ class Mutation:
     create_payout: pay.CreatePayoutResult = pay.create_payout_field
     cancel_payout: pay.CancelPayoutResult = pay.cancel_payout_field
     create_payout_batch: pbt.CreatePayoutBatchResult = pbt.create_payout_batch_field
+    register_webhook_endpoint: whk.WebhookEndpointSecretResult = (
+        whk.register_webhook_endpoint_field)
+    rotate_webhook_secret: whk.WebhookEndpointSecretResult = whk.rotate_webhook_secret_field
+    disable_webhook_endpoint: whk.WebhookEndpointResult = whk.disable_webhook_endpoint_field
     simulate_incoming_payment: inc.SimulateIncomingPaymentResult = (
         inc.simulate_incoming_payment_field)
     refund_incoming_payment: inc.RefundIncomingPaymentResult = inc.refund_incoming_payment_field

@@ -15,6 +15,7 @@ from regions import incoming
 from regions.payout_batches import PayoutBatchItemRejected
 from regions.txn import RetriesExhausted
 from regions.virtual_accounts import TooManyVirtualAccounts
+from regions.webhooks import TooManyEndpoints
 
 
 @strawberry.interface(description="Every error a mutation can return implements Error.")
@@ -117,6 +118,7 @@ _plain: dict[type[domain.DomainError], type[Any]] = {
     fx.QuoteExpired: QuoteExpired,
     fx.QuoteAlreadyExecuted: QuoteAlreadyExecuted,
     TooManyVirtualAccounts: LimitExceeded,
+    TooManyEndpoints: LimitExceeded,
     payouts.PayoutNotCancellable: PayoutNotCancellable,
     payouts.RailUnavailable: RailUnavailable,
     incoming.NotRefundable: NotRefundable,

@@ -15,6 +15,7 @@ from workers.fx.refresh import refresh
 from workers.maintenance import purge_region
 from workers.payouts import apply_due_returns, process_batch, process_payout
 from workers.runtime import runtime
+from workers.webhooks import deliver_due, enqueue_event
 
 fx_queue = "fx"
 refresh_time_limit_ms = 60_000
@@ -63,14 +64,26 @@ about 20 minutes before the message is dead-lettered (the payout stays PROCESSIN
 @dramatiq.actor(queue_name=events_queue, time_limit=event_time_limit_ms,
                 max_retries=event_retries_max, min_backoff=retry_backoff_ms_min,
                 max_backoff=retry_backoff_ms_max)
-async def handle_event(region: str, event_id: str, topic: str, payload: dict[str, Any]) -> None:
-    """One outbox event from the relay (message id = event id): run what it triggers."""
+async def handle_event(region: str, event_id: str, topic: str, payload: dict[str, Any],
+                       tenant_id: str | None = None, created_at: str = "") -> None:
+    """One outbox event from the relay (message id = event id): run what it triggers, and
+    the tenant's webhooks."""
     rt = runtime()
+    await enqueue_event(rt.db(), rt.sealer(), region, tenant_id, event_id, topic, created_at,
+                        payload, allow_private=rt.config.webhooks_allow_private)
     if topic == "payout.created":
         await process_payout(rt.db(), rt.sealer(), rt.rails, region, payload["payout_id"],
                              event_id)
     elif topic == "payout_batch.created" and payload.get("accepted"):
         await process_batch(rt.db(), rt.sealer(), rt.rails, region, payload["batch_id"])
+
+
+@dramatiq.actor(queue_name=events_queue, time_limit=event_time_limit_ms, max_retries=0)
+async def deliver_webhooks(region: str) -> None:
+    """Retry the region's due webhook deliveries (scheduled; a failed run waits for the next)."""
+    rt = runtime()
+    await deliver_due(rt.db(), rt.sealer(), region,
+                      allow_private=rt.config.webhooks_allow_private)
 
 
 @dramatiq.actor(queue_name=purge_queue, time_limit=purge_time_limit_ms,

@@ -26,3 +26,5 @@ class WorkerConfig:
     key_provider: str = "local"
     keyring_path: Path | None = None
     sandbox_return_after_s: int = sandbox_return_after_s_default
+    webhooks_allow_private: bool = False
+    """Deliver webhooks to loopback and private addresses: development and tests only."""

@@ -45,18 +45,26 @@ def run_worker(config: WorkerConfig, threads: int = worker_threads_default) -> i
 
 purge_interval_s = 3_600
 returns_interval_s = 60
+webhooks_interval_s = 5
 
 
 def scheduled_jobs(config: WorkerConfig) -> list[Job]:
-    """The periodic jobs: FX refresh, and per region an idempotency-key purge and the
-    sandbox rails' due returns."""
-    from workers.actors import apply_payout_returns, purge_idempotency_keys, refresh_fx_rates
+    """The periodic jobs: FX refresh, and per region an idempotency-key purge, the sandbox
+    rails' due returns and webhook retries."""
+    from workers.actors import (
+        apply_payout_returns,
+        deliver_webhooks,
+        purge_idempotency_keys,
+        refresh_fx_rates,
+    )
 
     regions = [r.code for r in config.topology.regions]
     return [Job("fx.refresh", config.fx_refresh_s, refresh_fx_rates.send)] + [
         Job(f"idempotency.purge.{r}", purge_interval_s, partial(purge_idempotency_keys.send, r))
         for r in regions] + [
         Job(f"payouts.returns.{r}", returns_interval_s, partial(apply_payout_returns.send, r))
+        for r in regions] + [
+        Job(f"webhooks.deliver.{r}", webhooks_interval_s, partial(deliver_webhooks.send, r))
         for r in regions]
 
 
@@ -68,7 +76,9 @@ def broker_publish(broker: dramatiq.Broker) -> Publish:
     from workers.actors import handle_event
 
     def publish(event: OutboxEvent) -> None:
-        message = handle_event.message(event.region, event.id, event.topic, event.payload)
+        message = handle_event.message_with_options(
+            args=(event.region, event.id, event.topic, event.payload),
+            kwargs={"tenant_id": event.tenant_id, "created_at": event.created_at})
         broker.enqueue(message.copy(message_id=event.id))
 
     return publish

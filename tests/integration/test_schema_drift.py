@@ -107,7 +107,8 @@ def test_metadata_table_sets() -> None:
     assert set(tables.regional.tables) == {
         "accounts", "journals", "transfers", "entries", "idempotency_keys", "outbox",
         "audit_events", "fx_quotes", "virtual_accounts", "data_keys", "beneficiaries",
-        "payouts", "payout_batches", "incoming_payments", "message_inbox"}
+        "payouts", "payout_batches", "incoming_payments", "webhook_endpoints",
+        "webhook_deliveries", "message_inbox"}
 
 
 # --- partitions ----------------------------------------------------------------------------------

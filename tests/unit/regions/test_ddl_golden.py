@@ -37,7 +37,7 @@ regenerate = "CORRIDOR_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/regions/test_
 regional_tables = ("accounts", "journals", "transfers", "entries", "idempotency_keys", "outbox",
                    "audit_events", "fx_quotes", "virtual_accounts", "data_keys", "beneficiaries",
                    "payouts", "payout_batches", "incoming_payments",
-                   "message_inbox")
+                   "webhook_endpoints", "webhook_deliveries", "message_inbox")
 control_tables = ("regions", "tenants", "api_keys", "corridor_migrations", "fx_rates",
                   "fx_rates_held", "fx_refreshes", "inbox", "scheduler_leases",
                   "account_directory")

@@ -350,6 +350,42 @@ CREATE TABLE incoming_payments (
 CREATE UNIQUE INDEX incoming_payments_bank_ref_idx ON incoming_payments (region, bank_reference);
 CREATE INDEX incoming_payments_tenant_idx ON incoming_payments (region, tenant_id, id);
 CREATE INDEX incoming_payments_suspense_idx ON incoming_payments (region, id) WHERE status = 'SUSPENSE';
+CREATE TABLE webhook_endpoints (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    url TEXT NOT NULL CHECK (length(url) BETWEEN 1 AND 2048),
+    events TEXT[] NOT NULL,
+    data_key_id TEXT NOT NULL,
+    secret_sealed BYTEA NOT NULL,
+    previous_secret_sealed BYTEA,
+    previous_expires_at TIMESTAMPTZ,
+    status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'DISABLED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE INDEX webhook_endpoints_tenant_idx ON webhook_endpoints (region, tenant_id, id);
+CREATE TABLE webhook_deliveries (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'DELIVERED', 'FAILED')),
+    attempts INT NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_status_code INT,
+    last_error TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    delivered_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE UNIQUE INDEX webhook_deliveries_event_idx ON webhook_deliveries (region, endpoint_id, event_id);
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (region, next_attempt_at) WHERE status = 'PENDING';
+CREATE INDEX webhook_deliveries_tenant_idx ON webhook_deliveries (region, tenant_id, id);
 CREATE TABLE message_inbox (
     region crdb_internal_region NOT NULL,
     consumer TEXT NOT NULL,
@@ -617,6 +653,42 @@ CREATE TABLE incoming_payments (
 CREATE UNIQUE INDEX incoming_payments_bank_ref_idx ON incoming_payments (region, bank_reference);
 CREATE INDEX incoming_payments_tenant_idx ON incoming_payments (region, tenant_id, id);
 CREATE INDEX incoming_payments_suspense_idx ON incoming_payments (region, id) WHERE status = 'SUSPENSE';
+CREATE TABLE webhook_endpoints (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    url TEXT NOT NULL CHECK (length(url) BETWEEN 1 AND 2048),
+    events TEXT[] NOT NULL,
+    data_key_id TEXT NOT NULL,
+    secret_sealed BYTEA NOT NULL,
+    previous_secret_sealed BYTEA,
+    previous_expires_at TIMESTAMPTZ,
+    status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'DISABLED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE INDEX webhook_endpoints_tenant_idx ON webhook_endpoints (region, tenant_id, id);
+CREATE TABLE webhook_deliveries (
+    region crdb_internal_region NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'DELIVERED', 'FAILED')),
+    attempts INT NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_status_code INT,
+    last_error TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    delivered_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE UNIQUE INDEX webhook_deliveries_event_idx ON webhook_deliveries (region, endpoint_id, event_id);
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (region, next_attempt_at) WHERE status = 'PENDING';
+CREATE INDEX webhook_deliveries_tenant_idx ON webhook_deliveries (region, tenant_id, id);
 CREATE TABLE message_inbox (
     region crdb_internal_region NOT NULL,
     consumer TEXT NOT NULL,

@@ -342,6 +342,42 @@ CREATE TABLE incoming_payments (
 CREATE UNIQUE INDEX incoming_payments_bank_ref_idx ON incoming_payments (region, bank_reference);
 CREATE INDEX incoming_payments_tenant_idx ON incoming_payments (region, tenant_id, id);
 CREATE INDEX incoming_payments_suspense_idx ON incoming_payments (region, id) WHERE status = 'SUSPENSE';
+CREATE TABLE webhook_endpoints (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    url TEXT NOT NULL CHECK (length(url) BETWEEN 1 AND 2048),
+    events TEXT[] NOT NULL,
+    data_key_id TEXT NOT NULL,
+    secret_sealed BYTEA NOT NULL,
+    previous_secret_sealed BYTEA,
+    previous_expires_at TIMESTAMPTZ,
+    status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'DISABLED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX webhook_endpoints_tenant_idx ON webhook_endpoints (region, tenant_id, id);
+CREATE TABLE webhook_deliveries (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'DELIVERED', 'FAILED')),
+    attempts INT NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_status_code INT,
+    last_error TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    delivered_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE UNIQUE INDEX webhook_deliveries_event_idx ON webhook_deliveries (region, endpoint_id, event_id);
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (region, next_attempt_at) WHERE status = 'PENDING';
+CREATE INDEX webhook_deliveries_tenant_idx ON webhook_deliveries (region, tenant_id, id);
 CREATE TABLE message_inbox (
     region TEXT NOT NULL,
     consumer TEXT NOT NULL,
@@ -407,6 +443,14 @@ CREATE TABLE IF NOT EXISTS incoming_payments__eu_central PARTITION OF incoming_p
 CREATE TABLE IF NOT EXISTS incoming_payments__uk_south PARTITION OF incoming_payments FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS incoming_payments__us_east PARTITION OF incoming_payments FOR VALUES IN ('us-east');
 CREATE TABLE IF NOT EXISTS incoming_payments__ap_southeast PARTITION OF incoming_payments FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS webhook_endpoints__eu_central PARTITION OF webhook_endpoints FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS webhook_endpoints__uk_south PARTITION OF webhook_endpoints FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS webhook_endpoints__us_east PARTITION OF webhook_endpoints FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS webhook_endpoints__ap_southeast PARTITION OF webhook_endpoints FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS webhook_deliveries__eu_central PARTITION OF webhook_deliveries FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS webhook_deliveries__uk_south PARTITION OF webhook_deliveries FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS webhook_deliveries__us_east PARTITION OF webhook_deliveries FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS webhook_deliveries__ap_southeast PARTITION OF webhook_deliveries FOR VALUES IN ('ap-southeast');
 CREATE TABLE IF NOT EXISTS message_inbox__eu_central PARTITION OF message_inbox FOR VALUES IN ('eu-central');
 CREATE TABLE IF NOT EXISTS message_inbox__uk_south PARTITION OF message_inbox FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS message_inbox__us_east PARTITION OF message_inbox FOR VALUES IN ('us-east');
@@ -668,6 +712,42 @@ CREATE TABLE incoming_payments (
 CREATE UNIQUE INDEX incoming_payments_bank_ref_idx ON incoming_payments (region, bank_reference);
 CREATE INDEX incoming_payments_tenant_idx ON incoming_payments (region, tenant_id, id);
 CREATE INDEX incoming_payments_suspense_idx ON incoming_payments (region, id) WHERE status = 'SUSPENSE';
+CREATE TABLE webhook_endpoints (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    url TEXT NOT NULL CHECK (length(url) BETWEEN 1 AND 2048),
+    events TEXT[] NOT NULL,
+    data_key_id TEXT NOT NULL,
+    secret_sealed BYTEA NOT NULL,
+    previous_secret_sealed BYTEA,
+    previous_expires_at TIMESTAMPTZ,
+    status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'DISABLED')),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX webhook_endpoints_tenant_idx ON webhook_endpoints (region, tenant_id, id);
+CREATE TABLE webhook_deliveries (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'DELIVERED', 'FAILED')),
+    attempts INT NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_status_code INT,
+    last_error TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    delivered_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE UNIQUE INDEX webhook_deliveries_event_idx ON webhook_deliveries (region, endpoint_id, event_id);
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (region, next_attempt_at) WHERE status = 'PENDING';
+CREATE INDEX webhook_deliveries_tenant_idx ON webhook_deliveries (region, tenant_id, id);
 CREATE TABLE message_inbox (
     region TEXT NOT NULL,
     consumer TEXT NOT NULL,
@@ -691,4 +771,6 @@ CREATE TABLE IF NOT EXISTS beneficiaries__cn_east PARTITION OF beneficiaries FOR
 CREATE TABLE IF NOT EXISTS payouts__cn_east PARTITION OF payouts FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS payout_batches__cn_east PARTITION OF payout_batches FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS incoming_payments__cn_east PARTITION OF incoming_payments FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS webhook_endpoints__cn_east PARTITION OF webhook_endpoints FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS webhook_deliveries__cn_east PARTITION OF webhook_deliveries FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS message_inbox__cn_east PARTITION OF message_inbox FOR VALUES IN ('cn-east');
