@@ -161,8 +161,12 @@ def check_event_types(types: Sequence[str]) -> list[str]:
 
 
 def subscribes(types: Sequence[str], event_type: str) -> bool:
-    """Whether an endpoint subscribed to ``types`` (as checked above) receives ``event_type``."""
-    return event_type in types or event_types_all in types
+    """Whether an endpoint subscribed to ``types`` (as checked above) receives ``event_type``.
+
+    Only the documented ``event_types`` go out; other outbox events (accounts, transfers,
+    endpoint changes) are internal.
+    """
+    return event_type in event_types and (event_type in types or event_types_all in types)
 
 
 def _check_host(host: str, bracketed: bool) -> bool:
