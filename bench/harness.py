@@ -117,7 +117,7 @@ async def _seed(topo: Topology, urls: DatabaseUrls, accounts_per_currency: int) 
         await router.dispose()
 
 
-def _env_vars(topo: Topology, urls: DatabaseUrls) -> dict[str, str]:
+def env_vars(topo: Topology, urls: DatabaseUrls) -> dict[str, str]:
     env = {**os.environ, "CORRIDOR_ENV": "production", "CORRIDOR_API_KEY_PEPPER": pepper,
            "CORRIDOR_KEYRING_FILE": str(keyring_file), topo.control_database_url_env: urls.control}
     for c in topo.clusters:
@@ -136,7 +136,7 @@ def environment(accounts_per_currency: int = 128) -> Iterator[Env]:
         port = _free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--no-access-log"],
-            env=_env_vars(topo, urls), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            env=env_vars(topo, urls), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             _wait_ready(port, proc)
             env = Env(topo, pg, urls, port, psutil.Process(proc.pid), tenant)

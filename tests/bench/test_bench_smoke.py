@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 
 from bench.__main__ import scenarios
+from tests import rabbit
 
 run_s_max = 300
 
 
 def test_smoke_run_writes_results_and_plots(tmp_path: Path, pg_server: str) -> None:
-    env = {**os.environ, "CORRIDOR_BENCH_DATABASE_URL": pg_server}
+    env = {**os.environ, "CORRIDOR_BENCH_DATABASE_URL": pg_server,
+           "CORRIDOR_BENCH_AMQP_URL": rabbit.require_rabbitmq()}
     done = subprocess.run([sys.executable, "-m", "bench", "all", "--smoke", "--out",
                            str(tmp_path)], env=env, capture_output=True, text=True,
                           timeout=run_s_max)

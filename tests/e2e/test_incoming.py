@@ -77,7 +77,7 @@ async def test_virtual_iban_receives_a_payment_once(router: Router,
     page = await p.gql("{ incomingPayments { edges { node { id status reference } } } }")
     assert [e["node"] for e in page["data"]["incomingPayments"]["edges"]] == [
         {"id": got["id"], "status": "CREDITED", "reference": "inv 9"}]
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 async def test_local_details_for_us_tenants(make_partner: MakePartner) -> None:
@@ -102,7 +102,7 @@ async def test_unknown_and_mismatched_payments_wait_in_suspense_for_an_operator(
     mismatch = await _simulate(p, iban, "30.00", "in-gbp", currency="GBP")
     assert (mismatch["status"], mismatch["suspenseReason"]) == ("SUSPENSE", "CURRENCY_MISMATCH")
     assert await _posted(p, p.accounts[0]) == "0.00"
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
     items = await sre.gql(ITEMS)
     open_ids = {e["node"]["id"] for e in items["data"]["reconciliationItems"]["edges"]}
@@ -128,7 +128,7 @@ async def test_unknown_and_mismatched_payments_wait_in_suspense_for_an_operator(
     returned = await sre.gql(RETURN, {"i": {"incomingPaymentId": mismatch["id"],
                                             "idempotencyKey": "return-1"}})
     assert returned["data"]["returnIncomingPayment"]["status"] == "RETURNED"
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 async def test_refund_pays_the_sender_back(router: Router, make_partner: MakePartner) -> None:
@@ -152,7 +152,7 @@ async def test_refund_pays_the_sender_back(router: Router, make_partner: MakePar
     refused = await p.gql(REFUND, {"i": {"incomingPaymentId": no_sender["id"],
                                          "idempotencyKey": "refund-3"}})
     assert refused["data"]["refundIncomingPayment"]["code"] == "NOT_REFUNDABLE"
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 async def test_live_keys_cannot_simulate(router: Router, topo: Topology,

@@ -81,7 +81,7 @@ async def test_non_atomic_batch_accepts_valid_items_and_reports_the_rest(
     assert await _available(p) == _eur(100_00 - 80_00 - 3 * 35)
     again = await _create(p, items, "b-1")
     assert (again["id"], again["rejected"]) == (got["id"], got["rejected"])
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
     settled = await process_batch(router, sandbox_sealer(), _rails, p.region, got["id"])
     assert settled == 3
@@ -90,7 +90,7 @@ async def test_non_atomic_batch_accepts_valid_items_and_reports_the_rest(
     assert (batch["status"], batch["succeeded"], batch["pending"]) == ("COMPLETED", 3, 0)
     assert batch["items"]["pageInfo"]["hasNextPage"] is False
     assert await process_batch(router, sandbox_sealer(), _rails, p.region, got["id"]) == 0
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 async def test_atomic_batch_is_all_or_nothing(router: Router,
@@ -123,7 +123,7 @@ async def test_batch_outcomes_and_time_outs_resume(router: Router,
     assert await process_batch(router, sandbox_sealer(), _rails, p.region, got["id"]) == 1
     done = (await p.gql(GET, {"id": got["id"]}))["data"]["payoutBatch"]
     assert (done["status"], done["succeeded"], done["failed"]) == ("COMPLETED", 3, 1)
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 async def test_ten_thousand_items_are_held_processed_and_balance(
@@ -140,4 +140,4 @@ async def test_ten_thousand_items_are_held_processed_and_balance(
     posted = await p.gql(BALANCE, {"id": p.accounts[0]})
     assert posted["data"]["account"]["balance"]["posted"]["amount"] == _eur(
         10_000_000_00 - total_minor)
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)

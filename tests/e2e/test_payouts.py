@@ -92,14 +92,14 @@ async def test_completed_payout_posts_the_hold_and_fee(router: Router,
                                  "available": "899.65"}
     again = await _payout(p, ben, "100.00", "pay-1")
     assert again["id"] == created["id"]
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
     assert await _process(router, p, created["id"])
     assert (await _status(p, created["id"]))["status"] == "COMPLETED"
     assert await _balance(p) == {"posted": "899.65", "pending": "0.00", "available": "899.65"}
     assert not await _process(router, p, created["id"], "m2"), "a redelivery does nothing"
     assert await _balance(p) == {"posted": "899.65", "pending": "0.00", "available": "899.65"}
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 @pytest.mark.parametrize(("amount", "code"), [("100.91", "AC04"), ("100.92", "AM05")])
@@ -112,7 +112,7 @@ async def test_failed_payout_voids_the_hold(router: Router, make_partner: MakePa
     assert (done["status"], done["failureCode"]) == ("FAILED", code)
     assert await _balance(p) == {"posted": "1000.00", "pending": "0.00",
                                  "available": "1000.00"}
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 async def test_returned_payout_credits_the_amount_back_and_keeps_the_fee(
@@ -127,7 +127,7 @@ async def test_returned_payout_credits_the_amount_back_and_keeps_the_fee(
     assert await _balance(p) == {"posted": "999.65", "pending": "0.00", "available": "999.65"}
     assert await apply_due_returns(router, p.region) == 0, "returned once only"
     assert await _balance(p) == {"posted": "999.65", "pending": "0.00", "available": "999.65"}
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 async def test_rail_time_out_leaves_processing_then_completes(router: Router,
@@ -138,10 +138,10 @@ async def test_rail_time_out_leaves_processing_then_completes(router: Router,
         await _process(router, p, created["id"])
     assert (await _status(p, created["id"]))["status"] == "PROCESSING"
     assert (await _balance(p))["pending"] == "-101.29"
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
     assert await _process(router, p, created["id"], "m1-retry")
     assert (await _status(p, created["id"]))["status"] == "COMPLETED"
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 async def test_cancel_before_processing_voids_the_hold(router: Router,
@@ -157,7 +157,7 @@ async def test_cancel_before_processing_voids_the_hold(router: Router,
     assert not await _process(router, p, created["id"]), "a cancelled payout is not sent"
     late = await p.gql(CANCEL, {"i": {"payoutId": created["id"], "idempotencyKey": "cancel-2"}})
     assert late["data"]["cancelPayout"]["code"] == "PAYOUT_NOT_CANCELLABLE"
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 async def test_cancel_after_completion_is_refused(router: Router,

@@ -71,4 +71,6 @@ def test_scheduler_has_a_purge_job_per_region(topo) -> None:
                          amqp_url=None))
     names = {j.name for j in scheduled_jobs(WorkerConfig(
         topology=topo, urls=DatabaseUrls("postgresql+psycopg://x/y", {}), amqp_url=None))}
-    assert names == {"fx.refresh"} | {f"idempotency.purge.{r.code}" for r in topo.regions}
+    assert names == {"fx.refresh"} | {
+        f"{job}.{r.code}" for r in topo.regions
+        for job in ("idempotency.purge", "payouts.returns", "webhooks.deliver")}

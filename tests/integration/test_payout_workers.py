@@ -138,7 +138,7 @@ async def test_payouts_run_through_relay_rabbitmq_and_worker(
         ("FAILED", "COMPLETED", "COMPLETED", "COMPLETED", "COMPLETED")[i % 5]
         for i in range(len(made))]
     await _settled_once(router, p)
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
 async def test_worker_killed_mid_stream_every_payout_settles_once(
@@ -162,7 +162,7 @@ async def test_worker_killed_mid_stream_every_payout_settles_once(
     await eventually(all_final, settled_s_max, "every payout to settle after the restart",
                      workers.outputs)
     await _settled_once(router, p)
-    await assert_ledger_consistent(router, p.region)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
 
     async def outbox_drained() -> bool:
         left = await rows(router, p.region, "SELECT count(*) AS n FROM outbox "
@@ -171,3 +171,45 @@ async def test_worker_killed_mid_stream_every_payout_settles_once(
 
     await eventually(outbox_drained, settled_s_max, "the relay to publish every event",
                      relay.output)
+
+
+BATCH = """mutation($i: CreatePayoutBatchInput!) { createPayoutBatch(input: $i) { __typename
+  ... on PayoutBatch { id pending } ... on Error { code message } } }"""
+
+
+async def test_worker_killed_mid_batch_the_batch_completes_once(
+        router: Router, make_partner: MakePartner, workers: Workers, relay: WorkerProcess
+) -> None:
+    p = await make_partner("EU", funded={"EUR": 10_000_000_00})
+    got = await p.gql(BENEFICIARY, {"i": {"name": "Batch Payee", "country": "DE",
+                                          "currency": "EUR", "iban": de_iban,
+                                          "idempotencyKey": "ben"}})
+    ben = got["data"]["createBeneficiary"]["id"]
+    items = [{"beneficiaryId": ben, "amount": f"{1 + i % 40}.{(0, 91, 0, 0)[i % 4]:02d}",
+              "currency": "EUR", "externalId": str(i)} for i in range(10_000)]
+    made = await p.gql(BATCH, {"i": {"accountId": p.accounts[0], "items": items,
+                                     "idempotencyKey": "batch-kill"}})
+    assert made["data"]["createPayoutBatch"]["pending"] == 10_000, made
+    first = await workers.start()
+
+    async def some_final() -> bool:
+        return sum(s in final for s in (await _statuses(router, p)).values()) >= 1_000
+
+    await eventually(some_final, settled_s_max, "the first chunks to settle", workers.outputs)
+    first.kill()
+    assert sum(s in final for s in (await _statuses(router, p)).values()) < 10_000, (
+        "the kill came too late to test anything")
+    await workers.start()
+
+    async def all_final() -> bool:
+        return all(s in final for s in (await _statuses(router, p)).values())
+
+    await eventually(all_final, settled_s_max, "the batch to finish after the restart",
+                     workers.outputs)
+    statuses = await _statuses(router, p)
+    assert sum(s == "FAILED" for s in statuses.values()) == 2_500
+    await _settled_once(router, p)
+    await assert_ledger_consistent(router, p.region, p.tenant_id)
+    batch = await rows(router, p.region, "SELECT status FROM payout_batches WHERE tenant_id = :t",
+                       t=p.tenant_id)
+    assert [b.status for b in batch] == ["COMPLETED"]

@@ -83,7 +83,7 @@ async def test_csv_credits_our_ibans_once_and_suspends_the_rest(
     assert sorted((e["node"]["senderName"], e["node"]["status"])
                   for e in page["data"]["incomingPayments"]["edges"]) == [
         ("Anna", "CREDITED"), ("Bo, Ltd", "CREDITED")]
-    await assert_ledger_consistent(router, "eu-central")
+    await assert_ledger_consistent(router, "eu-central", p.tenant_id)
 
 
 async def test_camt053_sample_imports_once(topo: Topology, db_urls: DatabaseUrls,
@@ -102,7 +102,7 @@ async def test_camt053_sample_imports_once(topo: Topology, db_urls: DatabaseUrls
     again = _summary(_import(topo, db_urls, path, "--format", "camt053"))
     assert (again["duplicates"], again["credited"]) == (3, 0)
     assert await _posted(p) == "1250.00"
-    await assert_ledger_consistent(router, "eu-central")
+    await assert_ledger_consistent(router, "eu-central", p.tenant_id)
 
 
 async def test_malformed_csv_names_the_line_and_imports_nothing(
