@@ -24,6 +24,7 @@ from payments.errors import (
     CurrencyMismatch,
     DomainError,
     InsufficientFunds,
+    InvalidInput,
     NotFound,
 )
 from payments.ledger import AccountStatus
@@ -53,6 +54,9 @@ class CreatePayoutBatch:
     external_ids: tuple[str | None, ...]
     atomic: bool
     idempotency_key: str
+    raw: tuple[tuple[str | None, ...], ...]
+    """Each item's fields as given, for the idempotency hash (an item that failed to parse
+    has no parsed form to hash)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +68,7 @@ class _Accepted:
 
 
 def _request(cmd: CreatePayoutBatch) -> dict[str, Any]:
-    return {"accountId": cmd.account_id, "atomic": cmd.atomic, "items": [
-        [i.beneficiary_id, i.amount_minor, i.currency, i.reference, e]
-        if isinstance(i, CreatePayout) else [type(i).__name__, i.message]
-        for i, e in zip(cmd.items, cmd.external_ids, strict=True)]}
+    return {"accountId": cmd.account_id, "atomic": cmd.atomic, "items": [list(r) for r in cmd.raw]}
 
 
 async def _check(conn: AsyncConnection, who: Principal, sealer: Sealer,
@@ -87,6 +88,11 @@ async def _check(conn: AsyncConnection, who: Principal, sealer: Sealer,
             accepted.append(_Accepted(index, item, plan(
                 who, item, bens.get(item.beneficiary_id), names.get(item.beneficiary_id)),
                 cmd.external_ids[index]))
+        except InvalidInput as exc:
+            prefix = f"items[{index}]."
+            field = exc.field if exc.field is None or exc.field.startswith(prefix) else (
+                prefix + exc.field)
+            rejected[index] = InvalidInput(exc.message, field)
         except DomainError as exc:
             rejected[index] = exc
     return accepted, rejected
@@ -185,7 +191,8 @@ async def create_batch_txn(conn: AsyncConnection, who: Principal, sealer: Sealer
             status="PROCESSING" if accepted else "COMPLETED",
             completed_at=None if accepted else func.now()))
         response = {"type": "PayoutBatch", "id": batch_id, "rejected": [
-            {"index": i, "code": e.code, "message": e.message}
+            {"index": i, "code": e.code, "message": e.message,
+             "field": e.field if isinstance(e, InvalidInput) else None}
             for i, e in sorted(rejected.items())]}
         return response, [Event("payout_batch.created", {
             "batch_id": batch_id, "item_count": len(cmd.items), "accepted": len(accepted),

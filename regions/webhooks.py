@@ -30,7 +30,7 @@ from payments.webhooks import backoff_s, retry_window_s, subscribes
 from regions import idempotency
 from regions.events import Event
 from regions.sealing import Place, Sealer
-from regions.tables import webhook_deliveries, webhook_endpoints
+from regions.tables import data_keys, webhook_deliveries, webhook_endpoints
 
 endpoints_per_tenant_max = 10
 rotation_overlap_s = 86_400
@@ -65,6 +65,11 @@ def _place(row_tenant: str, endpoint_id: str) -> Place:
 async def register_txn(conn: AsyncConnection, who: Principal, sealer: Sealer,
                        cmd: RegisterEndpoint, secret: str) -> Response:
     async def effect() -> tuple[Response, list[Event]]:
+        key = await sealer.shared_key(conn, who.region, who.tenant.id, who.tenant.id)
+        # The tenant's data key row serialises registrations, so concurrent ones cannot all
+        # count below the limit (READ COMMITTED sees no uncommitted inserts).
+        await conn.execute(select(data_keys.c.id).where(
+            data_keys.c.region == who.region, data_keys.c.id == key.id).with_for_update())
         count = (await conn.execute(select(func.count()).where(
             webhook_endpoints.c.region == who.region,
             webhook_endpoints.c.tenant_id == who.tenant.id,
@@ -73,7 +78,6 @@ async def register_txn(conn: AsyncConnection, who: Principal, sealer: Sealer,
             raise TooManyEndpoints(f"a tenant may have {endpoints_per_tenant_max} active "
                                    "webhook endpoints")
         endpoint_id = ids.new_id("whe", who.region)
-        key = await sealer.shared_key(conn, who.region, who.tenant.id, who.tenant.id)
         await conn.execute(insert(webhook_endpoints).values(
             region=who.region, id=endpoint_id, tenant_id=who.tenant.id, url=cmd.url,
             events=list(cmd.events), data_key_id=key.id, status="ACTIVE",
@@ -151,6 +155,14 @@ def public_data(payload: dict[str, Any]) -> dict[str, Any]:
 def event_body(event_id: str, topic: str, created_at: str, payload: dict[str, Any]) -> bytes:
     return json.dumps({"id": event_id, "type": topic, "createdAt": created_at,
                        "data": public_data(payload)}, separators=(",", ":")).encode()
+
+
+async def subscriptions(conn: AsyncConnection, region: str, tenant_id: str) -> list[list[str]]:
+    """The event types of each of the tenant's active endpoints."""
+    rows = await conn.execute(select(webhook_endpoints.c.events).where(
+        webhook_endpoints.c.region == region, webhook_endpoints.c.tenant_id == tenant_id,
+        webhook_endpoints.c.status == "ACTIVE"))
+    return [list(r.events) for r in rows]
 
 
 async def enqueue(conn: AsyncConnection, region: str, tenant_id: str, event_id: str,

@@ -101,6 +101,8 @@ class RailUnavailable(Error):
 class PayoutBatchRejected(Error):
     index: int
     reason_code: str
+    field: str | None = strawberry.field(
+        description="For a validation error, the input field at fault, e.g. items[3].amount.")
 
 
 @strawberry.type
@@ -144,8 +146,9 @@ def to_error_type(exc: domain.DomainError) -> Any:
     if isinstance(exc, domain.IdempotencyConflict):
         return IdempotencyConflict(code=exc.code, message=exc.message, idempotency_key=exc.key)
     if isinstance(exc, PayoutBatchItemRejected):
+        field = exc.cause.field if isinstance(exc.cause, domain.InvalidInput) else None
         return PayoutBatchRejected(code=exc.code, message=exc.message, index=exc.index,
-                                   reason_code=exc.cause.code)
+                                   reason_code=exc.cause.code, field=field)
     if isinstance(exc, domain.BatchItemRejected):
         return TransferBatchRejected(code=exc.code, message=exc.message, index=exc.index,
                                      reason_code=exc.cause.code)

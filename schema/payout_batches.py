@@ -26,6 +26,8 @@ from schema.permissions import principal, readers, writers
 @strawberry.type
 class PayoutBatchItemError(errors.Error):
     index: int
+    field: str | None = strawberry.field(
+        description="For a validation error, the input field at fault, e.g. items[3].amount.")
 
 
 @strawberry.type(description="Payouts created together; workers process them in chunks.")
@@ -88,8 +90,8 @@ async def _batch(info: Info[Any, Any], batch_id: str,
     return PayoutBatch(
         id=strawberry.ID(row.id), status=row.status, account_id=strawberry.ID(row.account_id),
         item_count=row.item_count,
-        rejected=[PayoutBatchItemError(index=r["index"], code=r["code"], message=r["message"])
-                  for r in rejected],
+        rejected=[PayoutBatchItemError(index=r["index"], code=r["code"], message=r["message"],
+                                       field=r.get("field")) for r in rejected],
         pending=counts.get("PENDING", 0), processing=counts.get("PROCESSING", 0),
         succeeded=counts.get("COMPLETED", 0), failed=counts.get("FAILED", 0),
         held=counts.get("HELD_FOR_REVIEW", 0), returned=counts.get("RETURNED", 0),
@@ -155,8 +157,10 @@ def parse_batch(data: CreatePayoutBatchInput) -> store.CreatePayoutBatch:
             items.append(exc)
             ext = None
         external_ids.append(ext)
+    raw = tuple((str(i.beneficiary_id), i.amount, i.currency, i.reference, i.external_id)
+                for i in data.items)
     return store.CreatePayoutBatch(str(data.account_id), tuple(items), tuple(external_ids),
-                                   data.atomic, key)
+                                   data.atomic, key, raw)
 
 
 @errors.typed_errors
@@ -164,10 +168,6 @@ async def create_payout_batch(info: Info[Any, Any],
                               input: CreatePayoutBatchInput) -> CreatePayoutBatchResult:
     who = principal(info)
     cmd = parse_batch(input)
-    if cmd.atomic:
-        for index, item in enumerate(cmd.items):
-            if isinstance(item, DomainError):
-                raise store.PayoutBatchItemRejected(index, item)
     sealer = info.context.keys()
     response = await info.context.router.run(
         who.region, lambda conn: store.create_batch_txn(conn, who, sealer, cmd))

@@ -14,7 +14,8 @@ from dramatiq.middleware import CurrentMessage
 from workers.fx.refresh import refresh
 from workers.maintenance import purge_region
 from workers.payouts import apply_due_returns, process_batch, process_payout
-from workers.runtime import runtime
+from workers.rails import RailTimeout
+from workers.runtime import Runtime, runtime
 from workers.webhooks import deliver_due, enqueue_event
 
 fx_queue = "fx"
@@ -64,13 +65,25 @@ about 20 minutes before the message is dead-lettered (the payout stays PROCESSIN
 @dramatiq.actor(queue_name=events_queue, time_limit=event_time_limit_ms,
                 max_retries=event_retries_max, min_backoff=retry_backoff_ms_min,
                 max_backoff=retry_backoff_ms_max)
-async def handle_event(region: str, event_id: str, topic: str, payload: dict[str, Any],
-                       tenant_id: str | None = None, created_at: str = "") -> None:
-    """One outbox event from the relay (message id = event id): run what it triggers, and
-    the tenant's webhooks."""
+async def handle_events(region: str, events: list[dict[str, Any]]) -> None:
+    """A batch of outbox events from the relay, in write order: each one's webhooks, and the
+    work it triggers. Every step is idempotent, so a redelivered batch has no second effect."""
     rt = runtime()
-    await enqueue_event(rt.db(), rt.sealer(), region, tenant_id, event_id, topic, created_at,
-                        payload, allow_private=rt.config.webhooks_allow_private)
+    timed_out: list[RailTimeout] = []
+    for e in events:
+        await enqueue_event(rt.db(), rt.sealer(), region, e["tenant_id"], e["id"], e["topic"],
+                            e["created_at"], e["payload"],
+                            allow_private=rt.config.webhooks_allow_private)
+        try:
+            await _trigger(rt, region, e["id"], e["topic"], e["payload"])
+        except RailTimeout as exc:  # the others go on; the message is retried after
+            timed_out.append(exc)
+    if timed_out:
+        raise timed_out[0]
+
+
+async def _trigger(rt: Runtime, region: str, event_id: str, topic: str,
+                   payload: dict[str, Any]) -> None:
     if topic == "payout.created":
         await process_payout(rt.db(), rt.sealer(), rt.rails, region, payload["payout_id"],
                              event_id)

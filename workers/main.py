@@ -69,17 +69,19 @@ def scheduled_jobs(config: WorkerConfig) -> list[Job]:
 
 
 def broker_publish(broker: dramatiq.Broker) -> Publish:
-    """Publish an outbox event as a ``handle_event`` message whose id is the event id.
+    """Publish a batch of outbox events as one ``handle_events`` message.
 
-    With RabbitMQ, ``enqueue`` returns after the broker's publisher confirm.
+    Its id names the batch's first and last events, so a republished batch is recognisable in
+    logs; consumers dedupe per event. With RabbitMQ, ``enqueue`` returns after the broker's
+    publisher confirm.
     """
-    from workers.actors import handle_event
+    from workers.actors import handle_events
 
-    def publish(event: OutboxEvent) -> None:
-        message = handle_event.message_with_options(
-            args=(event.region, event.id, event.topic, event.payload),
-            kwargs={"tenant_id": event.tenant_id, "created_at": event.created_at})
-        broker.enqueue(message.copy(message_id=event.id))
+    def publish(batch: list[OutboxEvent]) -> None:
+        message = handle_events.message(batch[0].region, [
+            {"id": e.id, "tenant_id": e.tenant_id, "topic": e.topic, "payload": e.payload,
+             "created_at": e.created_at} for e in batch])
+        broker.enqueue(message.copy(message_id=f"{batch[0].id}..{batch[-1].id}"))
 
     return publish
 

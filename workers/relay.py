@@ -1,11 +1,13 @@
 """The outbox relay: publishes each region's outbox events to RabbitMQ, in order, once.
 
 One relay at a time holds a region (a lease row, as the scheduler's); it reads the oldest
-unpublished events in write order, publishes each with a publisher confirm (the broker has
-the message before we go on), and marks them published only after all confirms. A relay that
-dies between publishing and marking publishes those events again: the message id is the event
-id, and consumers record it in their inbox (or find the state moved on), so a duplicate has
-no second effect. Publishing one event at a time, in order, keeps the order per aggregate.
+unpublished events in write order, publishes them as one message (events in order) with a
+publisher confirm (the broker has the message before we go on), and marks them published only
+after the confirm. A relay that dies between publishing and marking publishes those events
+again: consumers handle each event idempotently (its id is unique in their inbox or delivery
+rows, or the state it would move has moved on), so a duplicate has no second effect. One
+message per batch, published in order by the one relay holding the region, keeps the order per
+aggregate, and a broker round trip per ``batch_events_max`` events, not per event.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ class OutboxEvent:
     created_at: str
 
 
-Publish = Callable[[OutboxEvent], None]
-"""Publish one event and return after the broker confirmed it (raises if it did not)."""
+Publish = Callable[[list[OutboxEvent]], None]
+"""Publish events, in order, as one message; return after the broker confirmed it (raises if
+it did not)."""
 
 _pending = text("""
     SELECT id, region, tenant_id, topic, payload, created_at FROM outbox
@@ -87,9 +90,8 @@ class Relay:
                                 r.created_at.isoformat()) for r in rows]
 
         batch = await self.router.read(region, pending)
-        for event in batch:
-            await asyncio.to_thread(self.publish, event)
         if batch:
+            await asyncio.to_thread(self.publish, batch)
             async def mark(conn: AsyncConnection) -> None:
                 await conn.execute(_mark, {"region": region, "ids": [e.id for e in batch]})
 

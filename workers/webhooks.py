@@ -16,13 +16,18 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payments.webhooks import sign, signature_header
+from payments.webhooks import sign, signature_header, subscribes
 from regions import webhooks
 from regions.router import Router
 from regions.sealing import Sealer
 from workers.webhook_delivery import deliver
 
 event_id_header = "Corridor-Event-Id"
+subscriptions_ttl_s = 5.0
+"""A new or disabled endpoint is seen by every worker within this many seconds."""
+subscriptions_cached_max = 10_000
+
+_subscriptions: dict[tuple[str, str], tuple[float, list[list[str]]]] = {}
 
 _log = logging.getLogger(__name__)
 
@@ -31,7 +36,8 @@ async def enqueue_event(router: Router, sealer: Sealer, region: str, tenant_id: 
                         event_id: str, topic: str, created_at: str, payload: dict[str, Any],
                         *, allow_private: bool) -> int:
     """Deliveries for the tenant's subscribed endpoints, tried now; returns how many made."""
-    if tenant_id is None:
+    if tenant_id is None or not any(subscribes(events, topic) for events in
+                                    await _subscribed(router, region, tenant_id)):
         return 0
     body = webhooks.event_body(event_id, topic, created_at, payload)
 
@@ -42,6 +48,23 @@ async def enqueue_event(router: Router, sealer: Sealer, region: str, tenant_id: 
     if made:
         await deliver_due(router, sealer, region, allow_private=allow_private, only=made)
     return len(made)
+
+
+async def _subscribed(router: Router, region: str, tenant_id: str) -> list[list[str]]:
+    """The event types of the tenant's active endpoints, cached briefly: most events have no
+    subscriber, and must not cost a query each."""
+    hit = _subscriptions.get((region, tenant_id))
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+
+    async def body(conn: AsyncConnection) -> list[list[str]]:
+        return await webhooks.subscriptions(conn, region, tenant_id)
+
+    found = await router.read(region, body)
+    if len(_subscriptions) >= subscriptions_cached_max:
+        _subscriptions.clear()
+    _subscriptions[(region, tenant_id)] = (time.monotonic() + subscriptions_ttl_s, found)
+    return found
 
 
 async def deliver_due(router: Router, sealer: Sealer, region: str, *, allow_private: bool,

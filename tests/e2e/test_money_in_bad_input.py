@@ -88,7 +88,7 @@ mutation($input: AssignIncomingPaymentInput!) {
     ... on IncomingPayment { id status accountId suspenseReason }
     ... on Error { code message }
     ... on ValidationError { field }
-    ... on CurrencyMismatch { accountId }
+    ... on CurrencyMismatch { mismatchedAccountId: accountId }
     ... on IdempotencyConflict { idempotencyKey }
   }
 }"""
@@ -261,8 +261,8 @@ async def race(p: Partner, query: str, inputs: list[dict[str, Any]]) -> list[dic
 # --- simulateIncomingPayment ------------------------------------------------------------------
 
 
-def incoming_input(iban: str, key: str, **over: Any) -> dict[str, Any]:
-    data = {"iban": iban, "amount": "25.00", "currency": "EUR",
+def incoming_input(address: str, key: str, **over: Any) -> dict[str, Any]:
+    data = {"iban": address, "amount": "25.00", "currency": "EUR",
             "senderName": "Erika Mustermann", "senderIban": GB_IBAN, "reference": "inv 9",
             "idempotencyKey": key}
     return {**data, **over}
@@ -832,7 +832,7 @@ async def test_assign_currency_mismatch_keeps_the_item_in_suspense(make_partner:
     before = await state(p, ops)
     result = await assign(ops, item["id"], gbp_account, "assign")
     assert_error(result, "CurrencyMismatch", "CURRENCY_MISMATCH")
-    assert result["accountId"] == gbp_account
+    assert result["mismatchedAccountId"] == gbp_account
     await assert_nothing_written(p, before, ops)
     assert (await suspense_items(ops))[item["id"]] == "SUSPENSE"
     assert balance_of(before, gbp_account) == ("0.00", "0.00", "0.00")
