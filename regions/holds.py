@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ledger
 from payments.ledger import TransferStatus
-from regions.ledger_store import Locked, account_from_row, balance_changes
+from regions.ledger_store import Locked, account_from_row, balance_changes, entries_and_balances
 from regions.tables import accounts, transfers
 
 _held = (
@@ -36,26 +36,10 @@ _lock_any = (
 
 _write_settlement = text("""
 WITH t AS (
-    UPDATE transfers SET status = :outcome, updated_at = now()
+    UPDATE transfers SET status = :phase, updated_at = now()
     WHERE region = :region AND id = ANY(CAST(:t_id AS TEXT[])) AND status = 'PENDING'
     RETURNING 1),
-e AS (
-    INSERT INTO entries (region, account_id, seq, transfer_id, side, phase, amount_minor,
-                         currency)
-    SELECT :region, u.account, u.seq, u.transfer, u.side, :outcome, u.amount, u.currency
-    FROM unnest(CAST(:e_account AS TEXT[]), CAST(:e_seq AS BIGINT[]),
-                CAST(:e_transfer AS TEXT[]), CAST(:e_side AS TEXT[]),
-                CAST(:e_amount AS BIGINT[]), CAST(:e_currency AS TEXT[]))
-         AS u(account, seq, transfer, side, amount, currency)),
-b AS (
-    UPDATE accounts AS a SET
-        debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dq,
-        credits_pending = v.cq, entry_seq = v.seq, updated_at = now()
-    FROM unnest(CAST(:a_id AS TEXT[]), CAST(:a_dp AS BIGINT[]), CAST(:a_cp AS BIGINT[]),
-                CAST(:a_dq AS BIGINT[]), CAST(:a_cq AS BIGINT[]), CAST(:a_seq AS BIGINT[]))
-         AS v(id, dp, cp, dq, cq, seq)
-    WHERE a.region = :region AND a.id = v.id
-    RETURNING 1)
+""" + entries_and_balances + """
 SELECT (SELECT count(*) FROM t) AS transfers, (SELECT count(*) FROM b) AS accounts
 """)
 
@@ -81,7 +65,7 @@ async def settle(
     settling = ledger.entries(held)
     entry_seq, changed, balances = balance_changes(settling, locked, working)
     written = (await conn.execute(_write_settlement, {
-        "region": region, "outcome": outcome.value, "t_id": [t.id for t in held],
+        "region": region, "phase": outcome.value, "t_id": [t.id for t in held],
         "e_account": [e.account_id for e in settling], "e_seq": entry_seq,
         "e_transfer": [e.transfer_id for e in settling],
         "e_side": [e.side.value for e in settling],

@@ -173,18 +173,7 @@ async def post_journal(
 
 # The whole journal in one round trip: the journal row, its transfers and entries from arrays
 # (unnest), and every touched account's new balances, computed under lock in Python.
-_write_journal = text("""
-WITH j AS (
-    INSERT INTO journals (region, id, tenant_id, kind) VALUES (:region, :jid, :tid, :kind)),
-t AS (
-    INSERT INTO transfers (region, id, journal_id, tenant_id, debit_account_id,
-                           credit_account_id, amount_minor, currency, status, reference)
-    SELECT :region, u.id, :jid, :tid, u.debit, u.credit, u.amount, u.currency, :phase, u.ref
-    FROM unnest(CAST(:t_id AS TEXT[]), CAST(:t_debit AS TEXT[]), CAST(:t_credit AS TEXT[]),
-                CAST(:t_amount AS BIGINT[]), CAST(:t_currency AS TEXT[]),
-                CAST(:t_ref AS TEXT[]))
-         AS u(id, debit, credit, amount, currency, ref)),
-e AS (
+entries_and_balances = """e AS (
     INSERT INTO entries (region, account_id, seq, transfer_id, side, phase, amount_minor,
                          currency)
     SELECT :region, u.account, u.seq, u.transfer, u.side, :phase, u.amount, u.currency
@@ -200,7 +189,22 @@ b AS (
                 CAST(:a_dq AS BIGINT[]), CAST(:a_cq AS BIGINT[]), CAST(:a_seq AS BIGINT[]))
          AS v(id, dp, cp, dq, cq, seq)
     WHERE a.region = :region AND a.id = v.id
-    RETURNING 1)
+    RETURNING 1)"""
+"""The entries of a journal (or of settling one) and the new balances of its accounts, as
+two common table expressions; ``phase`` is the entries' phase."""
+
+_write_journal = text("""
+WITH j AS (
+    INSERT INTO journals (region, id, tenant_id, kind) VALUES (:region, :jid, :tid, :kind)),
+t AS (
+    INSERT INTO transfers (region, id, journal_id, tenant_id, debit_account_id,
+                           credit_account_id, amount_minor, currency, status, reference)
+    SELECT :region, u.id, :jid, :tid, u.debit, u.credit, u.amount, u.currency, :phase, u.ref
+    FROM unnest(CAST(:t_id AS TEXT[]), CAST(:t_debit AS TEXT[]), CAST(:t_credit AS TEXT[]),
+                CAST(:t_amount AS BIGINT[]), CAST(:t_currency AS TEXT[]),
+                CAST(:t_ref AS TEXT[]))
+         AS u(id, debit, credit, amount, currency, ref)),
+""" + entries_and_balances + """
 SELECT count(*) FROM b
 """)
 

@@ -21,7 +21,7 @@ from regions import commands, ledger_queries
 from regions.idempotency import check_key
 from schema import errors
 from schema.money import Money, money
-from schema.pagination import Connection, check_first, connection, decode_cursor
+from schema.pagination import Connection, check_first, connection, decode_cursor, page_args
 from schema.permissions import principal, readers, writers
 
 AccountStatus = strawberry.enum(LedgerAccountStatus, name="AccountStatus")
@@ -167,9 +167,8 @@ async def resolve_accounts(
     currency: str | None = None,
 ) -> Connection[Account]:
     who = principal(info)
+    limit, after_id = page_args(first, after, "acc")
     try:
-        limit = check_first(first)
-        after_id = decode_cursor(after, "acc")
         code = lookup_currency(currency).code if currency is not None else None
     except InvalidInput as exc:
         raise errors.bad_input(exc) from exc

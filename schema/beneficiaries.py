@@ -11,14 +11,13 @@ from strawberry.types import Info
 
 from payments.bank_details import validate_bank_details
 from payments.currency import currency as lookup_currency
-from payments.errors import InvalidInput
 from payments.text import check_text
 from regions import beneficiaries as store
 from regions.idempotency import check_key
 from regions.ledger_queries import Page
 from schema import errors
 from schema.accounts import not_found, own_id, utc
-from schema.pagination import Connection, check_first, connection, decode_cursor
+from schema.pagination import Connection, connection, page_args
 from schema.permissions import principal, readers, writers
 
 
@@ -74,11 +73,7 @@ async def resolve_beneficiaries(info: Info[Any, Any], first: int | None = None,
                                 after: str | None = None) -> Connection[Beneficiary]:
     """The tenant's beneficiaries, newest first."""
     who = principal(info)
-    try:
-        limit = check_first(first)
-        after_id = decode_cursor(after, "ben")
-    except InvalidInput as exc:
-        raise errors.bad_input(exc) from exc
+    limit, after_id = page_args(first, after, "ben")
     sealer = info.context.keys()
 
     async def body(conn: AsyncConnection) -> Page[store.Beneficiary]:

@@ -16,7 +16,6 @@ from strawberry.types import Info
 from payments import ids
 from payments.bank_details import mask
 from payments.currency import currency as lookup_currency
-from payments.errors import InvalidInput
 from payments.money import parse_amount
 from payments.principal import Environment, Principal, Role
 from payments.text import check_text
@@ -25,7 +24,7 @@ from regions.idempotency import check_key
 from schema import errors
 from schema.accounts import utc
 from schema.money import Money, money
-from schema.pagination import Connection, check_first, connection, decode_cursor
+from schema.pagination import Connection, connection, page_args
 from schema.payouts import Payout, payout_answer
 from schema.permissions import allow, principal, readers, writers
 
@@ -74,11 +73,7 @@ async def _answer(info: Info[Any, Any], region: str, rows: list[Row[Any]]
 async def _page(info: Info[Any, Any], first: int | None, after: str | None, *,
                 suspense_only: bool) -> Connection[IncomingPayment]:
     who = principal(info)
-    try:
-        limit = check_first(first)
-        after_id = decode_cursor(after, "inc")
-    except InvalidInput as exc:
-        raise errors.bad_input(exc) from exc
+    limit, after_id = page_args(first, after, "inc")
 
     async def body(conn: AsyncConnection) -> list[Row[Any]]:
         return await incoming.page(conn, who.region, limit, after_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import strawberry
@@ -67,3 +68,23 @@ def connection(nodes: list[T], keys: list[str], kind: str, has_next: bool) -> Co
     edges = [Edge(cursor=encode_cursor(kind, k), node=n) for n, k in zip(nodes, keys, strict=True)]
     return Connection(edges=edges, page_info=PageInfo(
         has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None))
+
+
+def page_args(first: int | None, after: str | None, kind: str) -> tuple[int, str | None]:
+    """``first`` and the ``after`` key checked, or a BAD_USER_INPUT error naming the argument."""
+    from schema.errors import bad_input
+
+    try:
+        return check_first(first), decode_cursor(after, kind)
+    except InvalidInput as exc:
+        raise bad_input(exc) from exc
+
+
+R = TypeVar("R")
+
+
+def rows_connection(rows: list[R], limit: int, kind: str, node: Callable[[R], T],
+                    key: Callable[[R], str]) -> Connection[T]:
+    """A connection from up to ``limit + 1`` rows (the extra one only says there is more)."""
+    page = rows[:limit]
+    return connection([node(r) for r in page], [key(r) for r in page], kind, len(rows) > limit)

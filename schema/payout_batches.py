@@ -18,7 +18,7 @@ from regions import payouts as payout_store
 from regions.idempotency import check_key
 from schema import errors
 from schema.accounts import not_found, own_id, utc
-from schema.pagination import Connection, check_first, connection, decode_cursor
+from schema.pagination import Connection, page_args, rows_connection
 from schema.payouts import Payout, parse_fields, payout_from_row
 from schema.permissions import principal, readers, writers
 
@@ -53,20 +53,14 @@ class PayoutBatch:
     async def items(self, info: Info[Any, Any], first: int | None = None,
                     after: str | None = None) -> Connection[Payout]:
         who = principal(info)
-        try:
-            limit = check_first(first)
-            after_id = decode_cursor(after, "pay")
-        except InvalidInput as exc:
-            raise errors.bad_input(exc) from exc
+        limit, after_id = page_args(first, after, "pay")
 
         async def body(conn: AsyncConnection) -> list[Row[Any]]:
             return await store.item_page(conn, who.region, who.tenant.id, str(self.id), limit,
                                          after_id)
 
         rows = await info.context.router.read(who.region, body)
-        page = rows[:limit]
-        return connection([payout_from_row(r) for r in page], [r.id for r in page], "pay",
-                          len(rows) > limit)
+        return rows_connection(rows, limit, "pay", payout_from_row, lambda r: str(r.id))
 
 
 PayoutBatchResult = Annotated[PayoutBatch | errors.NotFound,

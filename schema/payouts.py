@@ -12,7 +12,6 @@ from strawberry.types import Info
 
 from payments import ids
 from payments.currency import currency as lookup_currency
-from payments.errors import InvalidInput
 from payments.money import parse_amount
 from payments.payouts import PayoutStatus as DomainPayoutStatus
 from payments.payouts import check_purpose_code
@@ -23,7 +22,7 @@ from schema import errors
 from schema.accounts import not_found, own_id, utc
 from schema.beneficiaries import Beneficiary, load_beneficiary
 from schema.money import Money, money
-from schema.pagination import Connection, check_first, connection, decode_cursor
+from schema.pagination import Connection, page_args, rows_connection
 from schema.permissions import principal, readers, writers
 
 PayoutStatus = strawberry.enum(DomainPayoutStatus, name="PayoutStatus")
@@ -90,20 +89,14 @@ async def resolve_payouts(
 ) -> Connection[Payout]:
     """The tenant's payouts, newest first, optionally of one status."""
     who = principal(info)
-    try:
-        limit = check_first(first)
-        after_id = decode_cursor(after, "pay")
-    except InvalidInput as exc:
-        raise errors.bad_input(exc) from exc
+    limit, after_id = page_args(first, after, "pay")
 
     async def body(conn: AsyncConnection) -> list[Row[Any]]:
         return await store.payout_page(conn, who.region, who.tenant.id, limit, after_id,
                                        DomainPayoutStatus(status) if status else None)
 
     rows = await info.context.router.read(who.region, body)
-    page = rows[:limit]
-    return connection([payout_from_row(r) for r in page], [r.id for r in page], "pay",
-                      len(rows) > limit)
+    return rows_connection(rows, limit, "pay", payout_from_row, lambda r: str(r.id))
 
 
 @strawberry.input

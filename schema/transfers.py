@@ -21,7 +21,7 @@ from regions.idempotency import check_key
 from schema import errors
 from schema.accounts import not_found, own_id, utc
 from schema.money import Money, money
-from schema.pagination import Connection, check_first, connection, decode_cursor
+from schema.pagination import Connection, connection, page_args
 from schema.permissions import principal, readers, writers
 
 TransferStatus = strawberry.enum(LedgerTransferStatus, name="TransferStatus")
@@ -62,11 +62,7 @@ async def resolve_transfers(
 ) -> Connection[Transfer]:
     """The tenant's transfers, newest first; with ``accountId``, those touching that account."""
     who = principal(info)
-    try:
-        limit = check_first(first)
-        after_id = decode_cursor(after, "trf")
-    except InvalidInput as exc:
-        raise errors.bad_input(exc) from exc
+    limit, after_id = page_args(first, after, "trf")
     if account_id is not None:
         owned = own_id(who.region, str(account_id), "acc", "accountId")
         if owned is None or await info.context.account_row(owned) is None:

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
 from payments import ids
-from payments.errors import InvalidInput
 from payments.principal import Environment
 from payments.webhooks import check_event_types, check_url, new_secret
 from regions import webhooks as store
@@ -20,7 +19,7 @@ from regions.idempotency import check_key
 from regions.tables import webhook_deliveries, webhook_endpoints
 from schema import errors
 from schema.accounts import utc
-from schema.pagination import Connection, check_first, connection, decode_cursor
+from schema.pagination import Connection, page_args, rows_connection
 from schema.permissions import principal, readers, writers
 
 
@@ -67,11 +66,7 @@ def endpoint_from_row(row: Row[Any]) -> WebhookEndpoint:
 async def _rows(info: Info[Any, Any], table: Any, first: int | None, after: str | None,
                 kind: str, extra: Any = None) -> tuple[list[Row[Any]], int]:
     who = principal(info)
-    try:
-        limit = check_first(first)
-        after_id = decode_cursor(after, kind)
-    except InvalidInput as exc:
-        raise errors.bad_input(exc) from exc
+    limit, after_id = page_args(first, after, kind)
     q = select(table).where(table.c.region == who.region, table.c.tenant_id == who.tenant.id)
     if extra is not None:
         q = q.where(extra)
@@ -87,24 +82,24 @@ async def _rows(info: Info[Any, Any], table: Any, first: int | None, after: str 
 async def resolve_endpoints(info: Info[Any, Any], first: int | None = None,
                             after: str | None = None) -> Connection[WebhookEndpoint]:
     rows, limit = await _rows(info, webhook_endpoints, first, after, "whe")
-    page = rows[:limit]
-    return connection([endpoint_from_row(r) for r in page], [r.id for r in page], "whe",
-                      len(rows) > limit)
+    return rows_connection(rows, limit, "whe", endpoint_from_row, lambda r: str(r.id))
 
 
 async def resolve_deliveries(info: Info[Any, Any], first: int | None = None,
                              after: str | None = None) -> Connection[WebhookDelivery]:
     """The tenant's webhook deliveries, newest first."""
     rows, limit = await _rows(info, webhook_deliveries, first, after, "whd")
-    page = rows[:limit]
-    nodes = [WebhookDelivery(
+    return rows_connection(rows, limit, "whd", delivery_from_row, lambda r: str(r.id))
+
+
+def delivery_from_row(r: Row[Any]) -> WebhookDelivery:
+    return WebhookDelivery(
         id=strawberry.ID(r.id), endpoint_id=strawberry.ID(r.endpoint_id), event_id=r.event_id,
         event_type=r.event_type, status=r.status, attempts=r.attempts,
         last_status_code=r.last_status_code, last_error=r.last_error,
         next_attempt_at=utc(r.next_attempt_at) if r.status == "PENDING" else None,
         created_at=utc(r.created_at),
-        delivered_at=utc(r.delivered_at) if r.delivered_at else None) for r in page]
-    return connection(nodes, [r.id for r in page], "whd", len(rows) > limit)
+        delivered_at=utc(r.delivered_at) if r.delivered_at else None)
 
 
 @strawberry.input
