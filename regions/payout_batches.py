@@ -32,7 +32,7 @@ from payments.principal import Principal
 from regions import beneficiaries, idempotency
 from regions.events import Event
 from regions.ledger_store import PlannedTransfer, internal_account, lock_accounts, post_journal
-from regions.payouts import CreatePayout, Plan, clearing_shards, plan
+from regions.payouts import CreatePayout, Plan, clearing_shards, created_event, plan
 from regions.sealing import Sealer
 from regions.tables import payout_batches, payouts
 
@@ -128,8 +128,9 @@ _insert_payouts = text("""
 
 
 async def _write(conn: AsyncConnection, who: Principal, account_id: str, currency: str,
-                 batch_id: str, accepted: list[_Accepted]) -> None:
-    """The holds as one pending journal, then every payout in one statement."""
+                 batch_id: str, accepted: list[_Accepted]) -> list[Event]:
+    """The holds as one pending journal, then every payout in one statement; returns each
+    payout's created event."""
     shard = random.randrange(clearing_shards)  # noqa: S311 - load spreading only
     clearing = await internal_account(conn, who.region, f"payout_clearing.{shard}", currency)
     fees = await internal_account(conn, who.region, f"fees.{shard}", currency)
@@ -160,6 +161,8 @@ async def _write(conn: AsyncConnection, who: Principal, account_id: str, currenc
         "p_status": [a.plan.status.value for a in accepted],
         "p_hold": holds, "p_fee_transfer": fee_transfers,
         "p_ext": [a.external_id for a in accepted]})
+    return [created_event(payout_id, a.cmd, a.plan, batch_id)
+            for payout_id, a in zip(payout_ids, accepted, strict=True)]
 
 
 async def create_batch_txn(conn: AsyncConnection, who: Principal, sealer: Sealer,
@@ -183,8 +186,8 @@ async def create_batch_txn(conn: AsyncConnection, who: Principal, sealer: Sealer
             first = min(rejected)
             raise PayoutBatchItemRejected(first, rejected[first])
         batch_id = ids.new_id("pbt", who.region)
-        if accepted:
-            await _write(conn, who, account.id, account.currency, batch_id, accepted)
+        created = (await _write(conn, who, account.id, account.currency, batch_id, accepted)
+                   if accepted else [])
         await conn.execute(insert(payout_batches).values(
             region=who.region, id=batch_id, tenant_id=who.tenant.id, account_id=account.id,
             currency=account.currency, item_count=len(cmd.items), rejected_count=len(rejected),
@@ -196,7 +199,7 @@ async def create_batch_txn(conn: AsyncConnection, who: Principal, sealer: Sealer
             for i, e in sorted(rejected.items())]}
         return response, [Event("payout_batch.created", {
             "batch_id": batch_id, "item_count": len(cmd.items), "accepted": len(accepted),
-            "rejected": len(rejected)}, batch_id)]
+            "rejected": len(rejected)}, batch_id), *created]
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "createPayoutBatch",
                                   _request(cmd), effect)

@@ -41,13 +41,18 @@ async def begin_chunk_txn(conn: AsyncConnection, sealer: Sealer, region: str, ba
     """The next chunk of the batch's open payouts, moved to PROCESSING, as instructions."""
     rows = (await conn.execute(_open, {"region": region, "batch": batch_id,
                                        "skip": list(skip)})).all()
-    starting = [r.id for r in rows if r.status == PayoutStatus.PENDING.value]
+    if not rows:
+        return []
+    starting = [r for r in rows if r.status == PayoutStatus.PENDING.value]
     if starting:
         await conn.execute(update(payouts).where(
             payouts.c.region == region, payouts.c.id == any_(bindparam("ids", type_=ARRAY(Text)))
-        ).values(status=PayoutStatus.PROCESSING.value, updated_at=func.now()), {"ids": starting})
-    if not rows:
-        return []
+        ).values(status=PayoutStatus.PROCESSING.value, updated_at=func.now()),
+            {"ids": [r.id for r in starting]})
+        await events.record(conn, region, rows[0].tenant_id, worker_actor, [
+            Event("payout.processing", payout_payload(
+                r.id, PayoutStatus.PROCESSING, r.amount_minor, r.currency, rail=r.rail,
+                batch_id=batch_id), r.id) for r in starting])
     bens = await beneficiaries.rows_by_id(conn, region, rows[0].tenant_id,
                                           [r.beneficiary_id for r in rows])
     keys = await sealer.keys(conn, region, [b.data_key_id for b in bens.values()])

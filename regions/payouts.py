@@ -133,11 +133,14 @@ def plan(who: Principal, cmd: CreatePayout, ben: Row[Any] | None, payee_name: st
     return Plan(rail, fee_minor, status, [r.message for r in decision.reasons])
 
 
-def created_event(payout_id: str, cmd: CreatePayout, planned: Plan) -> Event:
+def created_event(payout_id: str, cmd: CreatePayout, planned: Plan,
+                  batch_id: str | None = None) -> Event:
+    """A batch item's event names its batch; the batch's own event drives its processing."""
     topic = ("payout.created" if planned.status is PayoutStatus.PENDING
              else "payout.held_for_review")
     return Event(topic, payout_payload(payout_id, planned.status, cmd.amount_minor,
-                                       cmd.currency, reasons=planned.reasons), payout_id)
+                                       cmd.currency, reasons=planned.reasons,
+                                       batch_id=batch_id), payout_id)
 
 
 async def create_payout(conn: AsyncConnection, who: Principal, sealer: Sealer,

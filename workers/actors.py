@@ -84,7 +84,7 @@ async def handle_events(region: str, events: list[dict[str, Any]]) -> None:
 
 async def _trigger(rt: Runtime, region: str, event_id: str, topic: str,
                    payload: dict[str, Any]) -> None:
-    if topic == "payout.created":
+    if topic == "payout.created" and not payload.get("batch_id"):
         await process_payout(rt.db(), rt.sealer(), rt.rails, region, payload["payout_id"],
                              event_id)
     elif topic == "payout_batch.created" and payload.get("accepted"):

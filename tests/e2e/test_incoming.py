@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 from schwifty import IBAN
+from sqlalchemy import text
 
 from payments.principal import Environment, Role
 from regions import tenants
@@ -167,3 +168,18 @@ async def test_live_keys_cannot_simulate(router: Router, topo: Topology,
         "senderName": "x", "idempotencyKey": "k"}})
     assert got["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert got["data"] is None
+
+
+async def test_closed_account_payments_wait_in_suspense(router: Router,
+                                                        make_partner: MakePartner) -> None:
+    p = await make_partner("EU", extra={"EUR": 1})
+    iban = await _iban(p, p.accounts[0])
+
+    async def close(conn: Any) -> None:
+        await conn.execute(text("UPDATE accounts SET status = 'CLOSED' WHERE region = :r "
+                                "AND id = :a"), {"r": p.region, "a": p.accounts[0]})
+
+    await router.run(p.region, close)
+    got = await _simulate(p, iban, "9.00", "in-closed")
+    assert (got["status"], got["suspenseReason"]) == ("SUSPENSE", "ACCOUNT_CLOSED")
+    await assert_ledger_consistent(router, p.region, p.tenant_id)

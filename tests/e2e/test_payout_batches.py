@@ -85,6 +85,13 @@ async def test_non_atomic_batch_accepts_valid_items_and_reports_the_rest(
 
     settled = await process_batch(router, sandbox_sealer(), _rails, p.region, got["id"])
     assert settled == 3
+    topics = await rows(router, p.region, """
+        SELECT topic, count(*) AS n FROM outbox WHERE region = :r AND tenant_id = :t
+          AND payload->>'batch_id' = :b GROUP BY topic""", r=p.region, t=p.tenant_id,
+        b=got["id"])
+    assert {t.topic: t.n for t in topics} == {
+        "payout_batch.created": 1, "payout.created": 3, "payout.processing": 3,
+        "payout.completed": 3, "payout_batch.completed": 1}, "every status change an event"
     read = await p.gql(GET, {"id": got["id"]})
     batch = read["data"]["payoutBatch"]
     assert (batch["status"], batch["succeeded"], batch["pending"]) == ("COMPLETED", 3, 0)
