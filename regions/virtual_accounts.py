@@ -30,6 +30,7 @@ from payments.principal import Principal
 from regions import idempotency
 from regions.events import Event
 from regions.ledger_queries import account_rows
+from regions.ledger_store import lock_accounts
 from regions.tables import account_directory, virtual_accounts
 
 per_account_max = 10
@@ -63,13 +64,23 @@ def _request(cmd: IssueVirtualAccount) -> dict[str, Any]:
     return {"accountId": cmd.account_id, "country": cmd.country}
 
 
-async def check_issuable(conn: AsyncConnection, who: Principal, account_id: str) -> None:
-    """The account is the tenant's, active, and below its limit of virtual accounts."""
-    rows = await account_rows(conn, who.region, who.tenant.id, [account_id])
-    if not rows:
+async def check_issuable(conn: AsyncConnection, who: Principal, account_id: str, *,
+                         lock: bool = False) -> None:
+    """The account is the tenant's, active, and below its limit of virtual accounts.
+
+    ``lock`` (in the issuing transaction) holds the account row, so concurrent issues on one
+    account count one after another and cannot pass the limit together.
+    """
+    if lock:
+        locked = await lock_accounts(conn, who.region, who.tenant.id, [account_id])
+        status = locked.accounts[account_id].status if account_id in locked.accounts else None
+    else:
+        rows = await account_rows(conn, who.region, who.tenant.id, [account_id])
+        status = AccountStatus(rows[0].status) if rows else None
+    if status is None:
         raise NotFound("account", account_id)
-    if rows[0].status != AccountStatus.ACTIVE.value:
-        raise AccountNotActive(account_id, rows[0].status)
+    if status != AccountStatus.ACTIVE:
+        raise AccountNotActive(account_id, status)
     count = (await conn.execute(select(func.count()).where(
         virtual_accounts.c.region == who.region, virtual_accounts.c.tenant_id == who.tenant.id,
         virtual_accounts.c.account_id == account_id))).scalar_one()
@@ -93,7 +104,7 @@ async def claim_address(conn: AsyncConnection, key: bytes, region: str,
 async def issue_txn(conn: AsyncConnection, who: Principal, cmd: IssueVirtualAccount,
                     details: AccountDetails) -> Response:
     async def effect() -> tuple[Response, list[Event]]:
-        await check_issuable(conn, who, cmd.account_id)
+        await check_issuable(conn, who, cmd.account_id, lock=True)
         vac_id = ids.new_id("vac", who.region)
         await conn.execute(insert(virtual_accounts).values(
             region=who.region, id=vac_id, tenant_id=who.tenant.id, account_id=cmd.account_id,

@@ -1,6 +1,6 @@
 """Webhook delivery: events become deliveries, deliveries are signed and POSTed.
 
-``enqueue_event`` runs for every outbox event (from ``handle_event``) and then tries the new
+``enqueue_event`` runs for every outbox event (from ``handle_events``) and then tries the new
 deliveries at once; ``deliver_due`` (scheduled per region) retries what failed, with backoff,
 for at least 24 hours. A delivery is claimed under a lease before the HTTP call and its result
 recorded after, so a worker that dies mid-call leaves it to be retried after the lease; a

@@ -79,7 +79,7 @@ async def _events(router: Router, p: Partner) -> list[Any]:
 
 
 async def _relay(router: Router, p: Partner, allow_private: bool = True) -> int:
-    """What the relay and ``handle_event`` do for each of the tenant's events."""
+    """What the relay and ``handle_events`` do for each of the tenant's events."""
     made = 0
     for e in await _events(router, p):
         made += await enqueue_event(router, sandbox_sealer(), p.region, e.tenant_id, e.id,
