@@ -26,6 +26,9 @@ class Event:
     topic: str
     payload: dict[str, Any]
     target: str | None
+    audited: bool = True
+    """False for the items of an operation whose own event is audited (a payout batch's
+    10,000 payouts): the outbox carries each item, the audit log the operation."""
 
 
 _record = text("""
@@ -37,8 +40,9 @@ WITH o AS (
 a AS (
     INSERT INTO audit_events (region, id, tenant_id, actor, action, target, detail)
     SELECT :region, u.id, :tenant_id, :actor, u.topic, u.target, CAST(u.detail AS JSONB)
-    FROM unnest(CAST(:audit_ids AS TEXT[]), CAST(:topics AS TEXT[]), CAST(:targets AS TEXT[]),
-                CAST(:details AS TEXT[])) AS u(id, topic, target, detail))
+    FROM unnest(CAST(:audit_ids AS TEXT[]), CAST(:audit_topics AS TEXT[]),
+                CAST(:targets AS TEXT[]), CAST(:details AS TEXT[]))
+         AS u(id, topic, target, detail))
 UPDATE idempotency_keys SET response = CAST(:response AS JSONB)
 WHERE region = :region AND tenant_id = :tenant_id AND key = :key
 """)
@@ -53,15 +57,16 @@ async def record(
     Event ids are stable, so receivers can drop duplicates.
     """
     event_ids = [ids.new_id("evt", region) for _ in events]
+    audited = [(i, e) for i, e in zip(event_ids, events, strict=True) if e.audited]
     await conn.execute(_record, {
         "region": region, "tenant_id": tenant_id, "actor": actor,
         "event_ids": event_ids,
-        "audit_ids": [ids.new_id("aud", region) for _ in events],
         "topics": [e.topic for e in events],
         "payloads": [json.dumps(e.payload) for e in events],
-        "targets": [e.target for e in events],
-        "details": [json.dumps({"event_id": i, **e.payload})
-                    for i, e in zip(event_ids, events, strict=True)],
+        "audit_ids": [ids.new_id("aud", region) for _ in audited],
+        "audit_topics": [e.topic for _, e in audited],
+        "targets": [e.target for _, e in audited],
+        "details": [json.dumps({"event_id": i, **e.payload}) for i, e in audited],
         "key": key, "response": json.dumps(response) if response is not None else None,
     })
     return event_ids

@@ -52,7 +52,7 @@ async def begin_chunk_txn(conn: AsyncConnection, sealer: Sealer, region: str, ba
         await events.record(conn, region, rows[0].tenant_id, worker_actor, [
             Event("payout.processing", payout_payload(
                 r.id, PayoutStatus.PROCESSING, r.amount_minor, r.currency, rail=r.rail,
-                batch_id=batch_id), r.id) for r in starting])
+                batch_id=batch_id), r.id, audited=False) for r in starting])
     bens = await beneficiaries.rows_by_id(conn, region, rows[0].tenant_id,
                                           [r.beneficiary_id for r in rows])
     keys = await sealer.keys(conn, region, [b.data_key_id for b in bens.values()])
@@ -104,7 +104,7 @@ async def finish_chunk_txn(conn: AsyncConnection, region: str,
     await events.record(conn, region, rows[0].tenant_id, worker_actor, [
         Event(f"payout.{s.value.lower()}", payout_payload(
             r.id, s, r.amount_minor, r.currency, batch_id=r.batch_id,
-            failure_code=o.failure_code), r.id)
+            failure_code=o.failure_code), r.id, audited=False)
         for r, s, o in zip(rows, statuses, results, strict=True)])
     return len(rows)
 

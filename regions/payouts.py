@@ -135,12 +135,13 @@ def plan(who: Principal, cmd: CreatePayout, ben: Row[Any] | None, payee_name: st
 
 def created_event(payout_id: str, cmd: CreatePayout, planned: Plan,
                   batch_id: str | None = None) -> Event:
-    """A batch item's event names its batch; the batch's own event drives its processing."""
+    """A batch item's event names its batch; the batch's own event drives its processing
+    and stands for it in the audit log."""
     topic = ("payout.created" if planned.status is PayoutStatus.PENDING
              else "payout.held_for_review")
     return Event(topic, payout_payload(payout_id, planned.status, cmd.amount_minor,
                                        cmd.currency, reasons=planned.reasons,
-                                       batch_id=batch_id), payout_id)
+                                       batch_id=batch_id), payout_id, audited=batch_id is None)
 
 
 async def create_payout(conn: AsyncConnection, who: Principal, sealer: Sealer,

@@ -92,6 +92,12 @@ async def test_non_atomic_batch_accepts_valid_items_and_reports_the_rest(
     assert {t.topic: t.n for t in topics} == {
         "payout_batch.created": 1, "payout.created": 3, "payout.processing": 3,
         "payout.completed": 3, "payout_batch.completed": 1}, "every status change an event"
+    audited = await rows(router, p.region, """
+        SELECT action, count(*) AS n FROM audit_events WHERE region = :r AND tenant_id = :t
+          AND detail->>'batch_id' = :b GROUP BY action""", r=p.region, t=p.tenant_id,
+        b=got["id"])
+    assert {a.action: a.n for a in audited} == {
+        "payout_batch.created": 1, "payout_batch.completed": 1}, "the batch stands for items"
     read = await p.gql(GET, {"id": got["id"]})
     batch = read["data"]["payoutBatch"]
     assert (batch["status"], batch["succeeded"], batch["pending"]) == ("COMPLETED", 3, 0)
