@@ -137,6 +137,15 @@ async def _endpoint(info: Info[Any, Any], endpoint_id: str) -> WebhookEndpoint:
     return endpoint_from_row(await info.context.router.read(who.region, body))
 
 
+async def _with_secret(info: Info[Any, Any], response: dict[str, Any],
+                       secret: str) -> WebhookEndpointSecret:
+    """The endpoint, with the secret drawn for this request unless the answer is a replay
+    (whose secret was shown once already and is not shown again)."""
+    fresh = response.get("secretDigest") == store.secret_digest(secret)
+    return WebhookEndpointSecret(endpoint=await _endpoint(info, response["id"]),
+                                 secret=secret if fresh else None)
+
+
 @errors.typed_errors
 async def register_webhook_endpoint(
     info: Info[Any, Any], input: RegisterWebhookEndpointInput
@@ -149,9 +158,7 @@ async def register_webhook_endpoint(
     sealer = info.context.keys()
     response = await info.context.router.run(
         who.region, lambda conn: store.register_txn(conn, who, sealer, cmd, secret))
-    fresh = response.get("secretDigest") == store.secret_digest(secret)
-    return WebhookEndpointSecret(endpoint=await _endpoint(info, response["id"]),
-                                 secret=secret if fresh else None)
+    return await _with_secret(info, response, secret)
 
 
 @errors.typed_errors
@@ -165,9 +172,7 @@ async def rotate_webhook_secret(
     sealer = info.context.keys()
     response = await info.context.router.run(who.region, lambda conn: store.rotate_txn(
         conn, who, sealer, str(input.endpoint_id), key, secret))
-    fresh = response.get("secretDigest") == store.secret_digest(secret)
-    return WebhookEndpointSecret(endpoint=await _endpoint(info, response["id"]),
-                                 secret=secret if fresh else None)
+    return await _with_secret(info, response, secret)
 
 
 @errors.typed_errors
