@@ -25,13 +25,6 @@ from regions.sealing import Place, Sealer
 from regions.tables import beneficiaries
 
 name_length_max = 140
-
-
-class Unset:
-    """Marks an argument not given (None is a meaningful key: a destroyed one)."""
-
-
-UNSET = Unset()
 address_length_max = 280
 table_name = "beneficiaries"
 
@@ -100,11 +93,20 @@ async def create_beneficiary_txn(
                                   _request(cmd), effect)
 
 
-async def open_row(conn: AsyncConnection, sealer: Sealer, row: Row[Any],
-                   key: bytes | Unset | None = UNSET) -> Beneficiary:
-    """The beneficiary with its personal fields opened (``key``: already fetched)."""
-    if isinstance(key, Unset):
-        key = await sealer.key(conn, row.region, row.data_key_id)
+async def keys_of(conn: AsyncConnection, sealer: Sealer, region: str,
+                  rows: Sequence[Row[Any]]) -> dict[str, bytes | None]:
+    """The data keys of the beneficiaries, in one query for those not cached (None for an
+    erased one)."""
+    return await sealer.keys(conn, region, [r.data_key_id for r in rows])
+
+
+async def open_row(conn: AsyncConnection, sealer: Sealer, row: Row[Any]) -> Beneficiary:
+    """One beneficiary with its personal fields opened."""
+    return opened(sealer, row, await sealer.key(conn, row.region, row.data_key_id))
+
+
+def opened(sealer: Sealer, row: Row[Any], key: bytes | None) -> Beneficiary:
+    """The beneficiary with its personal fields opened under its (fetched) data key."""
     place = Place(row.tenant_id, table_name, row.id)
     return Beneficiary(
         id=row.id, status=row.status, name=sealer.open(key, place, "name", row.name_sealed),
@@ -114,11 +116,8 @@ async def open_row(conn: AsyncConnection, sealer: Sealer, row: Row[Any],
         created_at=row.created_at)
 
 
-async def payee_details(conn: AsyncConnection, sealer: Sealer, row: Row[Any],
-                        key: bytes | Unset | None = UNSET) -> BankDetails:
+def payee_details(sealer: Sealer, row: Row[Any], key: bytes | None) -> BankDetails:
     """The beneficiary's full bank details, opened for a rail instruction."""
-    if isinstance(key, Unset):
-        key = await sealer.key(conn, row.region, row.data_key_id)
     place = Place(row.tenant_id, table_name, row.id)
     return BankDetails(country=row.country,
                        iban=sealer.open(key, place, "iban", row.iban_sealed),
@@ -149,4 +148,6 @@ async def beneficiary_page(conn: AsyncConnection, sealer: Sealer, region: str, t
     if after is not None:
         q = q.where(beneficiaries.c.id < after)
     rows = (await conn.execute(q.order_by(beneficiaries.c.id.desc()).limit(first + 1))).all()
-    return Page([await open_row(conn, sealer, r) for r in rows[:first]], len(rows) > first)
+    keys = await keys_of(conn, sealer, region, rows[:first])
+    return Page([opened(sealer, r, keys[r.data_key_id]) for r in rows[:first]],
+                len(rows) > first)

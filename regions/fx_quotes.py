@@ -8,7 +8,6 @@ into shards so conversions in one currency do not all queue on one row.
 
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,10 +33,9 @@ from payments.principal import Principal
 from regions import idempotency
 from regions.events import Event
 from regions.fx_store import PivotRates
-from regions.ledger_store import PlannedTransfer, internal_account, post_journal
+from regions.ledger_store import PlannedTransfer, pick_shard, post_journal, sharded_account
 from regions.tables import fx_quotes
 
-liquidity_shards = 8
 rate_decimal_places = 12
 
 Response = dict[str, Any]
@@ -168,11 +166,11 @@ async def execute_quote_txn(
         if quote.expires_at <= quote.db_now:
             raise QuoteExpired(f"quote {cmd.quote_id!r} expired at "
                                f"{quote.expires_at.astimezone(UTC).isoformat()}")
-        shard = random.randrange(liquidity_shards)  # noqa: S311 - load spreading only
-        liq_sell = await internal_account(conn, who.region, f"fx_liquidity.{shard}",
-                                          quote.sell_currency)
-        liq_buy = await internal_account(conn, who.region, f"fx_liquidity.{shard}",
-                                         quote.buy_currency)
+        shard = pick_shard()
+        liq_sell = await sharded_account(conn, who.region, "fx_liquidity",
+                                         quote.sell_currency, shard)
+        liq_buy = await sharded_account(conn, who.region, "fx_liquidity", quote.buy_currency,
+                                        shard)
         outcome = await post_journal(conn, who.region, who.tenant.id, "fx_conversion", [
             PlannedTransfer(cmd.sell_account_id, liq_sell, quote.sell_minor,
                             quote.sell_currency, f"fx {cmd.quote_id}"),

@@ -14,7 +14,6 @@ since an operator may later assign a suspended payment to a tenant.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -33,12 +32,17 @@ from policies.engine import Operation, evaluate
 from regions import events, idempotency, virtual_accounts
 from regions.beneficiaries import CreateBeneficiary, insert_beneficiary
 from regions.events import Event
-from regions.ledger_store import PlannedTransfer, internal_account, post_journal
+from regions.ledger_store import (
+    PlannedTransfer,
+    internal_account,
+    pick_shard,
+    post_journal,
+    sharded_account,
+)
 from regions.payouts import CreatePayout, create_payout
 from regions.sealing import Place, Sealer
 from regions.tables import accounts, incoming_payments
 
-clearing_shards = 8
 platform_tenant = "platform"
 table_name = "incoming_payments"
 
@@ -122,8 +126,8 @@ async def receive(conn: AsyncConnection, sealer: Sealer, region: str, entry: Inc
                .where(incoming_payments.c.region == region,
                       incoming_payments.c.bank_reference == entry.bank_reference))).one()
         return Received(row.id, row.status, created=False)
-    shard = random.randrange(clearing_shards)  # noqa: S311 - load spreading only
-    clearing = await internal_account(conn, region, f"incoming_clearing.{shard}", entry.currency)
+    clearing = await sharded_account(conn, region, "incoming_clearing", entry.currency,
+                                     pick_shard())
     internal = [clearing]
     credit = target.account_id
     if credit is None:

@@ -8,6 +8,7 @@ the journal.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,23 @@ async def internal_account(conn: AsyncConnection, region: str, purpose: str, cur
         .on_conflict_do_nothing(index_elements=["region", "purpose", "currency"],
                                 index_where=text("kind = 'internal'")))
     return str((await conn.execute(select(accounts.c.id).where(*where))).scalar_one())
+
+
+internal_shards = 8
+"""Hot internal accounts (FX liquidity, payout clearing, fees, incoming clearing) are split
+into this many accounts per purpose and currency, so concurrent operations do not all queue
+on one row; any shard serves, and their sum is the purpose's balance."""
+
+
+def pick_shard() -> int:
+    return random.randrange(internal_shards)  # noqa: S311 - load spreading only
+
+
+async def sharded_account(conn: AsyncConnection, region: str, purpose: str, currency: str,
+                          shard: int) -> str:
+    """One shard of a hot internal account (``<purpose>.<shard>``), created on first use."""
+    assert 0 <= shard < internal_shards, shard
+    return await internal_account(conn, region, f"{purpose}.{shard}", currency)
 
 
 # Built once: statements rebuilt per call spend more CPU in SQLAlchemy than in the database.

@@ -10,7 +10,6 @@ processes it in chunks (``workers.payouts.process_batch``).
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +30,14 @@ from payments.ledger import AccountStatus
 from payments.principal import Principal
 from regions import beneficiaries, idempotency
 from regions.events import Event
-from regions.ledger_store import PlannedTransfer, internal_account, lock_accounts, post_journal
-from regions.payouts import CreatePayout, Plan, clearing_shards, created_event, plan
+from regions.ledger_store import (
+    PlannedTransfer,
+    lock_accounts,
+    pick_shard,
+    post_journal,
+    sharded_account,
+)
+from regions.payouts import CreatePayout, Plan, created_event, plan
 from regions.sealing import Sealer
 from regions.tables import payout_batches, payouts
 
@@ -76,8 +81,8 @@ async def _check(conn: AsyncConnection, who: Principal, sealer: Sealer,
     """Each item's plan, or its error; funds are checked in item order under the lock."""
     wanted = [i.beneficiary_id for i in cmd.items if isinstance(i, CreatePayout)]
     bens = await beneficiaries.rows_by_id(conn, who.region, who.tenant.id, wanted)
-    keys = await sealer.keys(conn, who.region, [b.data_key_id for b in bens.values()])
-    names = {b.id: (await beneficiaries.open_row(conn, sealer, b, keys[b.data_key_id])).name
+    keys = await beneficiaries.keys_of(conn, sealer, who.region, list(bens.values()))
+    names = {b.id: beneficiaries.opened(sealer, b, keys[b.data_key_id]).name
              for b in bens.values()}
     accepted: list[_Accepted] = []
     rejected: dict[int, DomainError] = {}
@@ -131,9 +136,9 @@ async def _write(conn: AsyncConnection, who: Principal, account_id: str, currenc
                  batch_id: str, accepted: list[_Accepted]) -> list[Event]:
     """The holds as one pending journal, then every payout in one statement; returns each
     payout's created event."""
-    shard = random.randrange(clearing_shards)  # noqa: S311 - load spreading only
-    clearing = await internal_account(conn, who.region, f"payout_clearing.{shard}", currency)
-    fees = await internal_account(conn, who.region, f"fees.{shard}", currency)
+    shard = pick_shard()
+    clearing = await sharded_account(conn, who.region, "payout_clearing", currency, shard)
+    fees = await sharded_account(conn, who.region, "fees", currency, shard)
     payout_ids = [ids.new_id("pay", who.region) for _ in accepted]
     planned = []
     for payout_id, a in zip(payout_ids, accepted, strict=True):

@@ -21,7 +21,7 @@ from payments.payouts import PayoutStatus
 from regions import beneficiaries, events
 from regions.events import Event
 from regions.holds import settle
-from regions.payouts import Instruction, RailOutcome, payout_payload, worker_actor
+from regions.payouts import Instruction, RailOutcome, instruction, payout_payload, worker_actor
 from regions.sealing import Sealer
 from regions.tables import payout_batches, payouts
 
@@ -55,16 +55,9 @@ async def begin_chunk_txn(conn: AsyncConnection, sealer: Sealer, region: str, ba
                 batch_id=batch_id), r.id, audited=False) for r in starting])
     bens = await beneficiaries.rows_by_id(conn, region, rows[0].tenant_id,
                                           [r.beneficiary_id for r in rows])
-    keys = await sealer.keys(conn, region, [b.data_key_id for b in bens.values()])
-    out = []
-    for r in rows:
-        ben = bens[r.beneficiary_id]
-        key = keys[ben.data_key_id]
-        opened = await beneficiaries.open_row(conn, sealer, ben, key)
-        out.append(Instruction(r.id, r.rail, r.amount_minor, r.currency, opened.name or "",
-                               await beneficiaries.payee_details(conn, sealer, ben, key),
-                               r.reference, r.purpose_code))
-    return out
+    keys = await beneficiaries.keys_of(conn, sealer, region, list(bens.values()))
+    return [instruction(sealer, r, bens[r.beneficiary_id],
+                        keys[bens[r.beneficiary_id].data_key_id]) for r in rows]
 
 
 _finish = text("""

@@ -10,7 +10,6 @@ nothing; the hold is posted or voided exactly once.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,12 +35,10 @@ from policies.payouts import payout_parameters
 from regions import beneficiaries, events, idempotency
 from regions.events import Event
 from regions.holds import settle
-from regions.ledger_store import PlannedTransfer, internal_account, post_journal
+from regions.ledger_store import PlannedTransfer, pick_shard, post_journal, sharded_account
 from regions.sealing import Sealer
 from regions.tables import message_inbox, payouts
 
-clearing_shards = 8
-"""Payout clearing and fee accounts are split so concurrent payouts do not queue on one row."""
 reference_length_max = 140
 worker_actor = "worker:payouts"
 
@@ -180,14 +177,13 @@ async def create_payout_txn(
 async def _hold(conn: AsyncConnection, who: Principal, cmd: CreatePayout, payout_id: str,
                 fee_minor: int) -> tuple[str, str | None]:
     """Hold the amount and fee on the customer account; returns the two transfer ids."""
-    shard = random.randrange(clearing_shards)  # noqa: S311 - load spreading only
-    clearing = await internal_account(conn, who.region, f"payout_clearing.{shard}",
-                                      cmd.currency)
+    shard = pick_shard()
+    clearing = await sharded_account(conn, who.region, "payout_clearing", cmd.currency, shard)
     planned = [PlannedTransfer(cmd.account_id, clearing, cmd.amount_minor, cmd.currency,
                                f"payout {payout_id}")]
     internal = [clearing]
     if fee_minor > 0:
-        fees = await internal_account(conn, who.region, f"fees.{shard}", cmd.currency)
+        fees = await sharded_account(conn, who.region, "fees", cmd.currency, shard)
         planned.append(PlannedTransfer(cmd.account_id, fees, fee_minor, cmd.currency,
                                        f"payout fee {payout_id}"))
         internal.append(fees)
@@ -257,9 +253,15 @@ async def begin_processing_txn(conn: AsyncConnection, sealer: Sealer, region: st
         return None
     ben = await beneficiaries.beneficiary_row(conn, region, row.tenant_id, row.beneficiary_id)
     assert ben is not None, row
-    opened = await beneficiaries.open_row(conn, sealer, ben)
-    return Instruction(row.id, row.rail, row.amount_minor, row.currency, opened.name or "",
-                       await beneficiaries.payee_details(conn, sealer, ben), row.reference,
+    return instruction(sealer, row, ben, await sealer.key(conn, region, ben.data_key_id))
+
+
+def instruction(sealer: Sealer, row: Row[Any], ben: Row[Any], key: bytes | None
+                ) -> Instruction:
+    """The rail instruction of a payout, its beneficiary opened under ``key``."""
+    return Instruction(row.id, row.rail, row.amount_minor, row.currency,
+                       beneficiaries.opened(sealer, ben, key).name or "",
+                       beneficiaries.payee_details(sealer, ben, key), row.reference,
                        row.purpose_code)
 
 
@@ -295,8 +297,8 @@ async def return_txn(conn: AsyncConnection, region: str, payout_id: str, code: s
     row = await _locked(conn, region, payout_id)
     if row is None or PayoutStatus(row.status) is not PayoutStatus.COMPLETED:
         return False
-    shard = random.randrange(clearing_shards)  # noqa: S311 - load spreading only
-    clearing = await internal_account(conn, region, f"payout_clearing.{shard}", row.currency)
+    clearing = await sharded_account(conn, region, "payout_clearing", row.currency,
+                                     pick_shard())
     outcome = await post_journal(
         conn, region, row.tenant_id, "payout_return",
         [PlannedTransfer(clearing, row.account_id, row.amount_minor, row.currency,

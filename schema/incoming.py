@@ -19,7 +19,7 @@ from payments.currency import currency as lookup_currency
 from payments.money import parse_amount
 from payments.principal import Environment, Principal, Role
 from payments.text import check_text
-from regions import idempotency, incoming
+from regions import commands, idempotency, incoming
 from regions.idempotency import check_key
 from schema import errors
 from schema.accounts import utc
@@ -123,7 +123,7 @@ def _entry(who: Principal, data: SimulateIncomingPaymentInput, key: str
                          length_min=1)
     name = check_text(data.sender_name, "senderName", sender_name_length_max, length_min=1)
     if data.reference is not None:
-        check_text(data.reference, "reference", 140)
+        check_text(data.reference, "reference", commands.reference_length_max)
     sender_iban = None
     if data.sender_iban is not None:
         sender_iban = check_text(data.sender_iban.replace(" ", "").upper(), "senderIban",

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 import dramatiq
@@ -15,7 +15,6 @@ from regions.router import Router
 from workers.broker import install
 from workers.config import WorkerConfig
 from workers.relay import OutboxEvent, Publish, Relay
-from workers.runtime import runtime
 from workers.scheduler import Job, Scheduler
 
 worker_threads_default = 4
@@ -89,6 +88,22 @@ def broker_publish(broker: dramatiq.Broker) -> Publish:
 def run_relay(config: WorkerConfig) -> int:
     """``corridor relay``: publish every region's outbox until SIGTERM or SIGINT."""
     broker, _ = install(config)
+    _run_until_signalled(config, lambda router, stop: Relay(
+        router, [r.code for r in config.topology.regions], broker_publish(broker)).run(stop))
+    broker.close()
+    return 0
+
+
+def run_scheduler(config: WorkerConfig) -> int:
+    install(config)
+    _run_until_signalled(config, lambda router, stop: Scheduler(
+        router, scheduled_jobs(config)).run(stop))
+    return 0
+
+
+def _run_until_signalled(config: WorkerConfig,
+                         loop_body: Callable[[Router, asyncio.Event], Awaitable[None]]) -> None:
+    """Run an async loop with its own router until SIGTERM or SIGINT sets its stop event."""
     stop = asyncio.Event()
 
     async def main() -> None:
@@ -97,32 +112,11 @@ def run_relay(config: WorkerConfig) -> int:
             loop.add_signal_handler(sig, stop.set)
         router = Router(config.topology, config.urls, pool_size=2)
         try:
-            await Relay(router, [r.code for r in config.topology.regions],
-                        broker_publish(broker)).run(stop)
+            await loop_body(router, stop)
         finally:
             await router.dispose()
 
     asyncio.run(main())
-    broker.close()
-    return 0
-
-
-def run_scheduler(config: WorkerConfig) -> int:
-    install(config)
-    stop = asyncio.Event()
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        router = runtime().db()
-        try:
-            await Scheduler(router, scheduled_jobs(config)).run(stop)
-        finally:
-            await router.dispose()
-
-    asyncio.run(main())
-    return 0
 
 
 def start_in_process(config: WorkerConfig) -> Callable[[], None]:
