@@ -14,6 +14,7 @@ from api.auth import KeyCache, Unauthenticated, authenticate, bearer_key
 from api.graphql_http import graphql_controller, refuse_websocket
 from api.settings import Env, Settings, request_body_bytes_max
 from regions.keyring import provider_from_settings
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.sealing import Sealer
 from regions.virtual_accounts import directory_key
@@ -28,8 +29,9 @@ async def graphql_context(request: Request[Any, Any, Any]) -> Context:
         return Context(router=state.router, principal=None)
     who = await authenticate(state.router, state.settings.pepper, state.key_cache,
                              bearer_key(header))
+    await state.policies.refresh(state.router)
     return Context(router=state.router, principal=who, sealer=state.sealer,
-                   directory_key=state.directory_key)
+                   policies=state.policies, directory_key=state.directory_key)
 
 
 def unauthenticated(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response[Any]:
@@ -79,6 +81,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
         app.state.settings = settings
         app.state.key_cache = KeyCache()
         app.state.sealer = sealer
+        app.state.policies = PolicyGate()
         app.state.directory_key = directory_key(settings.pepper)
         try:
             yield

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from payments.errors import DomainError
+from payments.errors import DomainError, PolicyDenied
 from payments.principal import Environment, Role
 from payments.statements import StatementEntry
 from regions import migrate, tenants
@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     ac = apikey.add_parser("create")
     ac.add_argument("--tenant", required=True)
     ac.add_argument("--role", required=True, choices=[r.value for r in Role])
+    ac.add_argument("--jurisdictions", default="",
+                    help="compliance_officer keys: the jurisdictions they act on, e.g. EU,UK")
 
     worker = sub.add_parser("worker", help="run the RabbitMQ workers")
     worker.add_argument("--threads", type=int, default=4)
@@ -99,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except (RegionsFileError, DomainError, ValueError, OSError) as exc:
-        print(f"corridor: {exc}", file=sys.stderr)
+        reasons = exc.reasons if isinstance(exc, PolicyDenied) else []
+        print("; ".join([f"corridor: {exc}", *reasons]), file=sys.stderr)
         return 2
 
 
@@ -119,7 +122,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_tenant_create(args.name, args.jurisdiction, args.region,
                                           Environment(args.environment), args.fx_spread_bps))
     if args.command == "apikey":
-        return asyncio.run(_apikey_create(args.tenant, Role(args.role)))
+        scope = [j.strip() for j in args.jurisdictions.split(",") if j.strip()]
+        return asyncio.run(_apikey_create(args.tenant, Role(args.role), scope))
     if args.command == "statements":
         fmt, entries = _read_statement(args.file, args.format)
         return asyncio.run(_statements_import(args.file, fmt, entries, args.region))
@@ -159,12 +163,16 @@ def _migrate(dry_run: bool, dialect: Dialect) -> int:
 async def _tenant_create(name: str, jurisdiction: str, region: str | None,
                          environment: Environment, fx_spread_bps: int | None) -> int:
     from api.settings import from_env
+    from regions.policy_gate import PolicyGate
 
     settings = from_env()
     router = Router(settings.topology, settings.urls, pool_size=1)
+    gate = PolicyGate()
     try:
+        await gate.refresh(router, force=True)
         tenant = await router.run_control(lambda conn: tenants.create_tenant(
-            conn, settings.topology, name, jurisdiction, region, environment, fx_spread_bps))
+            conn, settings.topology, name, jurisdiction, region, environment, fx_spread_bps,
+            gate=gate))
     finally:
         await router.dispose()
     print(json.dumps({"id": tenant.id, "name": tenant.name, "jurisdiction": tenant.jurisdiction,
@@ -187,18 +195,20 @@ async def _tenant_set_spread(tenant_id: str, bps: int | None) -> int:
     return 0
 
 
-async def _apikey_create(tenant_id: str, role: Role) -> int:
+async def _apikey_create(tenant_id: str, role: Role, jurisdictions: list[str]) -> int:
     from api.settings import from_env
 
     settings = from_env()
     router = Router(settings.topology, settings.urls, pool_size=1)
     try:
         issued = await router.run_control(
-            lambda conn: tenants.create_api_key(conn, settings.pepper, tenant_id, role))
+            lambda conn: tenants.create_api_key(conn, settings.pepper, tenant_id, role,
+                                                jurisdictions))
     finally:
         await router.dispose()
     print(json.dumps({"id": issued.id, "tenant_id": issued.tenant_id, "role": issued.role.value,
-                      "key": issued.key, "note": "shown once; Corridor keeps only a hash"}))
+                      "jurisdictions": jurisdictions, "key": issued.key,
+                      "note": "shown once; Corridor keeps only a hash"}))
     return 0
 
 
@@ -218,6 +228,7 @@ async def _statements_import(path: Path, fmt: str, entries: list[StatementEntry]
                              region: str) -> int:
     from api.settings import from_env
     from regions.keyring import provider_from_settings
+    from regions.policy_gate import PolicyGate
     from regions.sealing import Sealer
     from regions.statements_import import import_statement
     from regions.virtual_accounts import directory_key
@@ -228,8 +239,10 @@ async def _statements_import(path: Path, fmt: str, entries: list[StatementEntry]
     sealer = Sealer(provider_from_settings(settings.key_provider, settings.keyring_path,
                                            [r.code for r in settings.topology.regions]))
     router = Router(settings.topology, settings.urls, pool_size=2)
+    gate = PolicyGate()
     try:
-        summary = await import_statement(router, sealer, directory_key(settings.pepper),
+        await gate.refresh(router, force=True)
+        summary = await import_statement(router, sealer, gate, directory_key(settings.pepper),
                                          entries, fmt.upper(), region)
     finally:
         await router.dispose()

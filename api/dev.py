@@ -27,6 +27,7 @@ from regions import commands, migrate, tenants
 from regions.databases import ensure_databases, local_urls
 from regions.embedded import embedded_server
 from regions.ledger_store import insert_account
+from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology, load
 
@@ -109,7 +110,7 @@ async def _seed_tenant(router: Router, topo: Topology, pepper: bytes, region: st
                        jurisdiction: str) -> dict[str, Any]:
     async def control(conn: AsyncConnection) -> tuple[str, str]:
         tenant = await tenants.create_tenant(conn, topo, f"Demo {region}", jurisdiction, region,
-                                             Environment.TEST)
+                                             Environment.TEST, gate=PolicyGate())
         key = await tenants.create_api_key(conn, pepper, tenant.id, Role.PARTNER_ADMIN)
         return tenant.id, key.key
 

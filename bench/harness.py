@@ -31,6 +31,7 @@ from regions import commands, fx_store, migrate, tenants
 from regions.databases import drop_databases, ensure_databases, local_urls
 from regions.ledger_store import insert_account
 from regions.local_pg import server_url
+from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology, load
 
@@ -93,7 +94,7 @@ async def _seed(topo: Topology, urls: DatabaseUrls, accounts_per_currency: int) 
     try:
         async def control(conn: AsyncConnection) -> tuple[str, str, str]:
             t = await tenants.create_tenant(conn, topo, "Bench GmbH", "EU", None,
-                                            Environment.TEST)
+                                            Environment.TEST, gate=PolicyGate())
             k = await tenants.create_api_key(conn, pepper.encode(), t.id, Role.PARTNER_ADMIN)
             return t.id, t.home_region, k.key
 

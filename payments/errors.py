@@ -95,3 +95,15 @@ class BatchItemRejected(DomainError):
         super().__init__(f"item {index}: {cause.message}")
         self.index = index
         self.cause = cause
+
+
+class PolicyDenied(DomainError):
+    """A jurisdiction's policy refuses the operation. ``trail`` is the decision's audit record,
+    kept although the operation's transaction rolls back."""
+
+    code = "POLICY_DENIED"
+
+    def __init__(self, message: str, reasons: list[str], trail: object | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons
+        self.trail = trail

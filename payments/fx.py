@@ -125,3 +125,10 @@ def quote(sell: Currency, buy: Currency, mid: Fraction, spread_bps: int,
 def jump_exceeds(previous: Fraction, current: Fraction, jump_bps_max: int) -> bool:
     """Whether a new rate moved more than ``jump_bps_max`` against the last one."""
     return abs(current - previous) * bps_per_unit > previous * jump_bps_max
+
+
+def equivalent_minor(amount_minor: int, source: Currency, target: Currency,
+                     mid: Fraction) -> int:
+    """An amount's worth in another currency at a mid rate, for comparing with limits and
+    thresholds: rounded up, so a conversion never slips under a threshold it reaches."""
+    return (amount_minor * mid * _minor_ratio(source, target)).__ceil__()

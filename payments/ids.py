@@ -18,7 +18,7 @@ ulid_length = 26
 id_length_max = 64
 _shifts = tuple(range(5 * (ulid_length - 1), -1, -5))
 kinds = frozenset({"ten", "key", "acc", "trf", "jnl", "evt", "aud", "fxq", "fxr", "vac", "dek",
-                   "ben", "pay", "inc", "pbt", "whe", "whd"})
+                   "ben", "pay", "inc", "pbt", "whe", "whd", "pdc", "rvc", "pch"})
 _pattern = re.compile(
     r"(?P<kind>[a-z]{3})_(?P<region>[a-z][a-z0-9-]{1,30})_(?P<ulid>[0-7][0-9A-HJKMNP-TV-Z]{25})")
 ms_max = 2**48 - 1

@@ -3,7 +3,9 @@
 A payout holds its amount (and fee) on the customer's account, then a rail settles it:
 ``PENDING -> PROCESSING -> COMPLETED | FAILED``; a completed payout may come back
 ``RETURNED`` days later; a payout not yet processing may be ``CANCELLED``; a payout a policy
-sends to review waits as ``HELD_FOR_REVIEW`` with its money held. Money follows status: the
+sends to review waits as ``HELD_FOR_REVIEW`` with its money held, until an officer releases
+it (back to PENDING) or rejects it (FAILED); the worker's own policy check may hold or fail a
+PENDING payout before it reaches the rail. Money follows status: the
 hold is posted on COMPLETED, voided on FAILED and CANCELLED, and a RETURNED payout's amount
 comes back by a reversal journal (the fee is kept).
 """
@@ -27,8 +29,10 @@ class PayoutStatus(StrEnum):
 
 
 _next: dict[PayoutStatus, frozenset[PayoutStatus]] = {
-    PayoutStatus.PENDING: frozenset({PayoutStatus.PROCESSING, PayoutStatus.CANCELLED}),
-    PayoutStatus.HELD_FOR_REVIEW: frozenset({PayoutStatus.PENDING, PayoutStatus.CANCELLED}),
+    PayoutStatus.PENDING: frozenset({PayoutStatus.PROCESSING, PayoutStatus.CANCELLED,
+                                     PayoutStatus.HELD_FOR_REVIEW, PayoutStatus.FAILED}),
+    PayoutStatus.HELD_FOR_REVIEW: frozenset({PayoutStatus.PENDING, PayoutStatus.CANCELLED,
+                                             PayoutStatus.FAILED}),
     PayoutStatus.PROCESSING: frozenset({PayoutStatus.COMPLETED, PayoutStatus.FAILED}),
     PayoutStatus.COMPLETED: frozenset({PayoutStatus.RETURNED}),
     PayoutStatus.FAILED: frozenset(),
@@ -55,14 +59,6 @@ class PayoutNotCancellable(DomainError):
 
 class RailUnavailable(DomainError):
     code = "RAIL_UNAVAILABLE"
-
-
-class PolicyDenied(DomainError):
-    code = "POLICY_DENIED"
-
-    def __init__(self, message: str, reasons: list[str]) -> None:
-        super().__init__(message)
-        self.reasons = reasons
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,8 @@ class Principal:
     tenant: Tenant
     role: Role
     key_id: str
+    jurisdictions: frozenset[str] = frozenset()
+    """A compliance officer's scope: the jurisdictions whose policies and cases it may act on."""
 
     @property
     def region(self) -> str:

@@ -39,7 +39,7 @@ event_types = frozenset({
     "payout.returned", "payout.cancelled", "payout.held_for_review",
     "payout_batch.created", "payout_batch.completed",
     "incoming_payment.received", "incoming_payment.suspended", "incoming_payment.assigned",
-    "incoming_payment.returned", "incoming_payment.refunded",
+    "incoming_payment.returned", "incoming_payment.refunded", "incoming_payment.rejected",
 })
 event_types_all = "*"
 event_types_per_endpoint_max = 20

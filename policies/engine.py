@@ -1,76 +1,54 @@
-"""The one place money-moving operations ask the policies: ``evaluate``.
+"""The one place operations are decided: ``evaluate``.
 
-Every money-moving mutation and worker step builds an ``Operation`` and calls ``evaluate``
-before it touches the ledger. Until the jurisdiction modules land (the policies issue), no rule
-is registered and every operation is allowed; the call sites and the three outcomes (allow,
-deny, review) are already wired, so rules slot in here without touching the callers.
+Every jurisdiction involved in an operation is asked: the tenant's own (origin) and the one at
+the money's other end (destination), each under its current policy version. Deny beats review
+beats allow; the reasons of every rule that did not allow are kept, with the versions used.
+Pure: the caller (``regions.policy_gate``) gathers contexts and versions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Mapping
+
+from policies.catalog import involved, jurisdiction
+from policies.model import (
+    Context,
+    Decision,
+    Operation,
+    Outcome,
+    PolicyVersion,
+    Role,
+    RuleResult,
+)
+
+_severity = {Outcome.ALLOW: 0, Outcome.REVIEW: 1, Outcome.DENY: 2}
 
 
-class Outcome(StrEnum):
-    ALLOW = "ALLOW"
-    DENY = "DENY"
-    REVIEW = "REVIEW"
+def evaluate(op: Operation, versions: Mapping[str, PolicyVersion],
+             contexts: Mapping[str, Context]) -> Decision:
+    """Decide ``op`` under ``versions`` (one per involved jurisdiction) with their contexts."""
+    trace: list[RuleResult] = []
+    for code, role in involved(op):
+        trace.extend(_rules_of(op, versions[code], contexts[code], role))
+    reasons = tuple(r for r in trace if r.outcome is not Outcome.ALLOW)
+    outcome = max((r.outcome for r in reasons), key=_severity.__getitem__,
+                  default=Outcome.ALLOW)
+    return Decision(outcome, reasons, {code: versions[code].version for code, _ in involved(op)},
+                    tuple(trace))
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
-    rule: str
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    outcome: Outcome
-    reasons: tuple[Reason, ...] = ()
-
-    @property
-    def allowed(self) -> bool:
-        return self.outcome is Outcome.ALLOW
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """What is about to happen, as plain data (no I/O in rules)."""
-
-    kind: str
-    """``payout``, ``incoming_payment``, ``transfer``, ``fx_conversion``, ..."""
-    tenant_id: str
-    jurisdiction: str
-    home_region: str
-    amount_minor: int
-    currency: str
-    destination_country: str | None = None
-    counterparty_name: str | None = None
-    details: dict[str, str] = field(default_factory=dict)
-
-
-Rule = Callable[[Operation], Decision]
-_rules: list[Rule] = []
-
-
-def register(rule: Rule) -> None:
-    """Add a rule (the jurisdiction modules register theirs on import)."""
-    _rules.append(rule)
-
-
-def unregister(rule: Rule) -> None:
-    _rules.remove(rule)
-
-
-def evaluate(operation: Operation) -> Decision:
-    """Deny beats review beats allow; the reasons of every rule that did not allow are kept."""
-    decisions = [rule(operation) for rule in _rules]
-    reasons = tuple(r for d in decisions if not d.allowed for r in d.reasons)
-    if any(d.outcome is Outcome.DENY for d in decisions):
-        return Decision(Outcome.DENY, reasons)
-    if any(d.outcome is Outcome.REVIEW for d in decisions):
-        return Decision(Outcome.REVIEW, reasons)
-    return Decision(Outcome.ALLOW)
+def _rules_of(op: Operation, version: PolicyVersion, ctx: Context,
+              role: Role) -> list[RuleResult]:
+    spec = jurisdiction(version.jurisdiction)
+    results = []
+    for rule in spec.rules:
+        if op.kind not in rule.kinds or role not in rule.roles:
+            continue
+        verdict = rule.fn(op, ctx, version.values)
+        if verdict is None:
+            results.append(RuleResult(spec.code, version.version, rule.name, Outcome.ALLOW,
+                                      None, "passed"))
+        else:
+            results.append(RuleResult(spec.code, version.version, rule.name, verdict.outcome,
+                                      verdict.code, verdict.message))
+    return results

@@ -1,13 +1,16 @@
-"""FX parameters per jurisdiction: pure data, read by quoting and the rate refresh.
+"""FX parameters as the quoting and the rate refresh read them, from a policy version.
 
-These are Corridor's commercial and risk defaults, not figures from a regulation: no rule in the
-served jurisdictions fixes an FX spread or a reference-rate age. The jurisdiction-policy work
-moves them into the versioned parameter store behind maker-checker approval.
+The figures live in the versioned parameter store with every other policy parameter (declared
+in ``policies.common.fx_params``): commercial and risk defaults, since no rule in the served
+jurisdictions fixes an FX spread or a reference rate's age.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from policies.model import Params
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,21 +25,22 @@ class FxParameters:
     """A new rate this far from the last one is held for review, not used."""
 
 
-_default = FxParameters(
-    spread_bps_default=50,
-    rate_age_s_max=3_600,
-    quote_validity_s_default=30,
-    quote_validity_s_max=1_800,
-    rate_jump_bps_max=1_000,
-)
-
-_by_jurisdiction: dict[str, FxParameters] = {}
+def _int(p: Params, name: str) -> int:
+    value = p[name]
+    assert isinstance(value, int), name
+    return value
 
 
-def fx_parameters(jurisdiction: str) -> FxParameters:
-    return _by_jurisdiction.get(jurisdiction, _default)
+def fx_parameters(p: Params) -> FxParameters:
+    return FxParameters(
+        spread_bps_default=_int(p, "fx_spread_bps_default"),
+        rate_age_s_max=_int(p, "fx_rate_age_s_max"),
+        quote_validity_s_default=_int(p, "fx_quote_validity_s_default"),
+        quote_validity_s_max=_int(p, "fx_quote_validity_s_max"),
+        rate_jump_bps_max=_int(p, "fx_rate_jump_bps_max"),
+    )
 
 
-def global_parameters() -> FxParameters:
-    """Parameters of the global rate refresh, which serves every jurisdiction."""
-    return _default
+def refresh_jump_bps_max(versions: Iterable[Params]) -> int:
+    """The global rate refresh serves every jurisdiction: the strictest jump bound holds."""
+    return min(_int(p, "fx_rate_jump_bps_max") for p in versions)

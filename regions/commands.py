@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payments.errors import BatchItemRejected, DomainError, PolicyDenied
 from payments.principal import Principal
+from policies.model import Kind, Operation
 from regions import events, idempotency
 from regions.events import Event
 from regions.ledger_store import (
@@ -22,6 +24,7 @@ from regions.ledger_store import (
     internal_account,
     post_journal,
 )
+from regions.policy_gate import PolicyGate, batch_event, decide
 
 batch_transfers_max = 1_000
 reference_length_max = 140
@@ -87,17 +90,28 @@ async def create_account_txn(conn: AsyncConnection, who: Principal, cmd: CreateA
                                   _request(cmd), effect)
 
 
+def _operation(who: Principal, item: TransferItem) -> Operation:
+    return Operation(kind=Kind.TRANSFER, tenant_id=who.tenant.id,
+                     jurisdiction=who.tenant.jurisdiction, home_region=who.region,
+                     amount_minor=item.amount_minor, currency=item.currency,
+                     account_id=item.from_account_id)
+
+
 async def create_transfer_txn(
-    conn: AsyncConnection, who: Principal, cmd: CreateTransfer
+    conn: AsyncConnection, who: Principal, gate: PolicyGate, cmd: CreateTransfer
 ) -> Response:
     async def effect() -> tuple[Response, list[Event]]:
+        ruling = await decide(conn, gate, _operation(who, cmd.item), subject_id=None,
+                              actor=who.actor, reviewable=False)
         outcome = await post_journal(conn, who.region, who.tenant.id, "transfer",
                                      [cmd.item.planned()])
         transfer_id = outcome.transfer_ids[0]
+        assert transfer_id is not None
         return {"type": "Transfer", "id": transfer_id}, [Event(
             "transfer.created", {"transfer_id": transfer_id,
                                  "amount_minor": cmd.item.amount_minor,
-                                 "currency": cmd.item.currency}, transfer_id)]
+                                 "currency": cmd.item.currency}, transfer_id),
+            ruling.about(transfer_id)]
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "createTransfer",
                                   _request(cmd), effect)
@@ -111,21 +125,60 @@ def _batch_response(outcome: JournalOutcome) -> Response:
     return {"type": "TransferBatch", "id": outcome.journal_id, "items": items}
 
 
+async def _refused(conn: AsyncConnection, who: Principal, gate: PolicyGate,
+                   cmd: CreateTransferBatch) -> tuple[dict[int, PolicyDenied], dict[str, int]]:
+    """The items the policies refuse, by index, and the versions they were decided under.
+    An atomic batch fails at its first refused item; so does a batch they refuse whole."""
+    refused: dict[int, PolicyDenied] = {}
+    versions: dict[str, int] = {}
+    for index, item in enumerate(cmd.items):
+        try:
+            ruling = await decide(conn, gate, _operation(who, item), subject_id=None,
+                                  actor=who.actor, reviewable=False)
+            versions |= ruling.decision.versions
+        except PolicyDenied as exc:
+            if cmd.atomic:
+                raise BatchItemRejected(index, exc) from exc
+            refused[index] = exc
+    if len(refused) == len(cmd.items):
+        raise BatchItemRejected(0, refused[0])
+    return refused, versions
+
+
+def _merge(outcome: JournalOutcome, refused: dict[int, PolicyDenied], size: int
+           ) -> JournalOutcome:
+    """The journal's per-item results with the refused items put back in their places."""
+    posted, errors = iter(outcome.transfer_ids), iter(outcome.errors)
+    transfer_ids: list[str | None] = []
+    merged: list[DomainError | None] = []
+    for index in range(size):
+        if index in refused:
+            transfer_ids.append(None)
+            merged.append(refused[index])
+        else:
+            transfer_ids.append(next(posted))
+            merged.append(next(errors))
+    return JournalOutcome(outcome.journal_id, transfer_ids, merged)
+
+
 async def create_transfer_batch_txn(
-    conn: AsyncConnection, who: Principal, cmd: CreateTransferBatch
+    conn: AsyncConnection, who: Principal, gate: PolicyGate, cmd: CreateTransferBatch
 ) -> Response:
     """One journal for the whole batch; atomic batches post all items or none."""
     assert 1 <= len(cmd.items) <= batch_transfers_max
 
     async def effect() -> tuple[Response, list[Event]]:
-        outcome = await post_journal(conn, who.region, who.tenant.id, "transfer_batch",
-                                     [i.planned() for i in cmd.items], atomic=cmd.atomic,
-                                     itemized=True)
+        refused, versions = await _refused(conn, who, gate, cmd)
+        kept = [i.planned() for n, i in enumerate(cmd.items) if n not in refused]
+        outcome = _merge(await post_journal(conn, who.region, who.tenant.id, "transfer_batch",
+                                            kept, atomic=cmd.atomic, itemized=True),
+                         refused, len(cmd.items))
         posted = sum(1 for t in outcome.transfer_ids if t is not None)
         return _batch_response(outcome), [Event(
             "transfer_batch.created", {"journal_id": outcome.journal_id,
                                        "item_count": len(cmd.items), "posted": posted},
-            outcome.journal_id)]
+            outcome.journal_id), batch_event(Kind.TRANSFER, outcome.journal_id, versions,
+                                             len(cmd.items) - len(refused), refused)]
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "createTransferBatch",
                                   _request(cmd), effect)

@@ -29,6 +29,19 @@ class Event:
     audited: bool = True
     """False for the items of an operation whose own event is audited (a payout batch's
     10,000 payouts): the outbox carries each item, the audit log the operation."""
+    published: bool = True
+    """False for what only the audit log keeps (a policy decision): no outbox row."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trail:
+    """What a refused operation leaves once its transaction has rolled back: an audit event,
+    recorded by ``Router.run`` in a transaction of its own."""
+
+    region: str
+    tenant_id: str | None
+    actor: str
+    event: Event
 
 
 _record = text("""
@@ -58,11 +71,12 @@ async def record(
     """
     event_ids = [ids.new_id("evt", region) for _ in events]
     audited = [(i, e) for i, e in zip(event_ids, events, strict=True) if e.audited]
+    published = [(i, e) for i, e in zip(event_ids, events, strict=True) if e.published]
     await conn.execute(_record, {
         "region": region, "tenant_id": tenant_id, "actor": actor,
-        "event_ids": event_ids,
-        "topics": [e.topic for e in events],
-        "payloads": [json.dumps(e.payload) for e in events],
+        "event_ids": [i for i, _ in published],
+        "topics": [e.topic for _, e in published],
+        "payloads": [json.dumps(e.payload) for _, e in published],
         "audit_ids": [ids.new_id("aud", region) for _ in audited],
         "audit_topics": [e.topic for _, e in audited],
         "targets": [e.target for _, e in audited],

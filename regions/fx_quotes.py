@@ -30,10 +30,12 @@ from payments.fx import (
     quote,
 )
 from payments.principal import Principal
+from policies.model import Kind, Operation
 from regions import idempotency
 from regions.events import Event
 from regions.fx_store import PivotRates
 from regions.ledger_store import PlannedTransfer, pick_shard, post_journal, sharded_account
+from regions.policy_gate import PolicyGate, decide
 from regions.tables import fx_quotes
 
 rate_decimal_places = 12
@@ -155,7 +157,7 @@ async def quote_row(conn: AsyncConnection, who: Principal, quote_id: str,
 
 
 async def execute_quote_txn(
-    conn: AsyncConnection, who: Principal, cmd: ExecuteFxQuote
+    conn: AsyncConnection, who: Principal, gate: PolicyGate, cmd: ExecuteFxQuote
 ) -> Response:
     async def effect() -> tuple[Response, list[Event]]:
         quote = await quote_row(conn, who, cmd.quote_id, lock=True)
@@ -166,6 +168,12 @@ async def execute_quote_txn(
         if quote.expires_at <= quote.db_now:
             raise QuoteExpired(f"quote {cmd.quote_id!r} expired at "
                                f"{quote.expires_at.astimezone(UTC).isoformat()}")
+        ruling = await decide(conn, gate, Operation(
+            kind=Kind.FX_CONVERSION, tenant_id=who.tenant.id,
+            jurisdiction=who.tenant.jurisdiction, home_region=who.region,
+            amount_minor=quote.buy_minor, currency=quote.buy_currency,
+            account_id=cmd.sell_account_id, sell_currency=quote.sell_currency),
+            subject_id=cmd.quote_id, actor=who.actor, reviewable=False)
         shard = pick_shard()
         liq_sell = await sharded_account(conn, who.region, "fx_liquidity",
                                          quote.sell_currency, shard)
@@ -184,7 +192,8 @@ async def execute_quote_txn(
         return {"type": "Conversion", "id": outcome.journal_id, "quoteId": cmd.quote_id,
                 "sellTransferId": sell_transfer, "buyTransferId": buy_transfer}, [Event(
             "fx.conversion.executed", {"quote_id": cmd.quote_id,
-                                       "journal_id": outcome.journal_id}, cmd.quote_id)]
+                                       "journal_id": outcome.journal_id}, cmd.quote_id),
+            ruling.event]
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "executeFxQuote",
                                   _fields(cmd), effect)

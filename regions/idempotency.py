@@ -74,14 +74,15 @@ def _replay(row: Any, key: str, operation: str, digest: bytes) -> Response:
 
 async def once(
     conn: AsyncConnection, who: Principal, key: str, operation: str,
-    request: dict[str, Any], effect: Effect,
+    request: dict[str, Any], effect: Effect, *, region: str | None = None,
 ) -> Response:
     """Run ``effect`` once per (tenant, key); a replay returns the first response.
 
     The effect returns its response and the events it caused; they and the response are
-    recorded in one statement.
+    recorded in one statement. ``region``: where the effect happens, when not in the caller's
+    home region (an officer resolving another region's case); the key is kept there.
     """
-    region, tenant_id = who.region, who.tenant.id
+    region, tenant_id = region or who.region, who.tenant.id
     digest = request_hash(operation, request)
     claim = {"region": region, "tenant_id": tenant_id, "key": key, "operation": operation,
              "request_hash": digest, "response": {}}

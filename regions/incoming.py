@@ -25,13 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
 from payments.bank_details import validate_bank_details
-from payments.errors import DomainError, InvalidInput, NotFound
+from payments.errors import DomainError, InvalidInput, NotFound, PolicyDenied
 from payments.ledger import AccountStatus
 from payments.principal import Principal
-from policies.engine import Operation, evaluate
-from regions import events, idempotency, virtual_accounts
+from policies.model import Kind, Operation
+from regions import events, idempotency, review_cases, virtual_accounts
 from regions.beneficiaries import CreateBeneficiary, insert_beneficiary
-from regions.events import Event
+from regions.events import Event, Trail
 from regions.ledger_store import (
     PlannedTransfer,
     internal_account,
@@ -40,6 +40,7 @@ from regions.ledger_store import (
     sharded_account,
 )
 from regions.payouts import CreatePayout, create_payout
+from regions.policy_gate import PolicyGate, Ruling, decide
 from regions.sealing import Place, Sealer
 from regions.tables import accounts, incoming_payments
 
@@ -76,10 +77,27 @@ class _Target:
     tenant_id: str | None
     account_id: str | None
     reason: str | None
+    ruling: Ruling | None = None
+    denied: Event | None = None
+    """A refusal's decision record: the money stays in suspense, so it is recorded here."""
 
 
-async def _target(conn: AsyncConnection, region: str, entry: IncomingEntry,
-                  only_tenant: str | None, jurisdictions: Mapping[str, str]) -> _Target:
+def operation(entry: IncomingEntry, tenant_id: str, jurisdiction: str, region: str,
+              account_id: str) -> Operation:
+    """An incoming payment as the policies see it: who sent it, from where, with what."""
+    iban = entry.sender_iban or ""
+    country = iban[:2] if len(iban) > 4 and iban[:2].isalpha() else None
+    fields = {f for f, v in (("name", entry.sender_name), ("account", entry.sender_iban)) if v}
+    return Operation(
+        kind=Kind.INCOMING_PAYMENT, tenant_id=tenant_id, jurisdiction=jurisdiction,
+        home_region=region, amount_minor=entry.amount_minor, currency=entry.currency,
+        account_id=account_id, counterparty_country=country,
+        counterparty_name=entry.sender_name, counterparty_fields=frozenset(fields))
+
+
+async def _target(conn: AsyncConnection, gate: PolicyGate, region: str, inc_id: str,
+                  entry: IncomingEntry, only_tenant: str | None,
+                  jurisdictions: Mapping[str, str], actor: str) -> _Target:
     va = await virtual_accounts.by_routing_key(conn, region, entry.routing_key)
     if va is None or (only_tenant is not None and va.tenant_id != only_tenant):
         return _Target(None, None, "UNKNOWN_ACCOUNT")
@@ -89,27 +107,29 @@ async def _target(conn: AsyncConnection, region: str, entry: IncomingEntry,
         return _Target(va.tenant_id, None, "ACCOUNT_CLOSED")
     if account.currency != entry.currency:
         return _Target(va.tenant_id, None, "CURRENCY_MISMATCH")
-    decision = evaluate(Operation(
-        kind="incoming_payment", tenant_id=va.tenant_id,
-        jurisdiction=jurisdictions.get(va.tenant_id, ""), home_region=region,
-        amount_minor=entry.amount_minor, currency=entry.currency,
-        counterparty_name=entry.sender_name))
-    if not decision.allowed:
-        return _Target(va.tenant_id, None, "POLICY_REVIEW")
-    return _Target(va.tenant_id, va.account_id, None)
+    op = operation(entry, va.tenant_id, jurisdictions[va.tenant_id], region, va.account_id)
+    try:
+        ruling = await decide(conn, gate, op, subject_id=inc_id, actor=actor)
+    except PolicyDenied as exc:
+        denied = exc.trail.event if isinstance(exc.trail, Trail) else None
+        return _Target(va.tenant_id, None, "POLICY_DENIED", denied=denied)
+    if ruling.held:
+        return _Target(va.tenant_id, None, "POLICY_REVIEW", ruling)
+    return _Target(va.tenant_id, va.account_id, None, ruling)
 
 
-async def receive(conn: AsyncConnection, sealer: Sealer, region: str, entry: IncomingEntry,
-                  *, actor: str, only_tenant: str | None = None,
-                  jurisdictions: Mapping[str, str] | None = None) -> Received:
+async def receive(conn: AsyncConnection, sealer: Sealer, gate: PolicyGate, region: str,
+                  entry: IncomingEntry, *, actor: str, jurisdictions: Mapping[str, str],
+                  only_tenant: str | None = None) -> Received:
     """Credit (or suspend) one bank entry, once. ``only_tenant``: the sandbox credits only the
-    caller's own addresses; anything else lands in suspense like an unknown address."""
-    target = await _target(conn, region, entry, only_tenant, jurisdictions or {})
+    caller's own addresses; anything else lands in suspense like an unknown address.
+    ``jurisdictions``: of the tenants the entries may belong to."""
+    inc_id = ids.new_id("inc", region)
+    target = await _target(conn, gate, region, inc_id, entry, only_tenant, jurisdictions, actor)
     credited = target.account_id is not None
     key = await sealer.shared_key(conn, region, target.tenant_id or platform_tenant,
                                   target.tenant_id if credited and target.tenant_id
                                   else f"suspense.{region}")
-    inc_id = ids.new_id("inc", region)
     place = Place(key.id, table_name, inc_id)
     status = "CREDITED" if credited else "SUSPENSE"
     claimed = (await conn.execute(pg_insert(incoming_payments).values(
@@ -141,11 +161,27 @@ async def receive(conn: AsyncConnection, sealer: Sealer, region: str, entry: Inc
         incoming_payments.c.region == region, incoming_payments.c.id == inc_id).values(
         transfer_id=outcome.transfer_ids[0]))
     topic = "incoming_payment.received" if credited else "incoming_payment.suspended"
-    await events.emit(conn, region, target.tenant_id, topic, {
+    caused = [Event(topic, {
         "incoming_payment_id": inc_id, "amount_minor": entry.amount_minor,
-        "currency": entry.currency, "status": status, "reason": target.reason},
-        actor=actor, target=inc_id)
+        "currency": entry.currency, "status": status, "reason": target.reason}, inc_id)]
+    caused.extend(await _policy_events(conn, region, inc_id, entry, target))
+    await events.record(conn, region, target.tenant_id, actor, caused)
     return Received(inc_id, status, created=True)
+
+
+async def _policy_events(conn: AsyncConnection, region: str, inc_id: str,
+                         entry: IncomingEntry, target: _Target) -> list[Event]:
+    if target.denied is not None:
+        return [target.denied]
+    if target.ruling is None:
+        return []
+    caused = [target.ruling.event]
+    if target.ruling.held:
+        assert target.tenant_id is not None
+        caused.append(await review_cases.open_case(
+            conn, region, target.tenant_id, target.ruling, "incoming_payment", inc_id,
+            entry.amount_minor, entry.currency, ids.new_id("rvc", region)))
+    return caused
 
 
 async def _suspended(conn: AsyncConnection, region: str, inc_id: str) -> Row[Any]:
@@ -179,6 +215,26 @@ async def assign(conn: AsyncConnection, region: str, inc_id: str, account_id: st
     await events.emit(conn, region, account.tenant_id, "incoming_payment.assigned", {
         "incoming_payment_id": inc_id, "account_id": account_id,
         "amount_minor": row.amount_minor, "currency": row.currency}, actor=actor, target=inc_id)
+
+
+async def release(conn: AsyncConnection, region: str, inc_id: str, actor: str) -> None:
+    """An officer released a payment held for review: it is credited where it was sent."""
+    row = await _suspended(conn, region, inc_id)
+    va = await virtual_accounts.by_routing_key(conn, region, row.routing_key)
+    assert va is not None, inc_id
+    await assign(conn, region, inc_id, va.account_id, actor)
+
+
+async def reject(conn: AsyncConnection, region: str, inc_id: str, actor: str) -> None:
+    """An officer rejected a payment held for review: it stays in suspense, frozen, until an
+    operator returns it (or the authorities say otherwise); the partner is told."""
+    row = await _suspended(conn, region, inc_id)
+    await conn.execute(update(incoming_payments).where(
+        incoming_payments.c.region == region, incoming_payments.c.id == inc_id).values(
+        suspense_reason="POLICY_REJECTED", updated_at=func.now()))
+    await events.emit(conn, region, row.tenant_id, "incoming_payment.rejected", {
+        "incoming_payment_id": inc_id, "amount_minor": row.amount_minor,
+        "currency": row.currency}, actor=actor, target=inc_id)
 
 
 async def send_back(conn: AsyncConnection, region: str, inc_id: str, actor: str) -> None:
@@ -236,7 +292,7 @@ class RefundIncoming:
     idempotency_key: str
 
 
-async def refund_txn(conn: AsyncConnection, who: Principal, sealer: Sealer,
+async def refund_txn(conn: AsyncConnection, who: Principal, sealer: Sealer, gate: PolicyGate,
                      cmd: RefundIncoming) -> dict[str, Any]:
     """Pay a credited payment back to its sender: a beneficiary from the sender's details and
     a payout of the whole amount, without a fee, from the account it was credited to."""
@@ -258,13 +314,13 @@ async def refund_txn(conn: AsyncConnection, who: Principal, sealer: Sealer,
                                 f"to ({exc.message})") from exc
         ben_id, ben_event = await insert_beneficiary(conn, who, sealer, CreateBeneficiary(
             name or "sender", row.currency, details, None, cmd.idempotency_key))
-        payout_id, payout_event = await create_payout(conn, who, sealer, CreatePayout(
+        payout_id, payout_events = await create_payout(conn, who, sealer, gate, CreatePayout(
             row.account_id, ben_id, row.amount_minor, row.currency, f"refund {row.id}", None,
             cmd.idempotency_key), charge_fee=False)
         await conn.execute(update(incoming_payments).where(
             incoming_payments.c.region == who.region, incoming_payments.c.id == row.id).values(
             status="REFUNDED", refund_payout_id=payout_id, updated_at=func.now()))
-        return {"type": "Payout", "id": payout_id}, [ben_event, payout_event, Event(
+        return {"type": "Payout", "id": payout_id}, [ben_event, *payout_events, Event(
             "incoming_payment.refunded", {"incoming_payment_id": row.id,
                                           "payout_id": payout_id}, row.id)]
 

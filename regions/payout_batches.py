@@ -10,10 +10,11 @@ processes it in chunks (``workers.payouts.process_batch``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Row, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
@@ -25,11 +26,12 @@ from payments.errors import (
     InsufficientFunds,
     InvalidInput,
     NotFound,
+    PolicyDenied,
 )
 from payments.ledger import AccountStatus
 from payments.principal import Principal
 from regions import beneficiaries, idempotency
-from regions.events import Event
+from regions.events import Event, Trail
 from regions.ledger_store import (
     PlannedTransfer,
     lock_accounts,
@@ -37,7 +39,8 @@ from regions.ledger_store import (
     post_journal,
     sharded_account,
 )
-from regions.payouts import CreatePayout, Plan, created_event, plan
+from regions.payouts import CreatePayout, Plan, Route, created_event, plan, policy_events, route
+from regions.policy_gate import PolicyGate
 from regions.sealing import Sealer
 from regions.tables import payout_batches, payouts
 
@@ -65,34 +68,37 @@ class CreatePayoutBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class _Routed:
+    index: int
+    cmd: CreatePayout
+    route: Route
+    external_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Accepted:
     index: int
     cmd: CreatePayout
     plan: Plan
     external_id: str | None
+    payout_id: str
 
 
 def _request(cmd: CreatePayoutBatch) -> dict[str, Any]:
     return {"accountId": cmd.account_id, "atomic": cmd.atomic, "items": [list(r) for r in cmd.raw]}
 
 
-async def _check(conn: AsyncConnection, who: Principal, sealer: Sealer,
-                 cmd: CreatePayoutBatch) -> tuple[list[_Accepted], dict[int, DomainError]]:
-    """Each item's plan, or its error; funds are checked in item order under the lock."""
-    wanted = [i.beneficiary_id for i in cmd.items if isinstance(i, CreatePayout)]
-    bens = await beneficiaries.rows_by_id(conn, who.region, who.tenant.id, wanted)
-    keys = await beneficiaries.keys_of(conn, sealer, who.region, list(bens.values()))
-    names = {b.id: beneficiaries.opened(sealer, b, keys[b.data_key_id]).name
-             for b in bens.values()}
-    accepted: list[_Accepted] = []
+def _route(cmd: CreatePayoutBatch, who: Principal, bens: Mapping[str, Row[Any]]
+           ) -> tuple[list[_Routed], dict[int, DomainError]]:
+    """Each item's route, or its error."""
+    routed: list[_Routed] = []
     rejected: dict[int, DomainError] = {}
     for index, item in enumerate(cmd.items):
         try:
             if isinstance(item, DomainError):
                 raise item
-            accepted.append(_Accepted(index, item, plan(
-                who, item, bens.get(item.beneficiary_id), names.get(item.beneficiary_id)),
-                cmd.external_ids[index]))
+            routed.append(_Routed(index, item, route(who, item, bens.get(item.beneficiary_id)),
+                                  cmd.external_ids[index]))
         except InvalidInput as exc:
             prefix = f"items[{index}]."
             field = exc.field if exc.field is None or exc.field.startswith(prefix) else (
@@ -100,16 +106,42 @@ async def _check(conn: AsyncConnection, who: Principal, sealer: Sealer,
             rejected[index] = InvalidInput(exc.message, field)
         except DomainError as exc:
             rejected[index] = exc
-    return accepted, rejected
+    return routed, rejected
 
 
-def _afford(accepted: list[_Accepted], available_minor: int, account_id: str
-            ) -> tuple[list[_Accepted], dict[int, DomainError]]:
+async def _rule(conn: AsyncConnection, gate: PolicyGate, who: Principal, sealer: Sealer,
+                routed: list[_Routed], bens: Mapping[str, Row[Any]]
+                ) -> tuple[list[_Accepted], dict[int, DomainError], list[Event]]:
+    """The policies on each funded item: accepted (allowed or held), or refused with its
+    decision's audit record."""
+    keys = await beneficiaries.keys_of(conn, sealer, who.region, list(bens.values()))
+    names = {b.id: beneficiaries.opened(sealer, b, keys[b.data_key_id]).name
+             for b in bens.values()}
+    accepted: list[_Accepted] = []
+    refused: dict[int, DomainError] = {}
+    trails: list[Event] = []
+    for r in routed:
+        payout_id = ids.new_id("pay", who.region)
+        ben = bens[r.cmd.beneficiary_id]
+        try:
+            planned = await plan(conn, gate, who, r.cmd, ben, names.get(ben.id), payout_id,
+                                 r.route)
+        except PolicyDenied as exc:
+            refused[r.index] = exc
+            if isinstance(exc.trail, Trail):
+                trails.append(exc.trail.event)
+            continue
+        accepted.append(_Accepted(r.index, r.cmd, planned, r.external_id, payout_id))
+    return accepted, refused, trails
+
+
+def _afford(routed: list[_Routed], available_minor: int, account_id: str
+            ) -> tuple[list[_Routed], dict[int, DomainError]]:
     """Items in order while the account can hold amount and fee; the rest are short."""
-    kept: list[_Accepted] = []
+    kept: list[_Routed] = []
     short: dict[int, DomainError] = {}
-    for a in accepted:
-        cost = a.cmd.amount_minor + a.plan.fee_minor
+    for a in routed:
+        cost = a.cmd.amount_minor + a.route.fee_minor
         if cost <= available_minor:
             available_minor -= cost
             kept.append(a)
@@ -139,7 +171,7 @@ async def _write(conn: AsyncConnection, who: Principal, account_id: str, currenc
     shard = pick_shard()
     clearing = await sharded_account(conn, who.region, "payout_clearing", currency, shard)
     fees = await sharded_account(conn, who.region, "fees", currency, shard)
-    payout_ids = [ids.new_id("pay", who.region) for _ in accepted]
+    payout_ids = [a.payout_id for a in accepted]
     planned = []
     for payout_id, a in zip(payout_ids, accepted, strict=True):
         planned.append(PlannedTransfer(account_id, clearing, a.cmd.amount_minor, currency,
@@ -166,12 +198,16 @@ async def _write(conn: AsyncConnection, who: Principal, account_id: str, currenc
         "p_status": [a.plan.status.value for a in accepted],
         "p_hold": holds, "p_fee_transfer": fee_transfers,
         "p_ext": [a.external_id for a in accepted]})
-    return [created_event(payout_id, a.cmd, a.plan, batch_id)
-            for payout_id, a in zip(payout_ids, accepted, strict=True)]
+    caused = [created_event(a.payout_id, a.cmd, a.plan, batch_id) for a in accepted]
+    for a in accepted:
+        if a.plan.ruling.held:
+            caused.extend(await policy_events(conn, who.region, who.tenant.id, a.payout_id,
+                                              a.cmd.amount_minor, currency, a.plan.ruling))
+    return caused
 
 
 async def create_batch_txn(conn: AsyncConnection, who: Principal, sealer: Sealer,
-                           cmd: CreatePayoutBatch) -> Response:
+                           gate: PolicyGate, cmd: CreatePayoutBatch) -> Response:
     assert 1 <= len(cmd.items) <= batch_items_max
 
     async def effect() -> tuple[Response, list[Event]]:
@@ -181,15 +217,22 @@ async def create_batch_txn(conn: AsyncConnection, who: Principal, sealer: Sealer
             raise NotFound("account", cmd.account_id)
         if account.status != AccountStatus.ACTIVE:
             raise AccountNotActive(account.id, account.status)
-        accepted, rejected = await _check(conn, who, sealer, cmd)
-        for a in [a for a in accepted if a.cmd.currency != account.currency]:
-            rejected[a.index] = CurrencyMismatch(account.id, account.currency, a.cmd.currency)
-        accepted, short = _afford([a for a in accepted if a.index not in rejected],
-                                  account.available, account.id)
+        wanted = [i.beneficiary_id for i in cmd.items if isinstance(i, CreatePayout)]
+        bens = await beneficiaries.rows_by_id(conn, who.region, who.tenant.id, wanted)
+        routed, rejected = _route(cmd, who, bens)
+        for r in [r for r in routed if r.cmd.currency != account.currency]:
+            rejected[r.index] = CurrencyMismatch(account.id, account.currency, r.cmd.currency)
+        routed, short = _afford([r for r in routed if r.index not in rejected],
+                                account.available, account.id)
         rejected |= short
         if cmd.atomic and rejected:
             first = min(rejected)
             raise PayoutBatchItemRejected(first, rejected[first])
+        accepted, refused, trails = await _rule(conn, gate, who, sealer, routed, bens)
+        rejected |= refused
+        if cmd.atomic and refused:
+            first = min(refused)
+            raise PayoutBatchItemRejected(first, refused[first])
         batch_id = ids.new_id("pbt", who.region)
         created = (await _write(conn, who, account.id, account.currency, batch_id, accepted)
                    if accepted else [])
@@ -202,12 +245,21 @@ async def create_batch_txn(conn: AsyncConnection, who: Principal, sealer: Sealer
             {"index": i, "code": e.code, "message": e.message,
              "field": e.field if isinstance(e, InvalidInput) else None}
             for i, e in sorted(rejected.items())]}
+        held = sum(1 for a in accepted if a.plan.ruling.held)
         return response, [Event("payout_batch.created", {
             "batch_id": batch_id, "item_count": len(cmd.items), "accepted": len(accepted),
-            "rejected": len(rejected)}, batch_id), *created]
+            "rejected": len(rejected), "held_for_review": held,
+            "policy_versions": _versions(accepted)}, batch_id), *created, *trails]
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "createPayoutBatch",
                                   _request(cmd), effect)
+
+
+def _versions(accepted: list[_Accepted]) -> dict[str, int]:
+    """The policy versions the batch's items were decided under (the items allowed are not
+    recorded one by one: the batch's event stands for their decisions)."""
+    return {code: version for a in accepted
+            for code, version in a.plan.ruling.decision.versions.items()}
 
 
 async def batch_row(conn: AsyncConnection, region: str, tenant_id: str, batch_id: str

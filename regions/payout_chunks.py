@@ -21,7 +21,16 @@ from payments.payouts import PayoutStatus
 from regions import beneficiaries, events
 from regions.events import Event
 from regions.holds import settle
-from regions.payouts import Instruction, RailOutcome, instruction, payout_payload, worker_actor
+from regions.payouts import (
+    Instruction,
+    JurisdictionOf,
+    RailOutcome,
+    instruction,
+    payout_payload,
+    recheck,
+    worker_actor,
+)
+from regions.policy_gate import PolicyGate
 from regions.sealing import Sealer
 from regions.tables import payout_batches, payouts
 
@@ -36,14 +45,34 @@ _open = (
 )
 
 
-async def begin_chunk_txn(conn: AsyncConnection, sealer: Sealer, region: str, batch_id: str,
-                          skip: Sequence[str]) -> list[Instruction]:
-    """The next chunk of the batch's open payouts, moved to PROCESSING, as instructions."""
+async def begin_chunk_txn(conn: AsyncConnection, sealer: Sealer, gate: PolicyGate, region: str,
+                          batch_id: str, skip: Sequence[str],
+                          jurisdiction_of: JurisdictionOf) -> list[Instruction]:
+    """The next chunk of the batch's open payouts, moved to PROCESSING, as instructions;
+    the policies are asked again about each one starting (a payout they now hold or refuse
+    leaves the chunk)."""
     rows = (await conn.execute(_open, {"region": region, "batch": batch_id,
                                        "skip": list(skip)})).all()
     if not rows:
         return []
+    bens = await beneficiaries.rows_by_id(conn, region, rows[0].tenant_id,
+                                          [r.beneficiary_id for r in rows])
+    keys = await beneficiaries.keys_of(conn, sealer, region, list(bens.values()))
+    found = {r.id: instruction(sealer, r, bens[r.beneficiary_id],
+                               keys[bens[r.beneficiary_id].data_key_id]) for r in rows}
     starting = [r for r in rows if r.status == PayoutStatus.PENDING.value]
+    stopped: list[Event] = []
+    if starting:
+        jurisdiction = await jurisdiction_of(rows[0].tenant_id)
+        for r in starting:
+            stop = await recheck(conn, gate, r, bens[r.beneficiary_id],
+                                 found[r.id].payee_name, jurisdiction)
+            if stop:
+                stopped.extend(stop)
+                del found[r.id]
+        starting = [r for r in starting if r.id in found]
+        if stopped:
+            await events.record(conn, region, rows[0].tenant_id, worker_actor, stopped)
     if starting:
         await conn.execute(update(payouts).where(
             payouts.c.region == region, payouts.c.id == any_(bindparam("ids", type_=ARRAY(Text)))
@@ -53,11 +82,7 @@ async def begin_chunk_txn(conn: AsyncConnection, sealer: Sealer, region: str, ba
             Event("payout.processing", payout_payload(
                 r.id, PayoutStatus.PROCESSING, r.amount_minor, r.currency, rail=r.rail,
                 batch_id=batch_id), r.id, audited=False) for r in starting])
-    bens = await beneficiaries.rows_by_id(conn, region, rows[0].tenant_id,
-                                          [r.beneficiary_id for r in rows])
-    keys = await beneficiaries.keys_of(conn, sealer, region, list(bens.values()))
-    return [instruction(sealer, r, bens[r.beneficiary_id],
-                        keys[bens[r.beneficiary_id].data_key_id]) for r in rows]
+    return list(found.values())
 
 
 _finish = text("""

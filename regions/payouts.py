@@ -10,6 +10,7 @@ nothing; the hold is posted or voided exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,26 +21,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
 from payments.bank_details import BankDetails
-from payments.errors import InvalidInput, NotFound
+from payments.errors import InvalidInput, NotFound, PolicyDenied
 from payments.ledger import TransferStatus
 from payments.payouts import (
     PayoutNotCancellable,
     PayoutStatus,
-    PolicyDenied,
     Rail,
     choose_rail,
 )
 from payments.principal import Principal
-from policies.engine import Decision, Operation, Outcome, evaluate
+from policies.model import Kind, Operation
 from policies.payouts import payout_parameters
-from regions import beneficiaries, events, idempotency
-from regions.events import Event
+from regions import beneficiaries, events, idempotency, review_cases
+from regions.events import Event, Trail
 from regions.holds import settle
 from regions.ledger_store import PlannedTransfer, pick_shard, post_journal, sharded_account
+from regions.policy_gate import PolicyGate, Ruling, decide
 from regions.sealing import Sealer
 from regions.tables import message_inbox, payouts
 
 reference_length_max = 140
+failure_message_length_max = 500
 worker_actor = "worker:payouts"
 
 Response = dict[str, Any]
@@ -92,16 +94,37 @@ def _request(cmd: CreatePayout) -> dict[str, Any]:
             "purposeCode": cmd.purpose_code}
 
 
-def decide(who: Principal, cmd: CreatePayout, country: str, payee_name: str | None) -> Decision:
-    """The payout's one policy call site; deny raises ``PolicyDenied``."""
-    decision = evaluate(Operation(
-        kind="payout", tenant_id=who.tenant.id, jurisdiction=who.tenant.jurisdiction,
-        home_region=who.region, amount_minor=cmd.amount_minor, currency=cmd.currency,
-        destination_country=country, counterparty_name=payee_name))
-    if decision.outcome is Outcome.DENY:
-        raise PolicyDenied("the payout is not allowed by policy",
-                           [f"{r.code}: {r.message}" for r in decision.reasons])
-    return decision
+def operation(tenant_id: str, jurisdiction: str, region: str, amount_minor: int, currency: str,
+              account_id: str, ben: Row[Any], payee_name: str | None) -> Operation:
+    """A payout as the policies see it: the payee's name and country, and which details
+    about the payee travel with the money."""
+    fields = {"name", "account"} | ({"address"} if ben.address_sealed is not None else set())
+    return Operation(
+        kind=Kind.PAYOUT, tenant_id=tenant_id, jurisdiction=jurisdiction, home_region=region,
+        amount_minor=amount_minor, currency=currency, account_id=account_id,
+        beneficiary_id=ben.id, counterparty_country=ben.country,
+        counterparty_name=payee_name, counterparty_fields=frozenset(fields))
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    rail: Rail
+    fee_minor: int
+
+
+def route(who: Principal, cmd: CreatePayout, ben: Row[Any] | None, *,
+          charge_fee: bool = True) -> Route:
+    """The checks every payout passes before the policies, and what it will cost: the
+    beneficiary, its currency, the rail and the fee."""
+    if ben is None or ben.status != "ACTIVE":
+        raise NotFound("beneficiary", cmd.beneficiary_id)
+    if ben.currency != cmd.currency:
+        raise InvalidInput(f"beneficiary {cmd.beneficiary_id!r} receives {ben.currency}, "
+                           f"not {cmd.currency}", "currency")
+    rail = choose_rail(cmd.currency, ben.country, cmd.amount_minor)
+    fee_minor = (payout_parameters(who.tenant.jurisdiction).rail_fee_minor.get(rail.name, 0)
+                 if charge_fee else 0)
+    return Route(rail, fee_minor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,25 +132,21 @@ class Plan:
     rail: Rail
     fee_minor: int
     status: PayoutStatus
-    reasons: list[str]
+    ruling: Ruling
+
+    @property
+    def reasons(self) -> list[str]:
+        return self.ruling.decision.reason_texts()
 
 
-def plan(who: Principal, cmd: CreatePayout, ben: Row[Any] | None, payee_name: str | None,
-         *, charge_fee: bool = True) -> Plan:
-    """The checks every payout passes before money is held, and what it will cost: the
-    beneficiary, its currency, the rail, the policies (deny raises) and the fee."""
-    if ben is None or ben.status != "ACTIVE":
-        raise NotFound("beneficiary", cmd.beneficiary_id)
-    if ben.currency != cmd.currency:
-        raise InvalidInput(f"beneficiary {cmd.beneficiary_id!r} receives {ben.currency}, "
-                           f"not {cmd.currency}", "currency")
-    rail = choose_rail(cmd.currency, ben.country, cmd.amount_minor)
-    decision = decide(who, cmd, ben.country, payee_name)
-    fee_minor = (payout_parameters(who.tenant.jurisdiction).rail_fee_minor.get(rail.name, 0)
-                 if charge_fee else 0)
-    status = (PayoutStatus.HELD_FOR_REVIEW if decision.outcome is Outcome.REVIEW
-              else PayoutStatus.PENDING)
-    return Plan(rail, fee_minor, status, [r.message for r in decision.reasons])
+async def plan(conn: AsyncConnection, gate: PolicyGate, who: Principal, cmd: CreatePayout,
+               ben: Row[Any], payee_name: str | None, payout_id: str, way: Route) -> Plan:
+    """A routed payout put to the policies (deny raises ``PolicyDenied``)."""
+    op = operation(who.tenant.id, who.tenant.jurisdiction, who.region, cmd.amount_minor,
+                   cmd.currency, cmd.account_id, ben, payee_name)
+    ruling = await decide(conn, gate, op, subject_id=payout_id, actor=who.actor)
+    status = PayoutStatus.HELD_FOR_REVIEW if ruling.held else PayoutStatus.PENDING
+    return Plan(way.rail, way.fee_minor, status, ruling)
 
 
 def created_event(payout_id: str, cmd: CreatePayout, planned: Plan,
@@ -141,17 +160,31 @@ def created_event(payout_id: str, cmd: CreatePayout, planned: Plan,
                                        batch_id=batch_id), payout_id, audited=batch_id is None)
 
 
-async def create_payout(conn: AsyncConnection, who: Principal, sealer: Sealer,
-                        cmd: CreatePayout, *, charge_fee: bool = True) -> tuple[str, Event]:
-    """Check, ask the policies, hold the money and record the payout; its id and event.
+async def policy_events(conn: AsyncConnection, region: str, tenant_id: str, payout_id: str,
+                        amount_minor: int, currency: str, ruling: Ruling) -> list[Event]:
+    """The decision's audit record, and for a held payout its review case."""
+    caused = [ruling.event]
+    if ruling.held:
+        caused.append(await review_cases.open_case(
+            conn, region, tenant_id, ruling, "payout", payout_id, amount_minor, currency,
+            ids.new_id("rvc", region)))
+    return caused
+
+
+async def create_payout(conn: AsyncConnection, who: Principal, sealer: Sealer, gate: PolicyGate,
+                        cmd: CreatePayout, *, charge_fee: bool = True
+                        ) -> tuple[str, list[Event]]:
+    """Check, ask the policies, hold the money and record the payout; its id and events.
 
     ``charge_fee`` is off for refunds, which send back the whole amount received.
     """
     ben = await beneficiaries.beneficiary_row(conn, who.region, who.tenant.id,
                                               cmd.beneficiary_id)
     name = (await beneficiaries.open_row(conn, sealer, ben)).name if ben is not None else None
-    planned = plan(who, cmd, ben, name, charge_fee=charge_fee)
+    way = route(who, cmd, ben, charge_fee=charge_fee)
+    assert ben is not None
     payout_id = ids.new_id("pay", who.region)
+    planned = await plan(conn, gate, who, cmd, ben, name, payout_id, way)
     hold, fee = await _hold(conn, who, cmd, payout_id, planned.fee_minor)
     await conn.execute(insert(payouts).values(
         region=who.region, id=payout_id, tenant_id=who.tenant.id,
@@ -160,15 +193,17 @@ async def create_payout(conn: AsyncConnection, who: Principal, sealer: Sealer,
         reference=cmd.reference, purpose_code=cmd.purpose_code, rail=planned.rail.name,
         rail_region=planned.rail.region, status=planned.status.value, hold_transfer_id=hold,
         fee_transfer_id=fee))
-    return payout_id, created_event(payout_id, cmd, planned)
+    return payout_id, [created_event(payout_id, cmd, planned), *await policy_events(
+        conn, who.region, who.tenant.id, payout_id, cmd.amount_minor, cmd.currency,
+        planned.ruling)]
 
 
 async def create_payout_txn(
-    conn: AsyncConnection, who: Principal, sealer: Sealer, cmd: CreatePayout
+    conn: AsyncConnection, who: Principal, sealer: Sealer, gate: PolicyGate, cmd: CreatePayout
 ) -> Response:
     async def effect() -> tuple[Response, list[Event]]:
-        payout_id, event = await create_payout(conn, who, sealer, cmd)
-        return {"type": "Payout", "id": payout_id}, [event]
+        payout_id, caused = await create_payout(conn, who, sealer, gate, cmd)
+        return {"type": "Payout", "id": payout_id}, caused
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "createPayout",
                                   _request(cmd), effect)
@@ -229,31 +264,104 @@ async def cancel_payout_txn(conn: AsyncConnection, who: Principal, cmd: CancelPa
             raise PayoutNotCancellable(cmd.payout_id, status)
         await settle(conn, who.region, _held_ids(row), TransferStatus.VOIDED)
         await _move(conn, row, PayoutStatus.CANCELLED)
-        return {"type": "Payout", "id": row.id}, [Event("payout.cancelled", payout_payload(
+        caused = [Event("payout.cancelled", payout_payload(
             row.id, PayoutStatus.CANCELLED, row.amount_minor, row.currency), row.id)]
+        case = await review_cases.open_case_of(conn, who.region, row.id)
+        if case is not None:
+            caused.append(await review_cases.close(conn, who, case,
+                                                   review_cases.CaseStatus.WITHDRAWN, None))
+        return {"type": "Payout", "id": row.id}, caused
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "cancelPayout",
                                   {"payoutId": cmd.payout_id}, effect)
 
 
-async def begin_processing_txn(conn: AsyncConnection, sealer: Sealer, region: str,
-                               payout_id: str) -> Instruction | None:
-    """PENDING -> PROCESSING and the rail instruction; a payout already PROCESSING (a
-    redelivery after a crash or a rail time-out) resumes; any other status: None."""
+JurisdictionOf = Callable[[str], Awaitable[str]]
+
+
+async def begin_processing_txn(conn: AsyncConnection, sealer: Sealer, gate: PolicyGate,
+                               region: str, payout_id: str,
+                               jurisdiction_of: JurisdictionOf) -> Instruction | None:
+    """PENDING -> PROCESSING and the rail instruction, after the policies are asked again (a
+    sanctions list may have changed since the payout was accepted); a payout already
+    PROCESSING (a redelivery after a crash or a rail time-out) resumes; any other status:
+    None."""
     row = await _locked(conn, region, payout_id)
     if row is None:
         return None
     status = PayoutStatus(row.status)
+    if status not in (PayoutStatus.PENDING, PayoutStatus.PROCESSING):
+        return None
+    ben = await beneficiaries.beneficiary_row(conn, region, row.tenant_id, row.beneficiary_id)
+    assert ben is not None, row
+    found = instruction(sealer, row, ben, await sealer.key(conn, region, ben.data_key_id))
     if status is PayoutStatus.PENDING:
+        stop = await recheck(conn, gate, row, ben, found.payee_name,
+                             await jurisdiction_of(row.tenant_id))
+        if stop:
+            await events.record(conn, region, row.tenant_id, worker_actor, stop)
+            return None
         await _move(conn, row, PayoutStatus.PROCESSING)
         await events.emit(conn, region, row.tenant_id, "payout.processing", payout_payload(
             row.id, PayoutStatus.PROCESSING, row.amount_minor, row.currency, rail=row.rail),
             actor=worker_actor, target=row.id)
-    elif status is not PayoutStatus.PROCESSING:
-        return None
-    ben = await beneficiaries.beneficiary_row(conn, region, row.tenant_id, row.beneficiary_id)
-    assert ben is not None, row
-    return instruction(sealer, row, ben, await sealer.key(conn, region, ben.data_key_id))
+    return found
+
+
+async def recheck(conn: AsyncConnection, gate: PolicyGate, row: Row[Any], ben: Row[Any],
+                  payee_name: str, jurisdiction: str) -> list[Event]:
+    """The worker's policy check of a PENDING payout: nothing when it may go on; else the
+    payout is failed (deny: hold voided) or held for review here, and these are its events.
+    A payout an officer released is not asked again: the officer's decision stands."""
+    if row.review_case_id is not None:
+        return []
+    op = operation(row.tenant_id, jurisdiction, row.region, row.amount_minor, row.currency,
+                   row.account_id, ben, payee_name)
+    try:
+        ruling = await decide(conn, gate, op, subject_id=row.id, actor=worker_actor,
+                              count_usage=False)
+    except PolicyDenied as exc:
+        trail = [exc.trail.event] if isinstance(exc.trail, Trail) else []
+        return [*trail, *await fail(conn, row, "POLICY_DENIED", "; ".join(exc.reasons))]
+    if not ruling.held:
+        return []
+    await _move(conn, row, PayoutStatus.HELD_FOR_REVIEW)
+    held = Event("payout.held_for_review", payout_payload(
+        row.id, PayoutStatus.HELD_FOR_REVIEW, row.amount_minor, row.currency,
+        reasons=ruling.decision.reason_texts(), batch_id=row.batch_id), row.id)
+    return [held, *await policy_events(conn, row.region, row.tenant_id, row.id,
+                                       row.amount_minor, row.currency, ruling)]
+
+
+async def fail(conn: AsyncConnection, row: Row[Any], code: str, message: str) -> list[Event]:
+    """A payout that will not be paid: its hold voided, FAILED with ``code``."""
+    await settle(conn, row.region, _held_ids(row), TransferStatus.VOIDED)
+    await _move(conn, row, PayoutStatus.FAILED, failure_code=code,
+                failure_message=message[:failure_message_length_max])
+    return [Event("payout.failed", payout_payload(
+        row.id, PayoutStatus.FAILED, row.amount_minor, row.currency, failure_code=code,
+        batch_id=row.batch_id), row.id)]
+
+
+async def release(conn: AsyncConnection, region: str, payout_id: str,
+                  case_id: str) -> list[Event]:
+    """An officer released the held payout: it goes to the rail (HELD_FOR_REVIEW -> PENDING)."""
+    row = await _locked(conn, region, payout_id)
+    assert row is not None, payout_id
+    assert row.status == PayoutStatus.HELD_FOR_REVIEW.value, payout_id
+    await _move(conn, row, PayoutStatus.PENDING, review_case_id=case_id)
+    return [Event("payout.created", payout_payload(
+        row.id, PayoutStatus.PENDING, row.amount_minor, row.currency, released=True), row.id)]
+
+
+async def reject(conn: AsyncConnection, region: str, payout_id: str, note: str | None
+                 ) -> list[Event]:
+    """An officer rejected the held payout: its hold is voided and it fails."""
+    row = await _locked(conn, region, payout_id)
+    assert row is not None, payout_id
+    assert row.status == PayoutStatus.HELD_FOR_REVIEW.value, payout_id
+    return await fail(conn, row, "REVIEW_REJECTED",
+                      "a compliance review rejected the payout" + (f": {note}" if note else ""))
 
 
 def instruction(sealer: Sealer, row: Row[Any], ben: Row[Any], key: bytes | None

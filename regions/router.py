@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from payments.errors import PolicyDenied
+from regions import events
 from regions.topology import Topology
 from regions.txn import Body, T, run_txn
 
@@ -56,8 +58,22 @@ class Router:
         return self._clusters[self.topology.region(region).cluster]
 
     async def run(self, region: str, body: Body[T]) -> T:
-        """Run a transaction body on the cluster holding ``region``."""
-        return await run_txn(self.engine_for(region), body)
+        """Run a transaction body on the cluster holding ``region``.
+
+        An operation a policy refused leaves its decision in the audit log all the same.
+        """
+        try:
+            return await run_txn(self.engine_for(region), body)
+        except PolicyDenied as exc:
+            if isinstance(exc.trail, events.Trail):
+                await self._record_trail(exc.trail)
+            raise
+
+    async def _record_trail(self, trail: events.Trail) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            await events.record(conn, trail.region, trail.tenant_id, trail.actor, [trail.event])
+
+        await run_txn(self.engine_for(trail.region), body)
 
     async def read(self, region: str, body: Body[T]) -> T:
         """A single-statement read on the cluster holding ``region``, without a transaction."""

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.statements import StatementEntry
 from regions import incoming, virtual_accounts
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.sealing import Sealer
 from regions.tables import tenants
@@ -79,8 +80,8 @@ async def _jurisdictions(router: Router, region: str, addresses: list[str]) -> d
     return await router.read_control(body)
 
 
-async def import_statement(router: Router, sealer: Sealer, directory_key: bytes,
-                           entries: Sequence[StatementEntry], source: str,
+async def import_statement(router: Router, sealer: Sealer, gate: PolicyGate,
+                           directory_key: bytes, entries: Sequence[StatementEntry], source: str,
                            fallback_region: str) -> ImportSummary:
     counts: Counter[str] = Counter()
     for region, mine in (await _regions(router, directory_key, entries,
@@ -92,7 +93,7 @@ async def import_statement(router: Router, sealer: Sealer, directory_key: bytes,
             async def body(conn: AsyncConnection, chunk: list[StatementEntry] = chunk,
                            region: str = region, jurisdictions: dict[str, str] = jurisdictions
                            ) -> list[incoming.Received]:
-                return [await incoming.receive(conn, sealer, region, _incoming(e, source),
+                return [await incoming.receive(conn, sealer, gate, region, _incoming(e, source),
                                                actor=actor, jurisdictions=jurisdictions)
                         for e in chunk]
 

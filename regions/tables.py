@@ -60,6 +60,7 @@ api_keys = Table(
     Column("key_prefix", Text, nullable=False),
     _ts("created_at"),
     _ts("revoked_at", nullable=True),
+    Column("jurisdictions", ARRAY(Text)),
 )
 
 accounts = Table(
@@ -304,6 +305,7 @@ payouts = Table(
     Column("external_id", Text),
     _ts("created_at"),
     _ts("updated_at"),
+    Column("review_case_id", Text),
 )
 
 payout_batches = Table(
@@ -385,4 +387,88 @@ message_inbox = Table(
     Column("consumer", Text, primary_key=True),
     Column("message_id", Text, primary_key=True),
     _ts("processed_at"),
+)
+
+policy_versions = Table(
+    "policy_versions", control,
+    Column("jurisdiction", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("parameters", JSONB, nullable=False),
+    _ts("effective_from"),
+    Column("change_id", Text, nullable=False),
+    _ts("created_at"),
+)
+
+policy_changes = Table(
+    "policy_changes", control,
+    Column("id", Text, primary_key=True),
+    Column("jurisdiction", Text, nullable=False),
+    Column("base_version", Integer, nullable=False),
+    Column("changes", JSONB, nullable=False),
+    _ts("effective_from", nullable=True),
+    Column("status", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("proposed_by", Text, nullable=False),
+    Column("proposal_key", Text, nullable=False),
+    _ts("proposed_at"),
+    Column("decided_by", Text),
+    _ts("decided_at", nullable=True),
+    Column("decision_note", Text),
+    Column("decision_key", Text),
+    Column("version", Integer),
+)
+
+sanctions_lists = Table(
+    "sanctions_lists", control,
+    Column("list_name", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("file_format", Text, nullable=False),
+    Column("file_sha256", LargeBinary, nullable=False),
+    Column("entry_count", Integer, nullable=False),
+    Column("imported_by", Text, nullable=False),
+    _ts("imported_at"),
+)
+
+sanctions_entries = Table(
+    "sanctions_entries", control,
+    Column("list_name", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("entry_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("names", JSONB, nullable=False),
+    Column("dates_of_birth", JSONB, nullable=False),
+    Column("programs", JSONB, nullable=False),
+)
+
+review_cases = Table(
+    "review_cases", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("decision_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("subject_id", Text, nullable=False),
+    Column("jurisdictions", ARRAY(Text), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("reasons", JSONB, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("resolved_by", Text),
+    _ts("resolved_at", nullable=True),
+    Column("note", Text),
+    _ts("created_at"),
+)
+
+limit_usage = Table(
+    "limit_usage", regional,
+    Column("region", Text, primary_key=True),
+    Column("tenant_id", Text, primary_key=True),
+    Column("meter", Text, primary_key=True),
+    Column("scope", Text, primary_key=True),
+    Column("scope_id", Text, primary_key=True),
+    Column("period", Text, primary_key=True),
+    Column("period_start", DateTime(timezone=True), primary_key=True),
+    Column("currency", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
 )

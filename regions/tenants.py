@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
@@ -15,6 +16,8 @@ from payments.errors import InvalidInput, NotFound
 from payments.fx import spread_bps_max
 from payments.principal import Environment, Principal, Role, Tenant
 from payments.text import check_text
+from policies import catalog
+from regions.policy_gate import PolicyGate, check_onboarding
 from regions.tables import api_keys, tenants
 from regions.topology import Topology
 
@@ -53,11 +56,14 @@ def choose_region(topo: Topology, jurisdiction: str, region: str | None) -> str:
 
 async def create_tenant(
     conn: AsyncConnection, topo: Topology, name: str, jurisdiction: str,
-    region: str | None, environment: Environment, fx_spread_bps: int | None = None,
+    region: str | None, environment: Environment, fx_spread_bps: int | None = None, *,
+    gate: PolicyGate,
 ) -> Tenant:
+    """A tenant homed where its jurisdiction's policy allows, its name screened."""
     check_text(name.strip(), "name", tenant_name_length_max, length_min=1)
     check_spread(fx_spread_bps)
     home = choose_region(topo, jurisdiction, region)
+    check_onboarding(gate, name.strip(), jurisdiction, home)
     tenant = Tenant(ids.new_id("ten", home), name.strip(), jurisdiction, home, environment,
                     fx_spread_bps)
     await conn.execute(insert(tenants).values(
@@ -93,15 +99,32 @@ async def get_tenant(conn: AsyncConnection, tenant_id: str) -> Tenant:
                   Environment(row.environment), row.fx_spread_bps)
 
 
+def check_jurisdictions(role: Role, jurisdictions: Sequence[str]) -> frozenset[str]:
+    """A compliance officer's key names the jurisdictions it acts on; no other key does."""
+    if role is not Role.COMPLIANCE_OFFICER:
+        if jurisdictions:
+            raise InvalidInput("only compliance officer keys are scoped to jurisdictions",
+                               "jurisdictions")
+        return frozenset()
+    unknown = sorted(set(jurisdictions) - set(catalog.codes()))
+    if not jurisdictions or unknown:
+        raise InvalidInput(f"a compliance officer key needs jurisdictions out of "
+                           f"{catalog.codes()}" + (f"; unknown: {unknown}" if unknown else ""),
+                           "jurisdictions")
+    return frozenset(jurisdictions)
+
+
 async def create_api_key(
-    conn: AsyncConnection, pepper: bytes, tenant_id: str, role: Role
+    conn: AsyncConnection, pepper: bytes, tenant_id: str, role: Role,
+    jurisdictions: Sequence[str] = (),
 ) -> IssuedKey:
+    scope = check_jurisdictions(role, jurisdictions)
     tenant = await get_tenant(conn, tenant_id)
     key = f"{key_prefix}_{tenant.environment.value}_{secrets.token_urlsafe(key_secret_bytes)}"
     key_id = ids.new_id("key", tenant.home_region)
     await conn.execute(insert(api_keys).values(
         id=key_id, tenant_id=tenant.id, role=role.value, key_hash=key_hash(pepper, key),
-        key_prefix=key[:key_display_length]))
+        key_prefix=key[:key_display_length], jurisdictions=sorted(scope) or None))
     return IssuedKey(key_id, key, tenant.id, role)
 
 
@@ -115,7 +138,8 @@ async def authenticate(conn: AsyncConnection, pepper: bytes, key: str) -> Princi
     if not looks_like_key(key):
         return None
     row = (await conn.execute(
-        select(api_keys.c.id.label("key_id"), api_keys.c.role, tenants.c.id.label("tenant_id"),
+        select(api_keys.c.id.label("key_id"), api_keys.c.role, api_keys.c.jurisdictions,
+               tenants.c.id.label("tenant_id"),
                tenants.c.name, tenants.c.jurisdiction, tenants.c.home_region,
                tenants.c.environment, tenants.c.fx_spread_bps)
         .join(tenants, tenants.c.id == api_keys.c.tenant_id)
@@ -125,4 +149,4 @@ async def authenticate(conn: AsyncConnection, pepper: bytes, key: str) -> Princi
         return None
     tenant = Tenant(row.tenant_id, row.name, row.jurisdiction, row.home_region,
                     Environment(row.environment), row.fx_spread_bps)
-    return Principal(tenant, Role(row.role), row.key_id)
+    return Principal(tenant, Role(row.role), row.key_id, frozenset(row.jurisdictions or ()))

@@ -27,6 +27,8 @@ from schema import fx as fxs
 from schema import incoming as inc
 from schema import payout_batches as pbt
 from schema import payouts as pay
+from schema import policies as pol
+from schema import review_cases as rvc
 from schema import transfers as trf
 from schema import viewer as vw
 from schema import virtual_ibans as vib
@@ -60,6 +62,9 @@ class Query:
     webhook_deliveries: Connection[whk.WebhookDelivery] = whk.webhook_deliveries_field
     incoming_payments: Connection[inc.IncomingPayment] = inc.incoming_payments_field
     reconciliation_items: Connection[inc.IncomingPayment] = inc.reconciliation_items_field
+    policy: pol.PolicyResult = pol.policy_field
+    policy_change_requests: Connection[pol.PolicyChangeRequest] = pol.policy_changes_field
+    review_cases: Connection[rvc.ReviewCase] = rvc.review_cases_field
 
 
 @strawberry.type
@@ -78,6 +83,11 @@ class Mutation:
         whk.register_webhook_endpoint_field)
     rotate_webhook_secret: whk.WebhookEndpointSecretResult = whk.rotate_webhook_secret_field
     disable_webhook_endpoint: whk.WebhookEndpointResult = whk.disable_webhook_endpoint_field
+    propose_policy_change: pol.PolicyChangeResult = pol.propose_policy_change_field
+    approve_policy_change: pol.PolicyChangeResult = pol.approve_policy_change_field
+    reject_policy_change: pol.PolicyChangeResult = pol.reject_policy_change_field
+    evaluate_policy: pol.EvaluatePolicyResult = pol.evaluate_policy_field
+    resolve_review_case: rvc.ResolveReviewCaseResult = rvc.resolve_review_case_field
     simulate_incoming_payment: inc.SimulateIncomingPaymentResult = (
         inc.simulate_incoming_payment_field)
     refund_incoming_payment: inc.RefundIncomingPaymentResult = inc.refund_incoming_payment_field

@@ -12,6 +12,7 @@ from strawberry.litestar import BaseContext
 
 from payments.principal import Principal
 from regions import ledger_queries, virtual_accounts
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.sealing import Sealer
 
@@ -23,6 +24,7 @@ class Context(BaseContext, kw_only=True):
     router: Router
     principal: Principal | None
     sealer: Sealer | None = None
+    policies: PolicyGate | None = None
     directory_key: bytes = b""
     virtual_ibans: DataLoader[str, list[Row[Any]]] | None = None
     accounts: RowLoader | None = None
@@ -77,6 +79,10 @@ class Context(BaseContext, kw_only=True):
     def keys(self) -> Sealer:
         assert self.sealer is not None, "the app wires a sealer into every request's context"
         return self.sealer
+
+    def gate(self) -> PolicyGate:
+        assert self.policies is not None, "the app wires the policy gate into every context"
+        return self.policies
 
     def _who(self) -> Principal:
         assert self.principal is not None

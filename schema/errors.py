@@ -11,7 +11,7 @@ from graphql import GraphQLError
 
 from payments import errors as domain
 from payments import fx, payouts
-from regions import incoming
+from regions import incoming, policy_store, review_cases
 from regions.payout_batches import PayoutBatchItemRejected
 from regions.txn import RetriesExhausted
 from regions.virtual_accounts import TooManyVirtualAccounts
@@ -115,6 +115,17 @@ class NotInSuspense(Error):
     pass
 
 
+@strawberry.type(description="Maker-checker refused: the change is not pending, was proposed "
+                             "by the same officer, or a newer version was approved since.")
+class ChangeNotAllowed(Error):
+    pass
+
+
+@strawberry.type
+class CaseNotOpen(Error):
+    pass
+
+
 _plain: dict[type[domain.DomainError], type[Any]] = {
     fx.RatesUnavailable: RatesUnavailable,
     fx.QuoteExpired: QuoteExpired,
@@ -125,6 +136,8 @@ _plain: dict[type[domain.DomainError], type[Any]] = {
     payouts.RailUnavailable: RailUnavailable,
     incoming.NotRefundable: NotRefundable,
     incoming.NotInSuspense: NotInSuspense,
+    policy_store.ChangeNotAllowed: ChangeNotAllowed,
+    review_cases.CaseNotOpen: CaseNotOpen,
 }
 
 
@@ -152,7 +165,7 @@ def to_error_type(exc: domain.DomainError) -> Any:
     if isinstance(exc, domain.BatchItemRejected):
         return TransferBatchRejected(code=exc.code, message=exc.message, index=exc.index,
                                      reason_code=exc.cause.code)
-    if isinstance(exc, payouts.PolicyDenied):
+    if isinstance(exc, domain.PolicyDenied):
         return PolicyDenied(code=exc.code, message=exc.message, reasons=exc.reasons)
     if type(exc) in _plain:
         return _plain[type(exc)](code=exc.code, message=exc.message)

@@ -88,7 +88,7 @@ async def resolve_fx_rates(info: Info[Any, Any], base: str) -> list[FxRate]:
     rates = await _rates(info)
     if rates is None or (code != rates.pivot and code not in rates.rates):
         return []
-    age_s_max = fx_parameters(who.tenant.jurisdiction).rate_age_s_max
+    age_s_max = fx_parameters(info.context.gate().params(who.tenant.jurisdiction)).rate_age_s_max
     now = datetime.now(UTC)
     out = []
     for quote in sorted({rates.pivot, *rates.rates} - {code}):
@@ -159,7 +159,7 @@ def parse_create_quote(data: CreateFxQuoteInput, params: FxParameters) -> fx_quo
 @errors.typed_errors
 async def create_fx_quote(info: Info[Any, Any], input: CreateFxQuoteInput) -> CreateFxQuoteResult:
     who = principal(info)
-    params = fx_parameters(who.tenant.jurisdiction)
+    params = fx_parameters(info.context.gate().params(who.tenant.jurisdiction))
     spread_bps = (who.tenant.fx_spread_bps if who.tenant.fx_spread_bps is not None
                   else params.spread_bps_default)
     cmd = parse_create_quote(input, params)
@@ -183,7 +183,7 @@ class ExecuteFxQuoteInput:
 ExecuteFxQuoteResult = Annotated[
     Conversion | errors.ValidationError | errors.NotFound | errors.QuoteExpired
     | errors.QuoteAlreadyExecuted | errors.InsufficientFunds | errors.CurrencyMismatch
-    | errors.AccountNotActive | errors.IdempotencyConflict,
+    | errors.AccountNotActive | errors.PolicyDenied | errors.IdempotencyConflict,
     strawberry.union("ExecuteFxQuoteResult"),
 ]
 
@@ -206,7 +206,8 @@ async def execute_fx_quote(
     who = principal(info)
     cmd = parse_execute(input)
     response = await info.context.router.run(
-        who.region, lambda conn: fx_quotes.execute_quote_txn(conn, who, cmd))
+        who.region, lambda conn: fx_quotes.execute_quote_txn(conn, who, info.context.gate(),
+                                                             cmd))
     quote = await _quote_row(info, who, response["quoteId"])
     sell_row, buy_row = await info.context.transfer_rows(
         [response["sellTransferId"], response["buyTransferId"]])

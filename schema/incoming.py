@@ -47,7 +47,9 @@ class IncomingPayment:
     reference: str | None
     bank_reference: str
     suspense_reason: str | None = strawberry.field(description=(
-        "UNKNOWN_ACCOUNT, ACCOUNT_CLOSED, CURRENCY_MISMATCH or POLICY_REVIEW."))
+        "UNKNOWN_ACCOUNT, ACCOUNT_CLOSED, CURRENCY_MISMATCH, POLICY_REVIEW (waiting for a "
+        "compliance review), POLICY_DENIED or POLICY_REJECTED (frozen by policy or by a "
+        "review)."))
     value_date: date
     created_at: datetime
 
@@ -148,8 +150,8 @@ async def simulate_incoming_payment(
 
     async def body(conn: AsyncConnection) -> dict[str, Any]:
         async def effect() -> tuple[dict[str, Any], list[Any]]:
-            got = await incoming.receive(conn, sealer, who.region, entry, actor=who.actor,
-                                         only_tenant=who.tenant.id,
+            got = await incoming.receive(conn, sealer, info.context.gate(), who.region, entry,
+                                         actor=who.actor, only_tenant=who.tenant.id,
                                          jurisdictions={who.tenant.id: who.tenant.jurisdiction})
             return {"type": "IncomingPayment", "id": got.id}, []
 
@@ -194,9 +196,9 @@ async def refund_incoming_payment(
     key = check_key(input.idempotency_key)
     ids.parse_id(str(input.incoming_payment_id), "inc", "incomingPaymentId")
     cmd = incoming.RefundIncoming(str(input.incoming_payment_id), key)
-    sealer = info.context.keys()
+    sealer, gate = info.context.keys(), info.context.gate()
     response = await info.context.router.run(
-        who.region, lambda conn: incoming.refund_txn(conn, who, sealer, cmd))
+        who.region, lambda conn: incoming.refund_txn(conn, who, sealer, gate, cmd))
     return await payout_answer(info, response)
 
 

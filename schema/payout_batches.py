@@ -164,7 +164,8 @@ async def create_payout_batch(info: Info[Any, Any],
     cmd = parse_batch(input)
     sealer = info.context.keys()
     response = await info.context.router.run(
-        who.region, lambda conn: store.create_batch_txn(conn, who, sealer, cmd))
+        who.region, lambda conn: store.create_batch_txn(conn, who, sealer, info.context.gate(),
+                                                        cmd))
     found = await _batch(info, response["id"], response["rejected"])
     assert found is not None, response
     return found

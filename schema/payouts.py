@@ -151,9 +151,9 @@ async def payout_answer(info: Info[Any, Any], response: dict[str, Any]) -> Payou
 async def create_payout(info: Info[Any, Any], input: CreatePayoutInput) -> CreatePayoutResult:
     who = principal(info)
     cmd = parse_create(input)
-    sealer = info.context.keys()
+    sealer, gate = info.context.keys(), info.context.gate()
     response = await info.context.router.run(
-        who.region, lambda conn: store.create_payout_txn(conn, who, sealer, cmd))
+        who.region, lambda conn: store.create_payout_txn(conn, who, sealer, gate, cmd))
     return await payout_answer(info, response)
 
 

@@ -124,7 +124,8 @@ def parse_item(data: CreateTransferInput | TransferBatchItemInput, prefix: str =
 
 CreateTransferResult = Annotated[
     Transfer | errors.ValidationError | errors.NotFound | errors.InsufficientFunds
-    | errors.CurrencyMismatch | errors.AccountNotActive | errors.IdempotencyConflict,
+    | errors.CurrencyMismatch | errors.AccountNotActive | errors.PolicyDenied
+    | errors.IdempotencyConflict,
     strawberry.union("CreateTransferResult"),
 ]
 
@@ -137,7 +138,7 @@ async def create_transfer(
 
     async def body(conn: AsyncConnection) -> Row[Any]:
         """The transfer and its row in one transaction (no second round of BEGIN/COMMIT)."""
-        response = await commands.create_transfer_txn(conn, who, cmd)
+        response = await commands.create_transfer_txn(conn, who, info.context.gate(), cmd)
         rows = await ledger_queries.transfer_rows(conn, who.region, who.tenant.id,
                                                   [response["id"]])
         assert len(rows) == 1, response
@@ -208,7 +209,8 @@ async def create_transfer_batch(
     who = principal(info)
     cmd = parse_batch(input)
     response = await info.context.router.run(
-        who.region, lambda conn: commands.create_transfer_batch_txn(conn, who, cmd))
+        who.region, lambda conn: commands.create_transfer_batch_txn(conn, who, info.context.gate(),
+                                                                     cmd))
     outcomes = response["items"]
     succeeded = sum(1 for o in outcomes if "transferId" in o)
     return TransferBatch(id=strawberry.ID(response["id"]), atomic=cmd.atomic,

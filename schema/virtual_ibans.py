@@ -12,7 +12,7 @@ from strawberry.types import Info
 from payments import ids
 from payments.bank_details import AccountDetails
 from payments.errors import InvalidInput
-from policies.payouts import payout_parameters
+from policies.model import Params
 from regions import virtual_accounts
 from regions.idempotency import check_key
 from schema import errors
@@ -35,11 +35,12 @@ IssueVirtualIbanResult = Annotated[
 ]
 
 
-def parse_issue(data: IssueVirtualIbanInput, jurisdiction: str
+def parse_issue(data: IssueVirtualIbanInput, jurisdiction: str, params: Params
                 ) -> virtual_accounts.IssueVirtualAccount:
     key = check_key(data.idempotency_key)
     ids.parse_id(str(data.account_id), "acc", "accountId")
-    allowed = payout_parameters(jurisdiction).issuable_countries
+    allowed = params["iban_countries"]
+    assert isinstance(allowed, frozenset)
     if data.country not in allowed:
         raise InvalidInput(f"{jurisdiction} tenants may be issued account details in "
                            f"{', '.join(sorted(allowed))}", "country")
@@ -50,7 +51,8 @@ def parse_issue(data: IssueVirtualIbanInput, jurisdiction: str
 async def issue_virtual_iban(info: Info[Any, Any],
                              input: IssueVirtualIbanInput) -> IssueVirtualIbanResult:
     who = principal(info)
-    cmd = parse_issue(input, who.tenant.jurisdiction)
+    cmd = parse_issue(input, who.tenant.jurisdiction,
+                      info.context.gate().params(who.tenant.jurisdiction))
     router = info.context.router
 
     async def replay(conn: AsyncConnection) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from api.settings import Env, Settings
 from payments.principal import Environment, Principal, Role
 from regions import migrate, tenants
 from regions.databases import drop_databases, ensure_databases, local_urls
+from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology, load
 from tests import pg
@@ -76,14 +77,20 @@ async def router(topo: Topology, db_urls: DatabaseUrls) -> AsyncIterator[Router]
 MakePrincipal = Callable[..., Awaitable[Principal]]
 
 
+def officer_scope(role: Role, jurisdiction: str) -> list[str]:
+    """A compliance officer key made by a fixture acts on its tenant's jurisdiction."""
+    return [jurisdiction] if role is Role.COMPLIANCE_OFFICER else []
+
+
 @pytest.fixture
 def make_principal(router: Router, topo: Topology) -> MakePrincipal:
     async def make(jurisdiction: str = "EU", role: Role = Role.PARTNER_ADMIN,
                    region: str | None = None, name: str = "Acme") -> Principal:
         async def body(conn):  # type: ignore[no-untyped-def]
             tenant = await tenants.create_tenant(conn, topo, name, jurisdiction, region,
-                                                 Environment.TEST)
-            key = await tenants.create_api_key(conn, test_pepper, tenant.id, role)
+                                                 Environment.TEST, gate=PolicyGate())
+            key = await tenants.create_api_key(conn, test_pepper, tenant.id, role,
+                                               officer_scope(role, jurisdiction))
             principal = await tenants.authenticate(conn, test_pepper, key.key)
             assert principal is not None
             return principal

@@ -38,7 +38,7 @@ async def refresh_fx_rates() -> None:
     message = CurrentMessage.get_current_message()
     assert message is not None
     rt = runtime()
-    await refresh(rt.db(), rt.provider, message.message_id)
+    await refresh(rt.db(), rt.provider, message.message_id, await rt.policies())
 
 
 @dramatiq.actor(queue_name=purge_queue, time_limit=purge_time_limit_ms,
@@ -85,10 +85,11 @@ async def handle_events(region: str, events: list[dict[str, Any]]) -> None:
 async def _trigger(rt: Runtime, region: str, event_id: str, topic: str,
                    payload: dict[str, Any]) -> None:
     if topic == "payout.created" and not payload.get("batch_id"):
-        await process_payout(rt.db(), rt.sealer(), rt.rails, region, payload["payout_id"],
-                             event_id)
+        await process_payout(rt.db(), rt.sealer(), await rt.policies(), rt.rails, region,
+                             payload["payout_id"], event_id)
     elif topic == "payout_batch.created" and payload.get("accepted"):
-        await process_batch(rt.db(), rt.sealer(), rt.rails, region, payload["batch_id"])
+        await process_batch(rt.db(), rt.sealer(), await rt.policies(), rt.rails, region,
+                            payload["batch_id"])
 
 
 @dramatiq.actor(queue_name=events_queue, time_limit=event_time_limit_ms, max_retries=0)

@@ -14,6 +14,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from regions import payout_chunks, payouts
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.sealing import Sealer
 from workers.rails import Rails, RailTimeout
@@ -25,11 +26,13 @@ return_message = "the beneficiary's bank returned the payment"
 _log = logging.getLogger(__name__)
 
 
-async def process_payout(router: Router, sealer: Sealer, rails: Rails, region: str,
-                         payout_id: str, message_id: str) -> bool:
+async def process_payout(router: Router, sealer: Sealer, gate: PolicyGate, rails: Rails,
+                         region: str, payout_id: str, message_id: str) -> bool:
     """Run one payout to a final rail outcome; False when there was nothing to do."""
     async def begin(conn: AsyncConnection) -> payouts.Instruction | None:
-        return await payouts.begin_processing_txn(conn, sealer, region, payout_id)
+        return await payouts.begin_processing_txn(
+            conn, sealer, gate, region, payout_id,
+            lambda tenant_id: gate.jurisdiction_of(router, tenant_id))
 
     instruction = await router.run(region, begin)
     if instruction is None:
@@ -60,8 +63,8 @@ async def apply_due_returns(router: Router, region: str) -> int:
     return returned
 
 
-async def process_batch(router: Router, sealer: Sealer, rails: Rails, region: str,
-                        batch_id: str) -> int:
+async def process_batch(router: Router, sealer: Sealer, gate: PolicyGate, rails: Rails,
+                        region: str, batch_id: str) -> int:
     """Take a batch's open payouts to their rails a chunk at a time; returns how many settled.
 
     Payouts whose rail timed out are skipped for the rest of this run and ``RailTimeout`` is
@@ -72,7 +75,9 @@ async def process_batch(router: Router, sealer: Sealer, rails: Rails, region: st
     settled = 0
     while True:
         async def begin(conn: AsyncConnection) -> list[payouts.Instruction]:
-            return await payout_chunks.begin_chunk_txn(conn, sealer, region, batch_id, timed_out)
+            return await payout_chunks.begin_chunk_txn(
+                conn, sealer, gate, region, batch_id, timed_out,
+                lambda tenant_id: gate.jurisdiction_of(router, tenant_id))
 
         chunk = await router.run(region, begin)
         if not chunk:

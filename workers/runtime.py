@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from regions.keyring import provider_from_settings
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.sealing import Sealer
 from workers.config import WorkerConfig
@@ -24,6 +25,7 @@ class Runtime:
     rails: Rails
     router: Router | None = None
     _sealer: Sealer | None = None
+    _gate: PolicyGate | None = None
 
     def db(self) -> Router:
         if self.router is None:
@@ -37,6 +39,14 @@ class Runtime:
                                           [r.code for r in self.config.topology.regions])
             self._sealer = Sealer(keys)
         return self._sealer
+
+
+    async def policies(self) -> PolicyGate:
+        """The policy gate, refreshed (at most once a second) before each use."""
+        if self._gate is None:
+            self._gate = PolicyGate()
+        await self._gate.refresh(self.db())
+        return self._gate
 
 
 _runtime: Runtime | None = None

@@ -15,9 +15,10 @@ from api.settings import Env
 from payments.principal import Environment, Role
 from regions import commands, tenants
 from regions.ledger_store import insert_account
+from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
-from tests.conftest import settings_for_tests, test_pepper
+from tests.conftest import officer_scope, settings_for_tests, test_pepper
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -69,8 +70,9 @@ def make_partner(router: Router, topo: Topology, client: AsyncTestClient[Any]) -
                    region: str | None = None) -> Partner:
         async def control(conn: Any) -> tuple[str, str, str]:
             t = await tenants.create_tenant(conn, topo, "E2E Ltd", jurisdiction, region,
-                                            Environment.TEST)
-            k = await tenants.create_api_key(conn, test_pepper, t.id, role)
+                                            Environment.TEST, gate=PolicyGate())
+            k = await tenants.create_api_key(conn, test_pepper, t.id, role,
+                                             officer_scope(role, jurisdiction))
             return t.id, t.home_region, k.key
 
         tenant_id, home, key = await router.run_control(control)

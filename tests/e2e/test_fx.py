@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payments import ids
 from payments.principal import Environment, Role
 from regions import commands, tenants
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.topology import Topology
-from tests.conftest import test_pepper
+from tests.conftest import officer_scope, test_pepper
 from tests.e2e.conftest import MakePartner, Partner
 from tests.fx_helpers import load_rates
 
@@ -234,7 +235,8 @@ async def fund(router: Router, p: Partner, account_id: str, minor: int, currency
 
 async def extra_key(router: Router, p: Partner, role: Role) -> str:
     async def body(conn: AsyncConnection) -> str:
-        return (await tenants.create_api_key(conn, test_pepper, p.tenant_id, role)).key
+        return (await tenants.create_api_key(conn, test_pepper, p.tenant_id, role,
+                                             officer_scope(role, "EU"))).key
 
     return await router.run_control(body)
 
@@ -415,7 +417,7 @@ async def test_quote_rate_is_the_customer_rate_rounded_once(
 
     async def control(conn: AsyncConnection) -> str:
         t = await tenants.create_tenant(conn, topo, "Spread Ltd", "EU", None, Environment.TEST,
-                                        fx_spread_bps=125)
+                                        fx_spread_bps=125, gate=PolicyGate())
         return (await tenants.create_api_key(conn, test_pepper, t.id, Role.PARTNER_ADMIN)).key
 
     key = await router.run_control(control)
@@ -439,7 +441,7 @@ async def test_tenant_spread_setting(router: Router, topo: Topology, make_partne
 
     async def control(conn: AsyncConnection) -> str:
         t = await tenants.create_tenant(conn, topo, "Spread Ltd", "EU", None, Environment.TEST,
-                                        fx_spread_bps=spread_bps)
+                                        fx_spread_bps=spread_bps, gate=PolicyGate())
         return (await tenants.create_api_key(conn, test_pepper, t.id, Role.PARTNER_ADMIN)).key
 
     key = await router.run_control(control)

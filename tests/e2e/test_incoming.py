@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from payments.principal import Environment, Role
 from regions import tenants
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.topology import Topology
 from tests.conftest import test_pepper
@@ -159,7 +160,8 @@ async def test_refund_pays_the_sender_back(router: Router, make_partner: MakePar
 async def test_live_keys_cannot_simulate(router: Router, topo: Topology,
                                          client: AsyncTestClient[Any]) -> None:
     async def live(conn: Any) -> str:
-        t = await tenants.create_tenant(conn, topo, "Live Ltd", "EU", None, Environment.LIVE)
+        t = await tenants.create_tenant(conn, topo, "Live Ltd", "EU", None, Environment.LIVE,
+                                        gate=PolicyGate())
         return (await tenants.create_api_key(conn, test_pepper, t.id, Role.PARTNER_ADMIN)).key
 
     key = await router.run_control(live)

@@ -25,7 +25,7 @@ from regions.payouts import reference_length_max
 from regions.router import Router
 from regions.virtual_accounts import per_account_max
 from schema.pagination import encode_cursor, first_max
-from tests.conftest import test_pepper
+from tests.conftest import officer_scope, test_pepper
 from tests.e2e.conftest import MakePartner, Partner
 
 BENEFICIARY = """
@@ -229,7 +229,8 @@ async def add_payout(p: Partner, ben_id: str, key: str = "pay", **over: Any) -> 
 async def add_key(router: Router, p: Partner, role: Role) -> str:
     """Another API key on ``p``'s tenant, with ``role``."""
     async def issue(conn: Any) -> str:
-        key: str = (await tenants.create_api_key(conn, test_pepper, p.tenant_id, role)).key
+        key: str = (await tenants.create_api_key(conn, test_pepper, p.tenant_id, role,
+                                                 officer_scope(role, "EU"))).key
         return key
 
     key: str = await router.run_control(issue)

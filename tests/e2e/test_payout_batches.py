@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from tests.e2e.conftest import MakePartner, Partner
 from tests.integration.helpers import rows
@@ -19,6 +20,9 @@ from tests.payouts_helpers import (
 )
 from workers.payouts import process_batch
 from workers.rails import RailTimeout, sandbox_rails
+
+gate = PolicyGate()
+"""Policies at their defaults (no approved change in these tests)."""
 
 BATCH = """mutation($i: CreatePayoutBatchInput!) { createPayoutBatch(input: $i) { __typename
   ... on PayoutBatch { id status itemCount rejected { index code message } pending succeeded
@@ -83,7 +87,7 @@ async def test_non_atomic_batch_accepts_valid_items_and_reports_the_rest(
     assert (again["id"], again["rejected"]) == (got["id"], got["rejected"])
     await assert_ledger_consistent(router, p.region, p.tenant_id)
 
-    settled = await process_batch(router, sandbox_sealer(), _rails, p.region, got["id"])
+    settled = await process_batch(router, sandbox_sealer(), gate, _rails, p.region, got["id"])
     assert settled == 3
     topics = await rows(router, p.region, """
         SELECT topic, count(*) AS n FROM outbox WHERE region = :r AND tenant_id = :t
@@ -102,7 +106,7 @@ async def test_non_atomic_batch_accepts_valid_items_and_reports_the_rest(
     batch = read["data"]["payoutBatch"]
     assert (batch["status"], batch["succeeded"], batch["pending"]) == ("COMPLETED", 3, 0)
     assert batch["items"]["pageInfo"]["hasNextPage"] is False
-    assert await process_batch(router, sandbox_sealer(), _rails, p.region, got["id"]) == 0
+    assert await process_batch(router, sandbox_sealer(), gate, _rails, p.region, got["id"]) == 0
     await assert_ledger_consistent(router, p.region, p.tenant_id)
 
 
@@ -129,11 +133,11 @@ async def test_batch_outcomes_and_time_outs_resume(router: Router,
     p, ben = await _setup(make_partner)
     got = await _create(p, _items(ben, ["1.00", "2.91", "3.94", "4.93"]), "b-o")
     with pytest.raises(RailTimeout):  # the .94 item times out on its first try
-        await process_batch(router, sandbox_sealer(), _rails, p.region, got["id"])
+        await process_batch(router, sandbox_sealer(), gate, _rails, p.region, got["id"])
     mid = (await p.gql(GET, {"id": got["id"]}))["data"]["payoutBatch"]
     assert (mid["status"], mid["succeeded"], mid["failed"], mid["processing"]) == (
         "PROCESSING", 2, 1, 1)
-    assert await process_batch(router, sandbox_sealer(), _rails, p.region, got["id"]) == 1
+    assert await process_batch(router, sandbox_sealer(), gate, _rails, p.region, got["id"]) == 1
     done = (await p.gql(GET, {"id": got["id"]}))["data"]["payoutBatch"]
     assert (done["status"], done["succeeded"], done["failed"]) == ("COMPLETED", 3, 1)
     await assert_ledger_consistent(router, p.region, p.tenant_id)
@@ -147,7 +151,8 @@ async def test_ten_thousand_items_are_held_processed_and_balance(
     assert (got["itemCount"], got["pending"], got["rejected"]) == (10_000, 10_000, [])
     total_minor = sum(int(a.replace(".", "")) for a in amounts) + 10_000 * 35
     assert await _available(p) == _eur(10_000_000_00 - total_minor)
-    assert await process_batch(router, sandbox_sealer(), _rails, p.region, got["id"]) == 10_000
+    settled = await process_batch(router, sandbox_sealer(), gate, _rails, p.region, got["id"])
+    assert settled == 10_000
     done = (await p.gql(GET, {"id": got["id"]}))["data"]["payoutBatch"]
     assert (done["status"], done["succeeded"]) == ("COMPLETED", 10_000)
     posted = await p.gql(BALANCE, {"id": p.accounts[0]})

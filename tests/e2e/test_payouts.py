@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from tests.e2e.conftest import MakePartner, Partner
 from tests.integration.helpers import rows
@@ -22,6 +23,9 @@ from tests.payouts_helpers import (
 )
 from workers.payouts import apply_due_returns, process_payout
 from workers.rails import RailTimeout, sandbox_rails
+
+gate = PolicyGate()
+"""Policies at their defaults (no approved change in these tests)."""
 
 sepa_instant_fee = "0.35"
 
@@ -57,7 +61,8 @@ async def _status(p: Partner, payout_id: str) -> dict[str, Any]:
 
 
 async def _process(router: Router, p: Partner, payout_id: str, message: str = "m1") -> bool:
-    return await process_payout(router, sandbox_sealer(), _rails, p.region, payout_id, message)
+    return await process_payout(router, sandbox_sealer(), gate, _rails, p.region, payout_id,
+                                message)
 
 
 _rails = sandbox_rails(return_after_s=0)

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from payments.principal import Environment, Role
 from payments.webhooks import signature_header, verify
 from regions import tenants
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.topology import Topology
 from tests.conftest import test_pepper
@@ -200,7 +201,8 @@ async def test_disabled_endpoint_gets_nothing_and_live_keys_need_https(
     assert receiver.seen == []
 
     async def live(conn: Any) -> str:
-        t = await tenants.create_tenant(conn, topo, "Live Hooks", "EU", None, Environment.LIVE)
+        t = await tenants.create_tenant(conn, topo, "Live Hooks", "EU", None, Environment.LIVE,
+                                        gate=PolicyGate())
         return (await tenants.create_api_key(conn, test_pepper, t.id, Role.PARTNER_ADMIN)).key
 
     key = await router.run_control(live)

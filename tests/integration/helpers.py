@@ -10,7 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payments.principal import Principal
 from regions import commands
 from regions.ledger_store import insert_account
+from regions.policy_gate import PolicyGate
 from regions.router import Router
+
+gate = PolicyGate()
+"""Policies at their defaults (no approved change in these tests)."""
 
 
 async def open_accounts(router: Router, who: Principal, currency: str, count: int,
@@ -32,7 +36,7 @@ async def open_accounts(router: Router, who: Principal, currency: str, count: in
 async def transfer(router: Router, who: Principal, src: str, dst: str, minor: int,
                    currency: str, key: str) -> dict[str, Any]:
     cmd = commands.CreateTransfer(commands.TransferItem(src, dst, minor, currency, None), key)
-    return await router.run(who.region, lambda c: commands.create_transfer_txn(c, who, cmd))
+    return await router.run(who.region, lambda c: commands.create_transfer_txn(c, who, gate, cmd))
 
 
 async def scalar(router: Router, region: str, sql: str, **params: Any) -> Any:

@@ -23,8 +23,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from policies.fx import fx_parameters, global_parameters
+from policies import catalog
+from policies.fx import fx_parameters, refresh_jump_bps_max
 from regions import fx_store
+from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
 from tests import rates_server as rates_server_module
@@ -38,12 +40,19 @@ from workers.fx.providers import (
     FixedProvider,
     JsonHttpProvider,
     ProviderError,
+    RateProvider,
     RateSnapshot,
     ecb_sample,
     parse_ecb,
     provider_from_settings,
 )
-from workers.fx.refresh import RefreshReport, refresh
+from workers.fx.refresh import RefreshReport
+from workers.fx.refresh import refresh as fx_refresh
+
+
+async def refresh(router: Router, provider: RateProvider, message_id: str) -> RefreshReport:
+    """The refresh under the policies' defaults (no approved change in these tests)."""
+    return await fx_refresh(router, provider, message_id, PolicyGate())
 
 # Fixtures reused from elsewhere (registered in this module under their own names).
 client = e2e.client
@@ -164,7 +173,7 @@ async def test_failing_provider_is_recorded_and_last_good_rates_stay(router: Rou
 
 async def test_rate_that_jumps_too_far_is_held_and_the_rest_written(router: Router) -> None:
     await load_rates(router)
-    jump = global_parameters().rate_jump_bps_max
+    jump = refresh_jump_bps_max(catalog.jurisdiction(c).defaults() for c in catalog.codes())
     before = await _stored(router)
     as_of = datetime.now(UTC).replace(microsecond=0)
     texts = {
@@ -245,7 +254,12 @@ metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 from api.settings import from_env
 from regions.router import Router
 from workers.fx.providers import FixedProvider, ProviderError
-from workers.fx.refresh import refresh
+from regions.policy_gate import PolicyGate
+from workers.fx.refresh import refresh as fx_refresh
+
+
+async def refresh(router, provider, message_id):
+    return await fx_refresh(router, provider, message_id, PolicyGate())
 
 
 class Broken:
@@ -462,7 +476,7 @@ RATES = '{ fxRates(base: "EUR") { quote rate stale source } }'
 
 async def test_stale_rates_refuse_quotes_until_the_provider_is_back(
         router: Router, make_partner: e2e.MakePartner) -> None:
-    age_s_max = fx_parameters("EU").rate_age_s_max
+    age_s_max = fx_parameters(catalog.jurisdiction("EU").defaults()).rate_age_s_max
     await load_rates(router, as_of=datetime.now(UTC) - timedelta(seconds=age_s_max + 60))
     p = await make_partner("EU", funded={"EUR": 1_000_00})
 

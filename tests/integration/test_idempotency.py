@@ -7,8 +7,12 @@ import asyncio
 import pytest
 
 from payments.errors import IdempotencyConflict, InsufficientFunds
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from tests.integration.helpers import open_accounts, scalar, transfer
+
+gate = PolicyGate()
+"""Policies at their defaults (no approved change in these tests)."""
 
 
 async def test_replay_returns_same_result_without_second_effect(router: Router,
@@ -85,7 +89,7 @@ async def test_non_atomic_batch_with_every_item_failing_still_has_its_journal(
     batch = commands.CreateTransferBatch(
         (commands.TransferItem(a, b, 500, "EUR", None),), atomic=False, idempotency_key="all-fail")
     response = await router.run(
-        who.region, lambda c: commands.create_transfer_batch_txn(c, who, batch))
+        who.region, lambda c: commands.create_transfer_batch_txn(c, who, gate, batch))
     assert response["items"] == [{"code": "INSUFFICIENT_FUNDS",
                                   "message": f"account {a!r} has insufficient available funds"}]
     assert await scalar(router, who.region, "SELECT count(*) FROM journals WHERE id = :j",

@@ -18,8 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payments.errors import DomainError
 from payments.principal import Principal
 from regions import commands
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from tests.integration.helpers import open_accounts, rows
+
+gate = PolicyGate()
+"""Policies at their defaults (no approved change in these tests)."""
 
 clients = 50
 operations_per_client = 200
@@ -43,12 +47,12 @@ async def _client(router: Router, who: Principal, by_currency: dict[str, list[st
             if len(items) == 1:
                 cmd = commands.CreateTransfer(items[0], key)
                 await router.run(who.region,
-                                 lambda c, cmd=cmd: commands.create_transfer_txn(c, who, cmd))
+                                 lambda c, cmd=cmd: commands.create_transfer_txn(c, who, gate, cmd))
             else:
                 batch = commands.CreateTransferBatch(tuple(items), rng.random() < 0.5, key)
                 await router.run(
                     who.region,
-                    lambda c, b=batch: commands.create_transfer_batch_txn(c, who, b))
+                    lambda c, b=batch: commands.create_transfer_batch_txn(c, who, gate, b))
             tally["ok"] += 1
         except DomainError:
             tally["declined"] += 1

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from payments.principal import Principal
 from regions import commands
+from regions.policy_gate import PolicyGate
 from regions.router import Router
+
+gate = PolicyGate()
+"""Policies at their defaults (no approved change in these tests)."""
 
 
 async def test_create_fund_and_transfer(router: Router, make_principal) -> None:
@@ -23,7 +27,8 @@ async def test_create_fund_and_transfer(router: Router, make_principal) -> None:
     item = commands.TransferItem(a, b, 2_500, "EUR", "rent")
 
     async def move(conn):
-        return await commands.create_transfer_txn(conn, who, commands.CreateTransfer(item, "t1"))
+        return await commands.create_transfer_txn(conn, who, gate,
+                                                  commands.CreateTransfer(item, "t1"))
 
     first = await router.run(who.region, move)
     again = await router.run(who.region, move)

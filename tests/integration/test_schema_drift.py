@@ -103,12 +103,14 @@ def test_no_control_tables_in_clusters_and_no_regional_tables_in_control(
 def test_metadata_table_sets() -> None:
     assert set(tables.control.tables) == {"regions", "tenants", "api_keys", "fx_rates",
                                           "fx_rates_held", "fx_refreshes", "inbox",
-                                          "scheduler_leases", "account_directory"}
+                                          "scheduler_leases", "account_directory",
+                                          "policy_versions", "policy_changes",
+                                          "sanctions_lists", "sanctions_entries"}
     assert set(tables.regional.tables) == {
         "accounts", "journals", "transfers", "entries", "idempotency_keys", "outbox",
         "audit_events", "fx_quotes", "virtual_accounts", "data_keys", "beneficiaries",
         "payouts", "payout_batches", "incoming_payments", "webhook_endpoints",
-        "webhook_deliveries", "message_inbox"}
+        "webhook_deliveries", "message_inbox", "review_cases", "limit_usage"}
 
 
 # --- partitions ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Every root field declares the roles it admits: partner mutations admit only partner_admin,
-money queries partner roles and auditors, and the operators' fields only sre."""
+money queries partner roles and auditors, the operators' fields only sre, and the compliance
+fields compliance officers (auditors also read the policies and their changes)."""
 
 from __future__ import annotations
 
@@ -33,11 +34,24 @@ def test_every_root_field_has_a_permission_class() -> None:
 
 operator_fields = {"reconciliation_items", "assign_incoming_payment",
                    "return_incoming_payment"}
+compliance_fields = {"review_cases", "propose_policy_change", "approve_policy_change",
+                     "reject_policy_change", "evaluate_policy", "resolve_review_case"}
+policy_reading_fields = {"policy", "policy_change_requests"}
+
+
+def _expected_special(name: str) -> set[Role] | None:
+    if name in operator_fields:
+        return {Role.SRE}
+    if name in compliance_fields:
+        return {Role.COMPLIANCE_OFFICER}
+    if name in policy_reading_fields:
+        return {Role.COMPLIANCE_OFFICER, Role.AUDITOR}
+    return None
 
 
 def test_mutations_are_for_partner_admins_only() -> None:
     for field in _fields(Mutation):
-        expected = {Role.SRE} if field.python_name in operator_fields else {Role.PARTNER_ADMIN}
+        expected = _expected_special(field.python_name) or {Role.PARTNER_ADMIN}
         assert _admitted(field) == expected, field.python_name
 
 
@@ -45,5 +59,5 @@ def test_money_queries_exclude_compliance_and_sre() -> None:
     readers = {Role.PARTNER_ADMIN, Role.PARTNER_READONLY, Role.AUDITOR}
     for field in _fields(Query):
         expected = (set(Role) if field.python_name in {"viewer", "regions"}
-                    else {Role.SRE} if field.python_name in operator_fields else readers)
+                    else _expected_special(field.python_name) or readers)
         assert _admitted(field) == expected, field.python_name

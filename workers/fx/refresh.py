@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from opentelemetry import metrics
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from policies.fx import global_parameters
+from policies import catalog
+from policies.fx import refresh_jump_bps_max
 from regions import fx_store
+from regions.policy_gate import PolicyGate
 from regions.router import Router
 from workers.fx.providers import ProviderError, RateProvider
 
@@ -41,7 +43,8 @@ async def _failed(router: Router, source: str, message_id: str, error: str) -> R
     return RefreshReport("failed", error=error)
 
 
-async def refresh(router: Router, provider: RateProvider, message_id: str) -> RefreshReport:
+async def refresh(router: Router, provider: RateProvider, message_id: str,
+                  gate: PolicyGate) -> RefreshReport:
     async def applied(conn: AsyncConnection) -> bool:
         return await fx_store.was_applied(conn, fx_store.refresh_consumer, message_id)
 
@@ -53,7 +56,7 @@ async def refresh(router: Router, provider: RateProvider, message_id: str) -> Re
     except ProviderError as exc:
         return await _failed(router, provider.name, message_id, str(exc))
     stored = fx_store.Snapshot(snap.pivot, dict(snap.texts), snap.as_of, snap.source)
-    jump_bps_max = global_parameters().rate_jump_bps_max
+    jump_bps_max = refresh_jump_bps_max(gate.params(code) for code in catalog.codes())
 
     async def body(conn: AsyncConnection) -> fx_store.RefreshOutcome:
         return await fx_store.write_snapshot(conn, stored, message_id, jump_bps_max)

@@ -37,10 +37,12 @@ regenerate = "CORRIDOR_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/regions/test_
 regional_tables = ("accounts", "journals", "transfers", "entries", "idempotency_keys", "outbox",
                    "audit_events", "fx_quotes", "virtual_accounts", "data_keys", "beneficiaries",
                    "payouts", "payout_batches", "incoming_payments",
-                   "webhook_endpoints", "webhook_deliveries", "message_inbox")
+                   "webhook_endpoints", "webhook_deliveries", "message_inbox",
+                   "review_cases", "limit_usage")
 control_tables = ("regions", "tenants", "api_keys", "corridor_migrations", "fx_rates",
                   "fx_rates_held", "fx_refreshes", "inbox", "scheduler_leases",
-                  "account_directory")
+                  "account_directory", "policy_versions", "policy_changes", "sanctions_lists",
+                  "sanctions_entries")
 global_regions = ("eu-central", "uk-south", "us-east", "ap-southeast")
 all_applied = {t: {m.version for m in migrations}
                for t in ("control", "cluster:global", "cluster:cn")}

@@ -85,6 +85,59 @@ CREATE TABLE account_directory (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 3, 'money_out');
+ALTER TABLE api_keys ADD COLUMN jurisdictions TEXT[];
+CREATE TABLE policy_versions (
+    jurisdiction TEXT NOT NULL,
+    version INT NOT NULL CHECK (version > 0),
+    parameters JSONB NOT NULL,
+    effective_from TIMESTAMPTZ NOT NULL,
+    change_id TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (jurisdiction, version)
+);
+CREATE TABLE policy_changes (
+    id TEXT NOT NULL PRIMARY KEY,
+    jurisdiction TEXT NOT NULL,
+    base_version INT NOT NULL,
+    changes JSONB NOT NULL,
+    effective_from TIMESTAMPTZ,
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'APPROVED', 'REJECTED')),
+    reason TEXT NOT NULL,
+    proposed_by TEXT NOT NULL,
+    proposal_key TEXT NOT NULL,
+    proposed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    decided_by TEXT,
+    decided_at TIMESTAMPTZ,
+    decision_note TEXT,
+    decision_key TEXT,
+    version INT,
+    CHECK ((status = 'PENDING') = (decided_by IS NULL)),
+    CHECK (decided_by IS NULL OR decided_by <> proposed_by),
+    CHECK ((status = 'APPROVED') = (version IS NOT NULL))
+);
+CREATE INDEX policy_changes_status_idx ON policy_changes (status, id);
+CREATE UNIQUE INDEX policy_changes_key_idx ON policy_changes (proposed_by, proposal_key);
+CREATE TABLE sanctions_lists (
+    list_name TEXT NOT NULL CHECK (list_name IN ('ofac', 'eu', 'uk')),
+    version INT NOT NULL CHECK (version > 0),
+    file_format TEXT NOT NULL,
+    file_sha256 BYTEA NOT NULL,
+    entry_count INT NOT NULL CHECK (entry_count > 0),
+    imported_by TEXT NOT NULL,
+    imported_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (list_name, version)
+);
+CREATE TABLE sanctions_entries (
+    list_name TEXT NOT NULL,
+    version INT NOT NULL,
+    entry_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    names JSONB NOT NULL,
+    dates_of_birth JSONB NOT NULL,
+    programs JSONB NOT NULL,
+    PRIMARY KEY (list_name, version, entry_id)
+);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 4, 'policies');
 
 -- database: cluster:global
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -387,6 +440,43 @@ CREATE TABLE message_inbox (
 ) PARTITION BY LIST (region);
 CREATE INDEX outbox_relay_idx ON outbox (region, created_at, id) WHERE published_at IS NULL;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 3, 'money_out');
+CREATE TABLE review_cases (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    decision_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    jurisdictions TEXT[] NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    reasons JSONB NOT NULL,
+    status TEXT NOT NULL DEFAULT 'OPEN'
+        CHECK (status IN ('OPEN', 'RELEASED', 'REJECTED', 'WITHDRAWN')),
+    resolved_by TEXT,
+    resolved_at TIMESTAMPTZ,
+    note TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((status = 'OPEN') = (resolved_by IS NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX review_cases_status_idx ON review_cases (region, status, id);
+CREATE UNIQUE INDEX review_cases_open_subject_idx ON review_cases (region, subject_id) WHERE status = 'OPEN';
+CREATE TABLE limit_usage (
+    region TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    meter TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    scope_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    period_start TIMESTAMPTZ NOT NULL,
+    currency TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor >= 0),
+    count INT NOT NULL CHECK (count >= 0),
+    PRIMARY KEY (region, tenant_id, meter, scope, scope_id, period, period_start)
+) PARTITION BY LIST (region);
+ALTER TABLE payouts ADD COLUMN review_case_id TEXT;
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 4, 'policies');
 CREATE TABLE IF NOT EXISTS accounts__eu_central PARTITION OF accounts FOR VALUES IN ('eu-central');
 CREATE TABLE IF NOT EXISTS accounts__uk_south PARTITION OF accounts FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS accounts__us_east PARTITION OF accounts FOR VALUES IN ('us-east');
@@ -455,6 +545,14 @@ CREATE TABLE IF NOT EXISTS message_inbox__eu_central PARTITION OF message_inbox 
 CREATE TABLE IF NOT EXISTS message_inbox__uk_south PARTITION OF message_inbox FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS message_inbox__us_east PARTITION OF message_inbox FOR VALUES IN ('us-east');
 CREATE TABLE IF NOT EXISTS message_inbox__ap_southeast PARTITION OF message_inbox FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS review_cases__eu_central PARTITION OF review_cases FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS review_cases__uk_south PARTITION OF review_cases FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS review_cases__us_east PARTITION OF review_cases FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS review_cases__ap_southeast PARTITION OF review_cases FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS limit_usage__eu_central PARTITION OF limit_usage FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS limit_usage__uk_south PARTITION OF limit_usage FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS limit_usage__us_east PARTITION OF limit_usage FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS limit_usage__ap_southeast PARTITION OF limit_usage FOR VALUES IN ('ap-southeast');
 
 -- database: cluster:cn
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -757,6 +855,43 @@ CREATE TABLE message_inbox (
 ) PARTITION BY LIST (region);
 CREATE INDEX outbox_relay_idx ON outbox (region, created_at, id) WHERE published_at IS NULL;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 3, 'money_out');
+CREATE TABLE review_cases (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    decision_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    jurisdictions TEXT[] NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    reasons JSONB NOT NULL,
+    status TEXT NOT NULL DEFAULT 'OPEN'
+        CHECK (status IN ('OPEN', 'RELEASED', 'REJECTED', 'WITHDRAWN')),
+    resolved_by TEXT,
+    resolved_at TIMESTAMPTZ,
+    note TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK ((status = 'OPEN') = (resolved_by IS NULL)),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX review_cases_status_idx ON review_cases (region, status, id);
+CREATE UNIQUE INDEX review_cases_open_subject_idx ON review_cases (region, subject_id) WHERE status = 'OPEN';
+CREATE TABLE limit_usage (
+    region TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    meter TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    scope_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    period_start TIMESTAMPTZ NOT NULL,
+    currency TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor >= 0),
+    count INT NOT NULL CHECK (count >= 0),
+    PRIMARY KEY (region, tenant_id, meter, scope, scope_id, period, period_start)
+) PARTITION BY LIST (region);
+ALTER TABLE payouts ADD COLUMN review_case_id TEXT;
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 4, 'policies');
 CREATE TABLE IF NOT EXISTS accounts__cn_east PARTITION OF accounts FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS journals__cn_east PARTITION OF journals FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS transfers__cn_east PARTITION OF transfers FOR VALUES IN ('cn-east');
@@ -774,3 +909,5 @@ CREATE TABLE IF NOT EXISTS incoming_payments__cn_east PARTITION OF incoming_paym
 CREATE TABLE IF NOT EXISTS webhook_endpoints__cn_east PARTITION OF webhook_endpoints FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS webhook_deliveries__cn_east PARTITION OF webhook_deliveries FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS message_inbox__cn_east PARTITION OF message_inbox FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS review_cases__cn_east PARTITION OF review_cases FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS limit_usage__cn_east PARTITION OF limit_usage FOR VALUES IN ('cn-east');

@@ -1,0 +1,39 @@
+"""The jurisdictions Corridor serves, and which of them an operation involves."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from policies import cn, eu, hk, sg, uk, us
+from policies.common import crossing
+from policies.model import Jurisdiction, Operation, Role
+
+_all: dict[str, Jurisdiction] = {j.code: j for j in (eu.policy, uk.policy, us.policy, sg.policy,
+                                                      hk.policy, cn.policy)}
+
+
+def codes() -> list[str]:
+    return list(_all)
+
+
+def jurisdiction(code: str) -> Jurisdiction:
+    return _all[code]
+
+
+@cache
+def of_country(country: str) -> str | None:
+    """The served jurisdiction a country belongs to, if any."""
+    for spec in _all.values():
+        if country in spec.countries:
+            return spec.code
+    return None
+
+
+def involved(op: Operation) -> tuple[tuple[str, Role], ...]:
+    """The tenant's jurisdiction, and for money crossing the platform's edge the one at the
+    other end when it is another served jurisdiction."""
+    other = (of_country(op.counterparty_country)
+             if op.kind in crossing and op.counterparty_country is not None else None)
+    if other is None or other == op.jurisdiction:
+        return ((op.jurisdiction, Role.ORIGIN),)
+    return ((op.jurisdiction, Role.ORIGIN), (other, Role.DESTINATION))
