@@ -12,6 +12,10 @@
     corridor relay                        publishes every region's outbox to RabbitMQ
     corridor fx refresh                   send one FX refresh message now
     corridor statements import FILE --region R [--format camt053|csv]
+    corridor apikey create --tenant ID --role compliance_officer --jurisdictions EU,UK
+    corridor sanctions import FILE --list ofac|eu|uk [--format csv|xml]
+    corridor policy show J | changes | propose J --set NAME=JSON ... | approve ID | reject ID
+    corridor policy docs [--check]        docs/policies.md from the code
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from api import compliance_cli
 from payments.errors import DomainError, PolicyDenied
 from payments.principal import Environment, Role
 from payments.statements import StatementEntry
+from policies.sanctions import SanctionsFileError
 from regions import migrate, tenants
 from regions.ddl import Dialect
 from regions.router import Router
@@ -90,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="the region whose bank account the statement is of; credits to "
                          "unknown addresses go to its suspense account")
 
+    compliance_cli.add_parsers(sub)
+
     sch = sub.add_parser("schema").add_subparsers(dest="action", required=True)
     ex = sch.add_parser("export")
     ex.add_argument("--check", action="store_true", help="fail if schema.graphql is stale")
@@ -100,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (RegionsFileError, DomainError, ValueError, OSError) as exc:
+    except (RegionsFileError, DomainError, SanctionsFileError, ValueError, OSError) as exc:
         reasons = exc.reasons if isinstance(exc, PolicyDenied) else []
         print("; ".join([f"corridor: {exc}", *reasons]), file=sys.stderr)
         return 2
@@ -129,6 +137,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_statements_import(args.file, fmt, entries, args.region))
     if args.command in {"worker", "scheduler", "relay", "fx"}:
         return _workers(args)
+    if args.command in {"sanctions", "policy"}:
+        return asyncio.run(compliance_cli.dispatch(args))
     return _schema_export(args.check)
 
 

@@ -48,8 +48,9 @@ one) is kept for the next calls, up to ``token_views_max`` tokens: payment traff
 names and company words. For each name shape (how many tokens, how many short), the penalties
 give how many query tokens must pair for the threshold to be reachable, and only names holding
 tokens similar to that many query tokens (set intersections, in C) are scored in Python. On a
-synthetic 20,000-entry list, ``bench/screening.py`` measures about 0.4 ms a call on average
-(median 0.2 ms); queries made only of very common tokens ("Al", a top given name) take a few ms.
+synthetic 20,000-entry list (2 cores), ``bench/screening.py`` measures 0.35-0.5 ms a call on
+average (median about 0.2 ms), 0.6-0.8 ms with no view kept; queries made only of common tokens
+("Al" and a top given name) take a few ms.
 
 Limits. Token pairs are found only through the keys: two edits in a token's first five letters
 and a different ending ("Iouri" against "Yuriy") do not pair. The index is built once: rebuild
@@ -59,6 +60,9 @@ anyascii romanises abjads without vowels (Arabic محمد gives "mhmd"), so Arab
 queries do not match the Latin spellings lists carry; Korean and Japanese follow anyascii's
 romanisation, not the lists'; a name split differently ("Al Zawahiri" against "Alzawahiri")
 scores below 90; translated names (a Russian legal name against its English form) do not match.
+Tokens are not weighted by rarity, so generic words match longer names holding them ("Trading
+LLC" scores 90 against "NORTHWIND EXAMPLE TRADING LLC"), and a Western honorific that a
+transliteration happens to produce is dropped too (Arabic عمر gives "mr").
 Weak aliases (OFAC's "weak", the UK's "low quality") count like any name.
 """
 
@@ -315,13 +319,14 @@ def _query_dob(date_of_birth: str | None) -> str | None:
 def _name_score(query: _Name, name: _Name, pairs: dict[str, dict[str, float]]) -> int:
     if query.sorted_tokens == name.sorted_tokens:
         return 100
-    candidates = [(similarity, i, j) for i, q in enumerate(query.tokens)
+    # Ties break on the tokens, not their places, so the score ignores token order.
+    candidates = [(similarity, q, n, i, j) for i, q in enumerate(query.tokens)
                   for j, n in enumerate(name.tokens) if (similarity := pairs[q].get(n))]
     candidates.sort(reverse=True)
     used_query: set[int] = set()
     used_name: set[int] = set()
     total = weight = 0.0
-    for similarity, i, j in candidates:
+    for similarity, _, _, i, j in candidates:
         if i not in used_query and j not in used_name:
             used_query.add(i)
             used_name.add(j)

@@ -158,7 +158,12 @@ class PolicyGate:
             kept = self._screeners.get(list_name)
             if kept is None:
                 continue
-            matches = kept[1].screen(name, threshold=threshold, limit=1)
+            try:
+                matches = kept[1].screen(name, threshold=threshold, limit=1)
+            except ValueError as exc:  # no letters left to compare, or far too long
+                hits.append(Hit(list_name, "", name[:80], threshold, False,
+                                f"the name cannot be screened against {list_name}: {exc}"))
+                continue
             if matches:
                 m = matches[0]
                 hits.append(Hit(list_name, m.entry.entry_id, m.matched_name, m.score, m.exact,

@@ -73,7 +73,7 @@ def test_eu_sample() -> None:
                         "Павел Иванович Тестовский"), ("1960-01-12",), ("UKR",)),
         SanctionsEntry("eu", "190002", "entity",
                        ("Northwind Example Trading LLC",
-                        "Общество с ограниченной ответственностью «Нортвинд Экзампл Трейдинг»",
+                        "Общество с ограниченной ответственностью «Нортвинд Экзампл Трейдинг»",  # noqa: RUF001
                         "Northwind Trading"), (), ("RUS",)),
         SanctionsEntry("eu", "190003", "individual", ("Marta Elena QUILLFEATHER",), ("1965",),
                        ("EUGHR",)),
