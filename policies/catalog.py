@@ -6,7 +6,7 @@ from functools import cache
 
 from policies import cn, eu, hk, sg, uk, us
 from policies.common import crossing
-from policies.model import Jurisdiction, Operation, Role
+from policies.model import Jurisdiction, Kind, Operation, Role, Rule
 
 _all: dict[str, Jurisdiction] = {j.code: j for j in (eu.policy, uk.policy, us.policy, sg.policy,
                                                       hk.policy, cn.policy)}
@@ -27,6 +27,17 @@ def of_country(country: str) -> str | None:
         if country in spec.countries:
             return spec.code
     return None
+
+
+@cache
+def rules_for(code: str, kind: Kind, role: Role) -> tuple[Rule, ...]:
+    """The rules of a jurisdiction that decide this kind of operation in this role."""
+    return tuple(r for r in _all[code].rules if kind in r.kinds and role in r.roles)
+
+
+@cache
+def currencies_needed(code: str) -> frozenset[str]:
+    return _all[code].currencies_needed()
 
 
 def involved(op: Operation) -> tuple[tuple[str, Role], ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from policies.catalog import involved, jurisdiction
+from policies.catalog import involved, rules_for
 from policies.model import (
     Context,
     Decision,
@@ -25,30 +25,30 @@ _severity = {Outcome.ALLOW: 0, Outcome.REVIEW: 1, Outcome.DENY: 2}
 
 
 def evaluate(op: Operation, versions: Mapping[str, PolicyVersion],
-             contexts: Mapping[str, Context]) -> Decision:
-    """Decide ``op`` under ``versions`` (one per involved jurisdiction) with their contexts."""
+             contexts: Mapping[str, Context], *, explain: bool = False) -> Decision:
+    """Decide ``op`` under ``versions`` (one per involved jurisdiction) with their contexts.
+    ``explain`` keeps every rule's result in the trace (dry runs), not only the objections."""
+    parties = involved(op)
     trace: list[RuleResult] = []
-    for code, role in involved(op):
-        trace.extend(_rules_of(op, versions[code], contexts[code], role))
+    for code, role in parties:
+        trace.extend(_rules_of(op, versions[code], contexts[code], role, explain))
     reasons = tuple(r for r in trace if r.outcome is not Outcome.ALLOW)
     outcome = max((r.outcome for r in reasons), key=_severity.__getitem__,
                   default=Outcome.ALLOW)
-    return Decision(outcome, reasons, {code: versions[code].version for code, _ in involved(op)},
+    return Decision(outcome, reasons, {code: versions[code].version for code, _ in parties},
                     tuple(trace))
 
 
-def _rules_of(op: Operation, version: PolicyVersion, ctx: Context,
-              role: Role) -> list[RuleResult]:
-    spec = jurisdiction(version.jurisdiction)
+def _rules_of(op: Operation, version: PolicyVersion, ctx: Context, role: Role,
+              explain: bool) -> list[RuleResult]:
+    code = version.jurisdiction
     results = []
-    for rule in spec.rules:
-        if op.kind not in rule.kinds or role not in rule.roles:
-            continue
+    for rule in rules_for(code, op.kind, role):
         verdict = rule.fn(op, ctx, version.values)
-        if verdict is None:
-            results.append(RuleResult(spec.code, version.version, rule.name, Outcome.ALLOW,
-                                      None, "passed"))
-        else:
-            results.append(RuleResult(spec.code, version.version, rule.name, verdict.outcome,
+        if verdict is not None:
+            results.append(RuleResult(code, version.version, rule.name, verdict.outcome,
                                       verdict.code, verdict.message))
+        elif explain:
+            results.append(RuleResult(code, version.version, rule.name, Outcome.ALLOW, None,
+                                      "passed"))
     return results

@@ -182,7 +182,8 @@ class Decision:
     """The rules that did not allow."""
     versions: Mapping[str, int] = field(default_factory=dict)
     trace: tuple[RuleResult, ...] = ()
-    """Every rule's result, for dry runs."""
+    """The results of the rules asked: every one when explaining (dry runs), else only the
+    objections."""
 
     @property
     def allowed(self) -> bool:

@@ -200,10 +200,9 @@ def contexts(gate: PolicyGate, op: Operation, versions: Mapping[str, PolicyVersi
              usage: Mapping[Any, Any], now: datetime) -> dict[str, Context]:
     out = {}
     for code, role in catalog.involved(op):
-        spec = catalog.jurisdiction(code)
         p = versions[code].values
         amount_in = {}
-        for target in spec.currencies_needed() - {op.currency}:
+        for target in catalog.currencies_needed(code) - {op.currency}:
             converted = gate.convert(op.amount_minor, op.currency, target)
             if converted is not None:
                 amount_in[target] = converted

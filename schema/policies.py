@@ -440,7 +440,7 @@ async def evaluate_policy(info: Info[Any, Any], input: EvaluatePolicyInput
     if input.change_id is not None:
         versions[input.jurisdiction] = await _proposed(info, who, str(input.change_id),
                                                        input.jurisdiction)
-    decision = evaluate(op, versions, contexts(gate, op, versions, usage, now))
+    decision = evaluate(op, versions, contexts(gate, op, versions, usage, now), explain=True)
     versions_json: Any = dict(decision.versions)
     return PolicyEvaluation(outcome=decision.outcome.value, versions=versions_json,
                             rules=[reason_from(r) for r in decision.trace])
