@@ -12,6 +12,7 @@ here.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,16 +89,18 @@ def onboarding(code: str, region: str | None) -> Operation:
 def decide(op: Operation, *, amount_in: Mapping[str, int] | None = None,
            usage: Mapping[tuple[Scope, Period], Usage] | None = None,
            hits: Mapping[str, tuple[Hit, ...]] | None = None,
-           versions: Mapping[str, PolicyVersion] | None = None) -> Decision:
+           versions: Mapping[str, PolicyVersion] | None = None,
+           explain: bool = True) -> Decision:
     """Evaluate ``op`` under version 0 of every jurisdiction involved unless ``versions`` says
-    otherwise; usage is the tenant's jurisdiction's, as the gate gives it."""
+    otherwise; usage is the tenant's jurisdiction's, as the gate gives it. Explaining by
+    default, so that the trace shows the rules that passed too."""
     chosen = {code: (versions or {}).get(code) or version(code)
               for code, _ in catalog.involved(op)}
     contexts = {code: Context(role, now, amount_in or {},
                               (usage or {}) if role is Role.ORIGIN else {},
                               (hits or {}).get(code, ()))
                 for code, role in catalog.involved(op)}
-    return evaluate(op, chosen, contexts)
+    return evaluate(op, chosen, contexts, explain=explain)
 
 
 def result(decision: Decision, rule: str, code: str | None = None) -> RuleResult:
@@ -839,6 +842,16 @@ def test_an_allowed_decision_has_no_reasons() -> None:
     assert decision.reason_texts() == []
     assert decision.trace
     assert all(r.outcome is ALLOW for r in decision.trace)
+    assert decide(payout("EU", 100, "EUR"), explain=False) == replace(decision, trace=())
+
+
+def test_without_explaining_the_trace_holds_only_the_objections() -> None:
+    op = payout("EU", 2_000_000, "EUR", "US")
+    kwargs: dict[str, Any] = {"amount_in": {"USD": 2_200_000}, "hits": {"US": (hit(False),)}}
+    explained = decide(op, **kwargs)
+    decision = decide(op, explain=False, **kwargs)
+    assert decision.trace == decision.reasons == explained.reasons
+    assert (decision.outcome, decision.versions) == (explained.outcome, explained.versions)
 
 
 def test_versions_are_recorded_in_the_decision_and_its_results() -> None:
