@@ -1,11 +1,10 @@
 """The engine asks exactly the rules that apply to an operation's kind and each jurisdiction's
 role; the usage counters read are those of the limits set; FX parameters come from a policy
-version. The catalog is fixed, so these run on the real jurisdictions (one narrowed copy stands
-in for a jurisdiction with no rule for a kind)."""
+version. The catalog is fixed, so these run on the real jurisdictions (a stand-in rule index
+plays a jurisdiction with no rule for a kind)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,13 +17,13 @@ from policies.engine import evaluate
 from policies.fx import FxParameters, fx_parameters, refresh_jump_bps_max
 from policies.model import (
     Context,
-    Jurisdiction,
     Kind,
     Operation,
     Outcome,
     Period,
     PolicyVersion,
     Role,
+    Rule,
     Scope,
     Usage,
 )
@@ -77,15 +76,16 @@ def context(role: Role = Role.ORIGIN,
 # --- evaluate ----------------------------------------------------------------------------------
 
 
-def without_rules_for(kind: Kind, spec: Jurisdiction) -> Jurisdiction:
-    return replace(spec, rules=tuple(r for r in spec.rules if kind not in r.kinds))
+def no_rules_for_transfers(code: str, kind: Kind, role: Role) -> tuple[Rule, ...]:
+    return () if kind is Kind.TRANSFER else catalog.rules_for(code, kind, role)
 
 
+@pytest.mark.parametrize("explain", [False, True])
 def test_a_kind_no_rule_applies_to_is_allowed_with_an_empty_trace(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "jurisdiction",
-                        lambda code: without_rules_for(Kind.TRANSFER, catalog.jurisdiction(code)))
-    decision = evaluate(op(Kind.TRANSFER), {"EU": version("EU", 2)}, {"EU": context()})
+        monkeypatch: pytest.MonkeyPatch, explain: bool) -> None:
+    monkeypatch.setattr(engine, "rules_for", no_rules_for_transfers)
+    decision = evaluate(op(Kind.TRANSFER), {"EU": version("EU", 2)}, {"EU": context()},
+                        explain=explain)
     assert decision.outcome is Outcome.ALLOW
     assert decision.allowed
     assert decision.trace == ()
@@ -96,9 +96,35 @@ def test_a_kind_no_rule_applies_to_is_allowed_with_an_empty_trace(
 @pytest.mark.parametrize("kind", list(Kind))
 @pytest.mark.parametrize("code", catalog.codes())
 def test_every_kind_meets_at_least_one_rule_in_every_jurisdiction(code: str, kind: Kind) -> None:
-    """Why the empty trace above needs a narrowed copy: the real catalog has none."""
-    assert any(kind in r.kinds and Role.ORIGIN in r.roles
-               for r in catalog.jurisdiction(code).rules)
+    """Why the empty trace above needs a stand-in rule index: the real catalog has none."""
+    assert catalog.rules_for(code, kind, Role.ORIGIN)
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("kind", list(Kind))
+@pytest.mark.parametrize("code", catalog.codes())
+def test_rules_for_keeps_the_declaration_order(code: str, kind: Kind, role: Role) -> None:
+    expected = tuple(r for r in catalog.jurisdiction(code).rules
+                     if kind in r.kinds and role in r.roles)
+    assert catalog.rules_for(code, kind, role) == expected
+
+
+@pytest.mark.parametrize("kind", [Kind.TRANSFER, Kind.FX_CONVERSION])
+@pytest.mark.parametrize("code", catalog.codes())
+def test_only_sanctions_and_cn_reporting_are_asked_of_a_destination(code: str,
+                                                                     kind: Kind) -> None:
+    assert catalog.rules_for(code, kind, Role.DESTINATION) == ()
+    crossing = {r.name for k in (Kind.PAYOUT, Kind.INCOMING_PAYMENT)
+                for r in catalog.rules_for(code, k, Role.DESTINATION)}
+    assert crossing == ({"sanctions", "large_value_report"} if code == "CN" else {"sanctions"})
+
+
+@pytest.mark.parametrize("code", catalog.codes())
+def test_currencies_needed(code: str) -> None:
+    spec = catalog.jurisdiction(code)
+    assert catalog.currencies_needed(code) == spec.currencies_needed()
+    assert catalog.currencies_needed(code) == (
+        {"USD", "CNY"} if code == "CN" else {spec.limit_currency})
 
 
 @pytest.mark.parametrize("kind", [Kind.TRANSFER, Kind.FX_CONVERSION, Kind.ONBOARDING])
@@ -108,7 +134,8 @@ def test_the_trace_holds_exactly_the_rules_of_the_kind_in_declaration_order(code
     operation = op(kind, code, "USD", sell_currency="CNY" if kind is Kind.FX_CONVERSION else None,
                    region=None)
     decision = evaluate(operation, {code: version(code)},
-                        {code: Context(Role.ORIGIN, now, {"USD": 10_000, "CNY": 72_000})})
+                        {code: Context(Role.ORIGIN, now, {"USD": 10_000, "CNY": 72_000})},
+                        explain=True)
     expected = [r.name for r in catalog.jurisdiction(code).rules
                 if kind in r.kinds and Role.ORIGIN in r.roles]
     assert [r.rule for r in decision.trace] == expected
@@ -118,7 +145,7 @@ def test_the_trace_holds_exactly_the_rules_of_the_kind_in_declaration_order(code
 def test_the_destination_is_asked_only_its_destination_rules() -> None:
     operation = op(Kind.PAYOUT, counterparty_country="US", counterparty_name="Ada")
     decision = evaluate(operation, {"EU": version("EU"), "US": version("US")},
-                        {"EU": context(), "US": context(Role.DESTINATION)})
+                        {"EU": context(), "US": context(Role.DESTINATION)}, explain=True)
     us_rules = [r.name for r in catalog.jurisdiction("US").rules
                 if Kind.PAYOUT in r.kinds and Role.DESTINATION in r.roles]
     assert us_rules == ["sanctions"]
@@ -170,9 +197,10 @@ def test_counters_not_read_do_not_change_the_decision(
     params = {**values("EU"), **{n: 100_000 if n in amount_limits else 10 for n in chosen}}
     read = counters(payout(), params)
     versions = {"EU": PolicyVersion("EU", 1, params, None)}
-    whole = evaluate(payout(), versions, {"EU": context(usage=used)})
+    whole = evaluate(payout(), versions, {"EU": context(usage=used)}, explain=True)
     only_read = evaluate(payout(), versions,
-                         {"EU": context(usage={c: u for c, u in used.items() if c in read})})
+                         {"EU": context(usage={c: u for c, u in used.items() if c in read})},
+                         explain=True)
     assert whole == only_read
 
 

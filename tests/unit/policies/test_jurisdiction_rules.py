@@ -822,7 +822,7 @@ def test_review_beats_allow() -> None:
     assert decision.reason_texts() == [f"REPORTING_THRESHOLD: {decision.reasons[0].message}"]
 
 
-def test_reasons_hold_only_what_did_not_allow_and_trace_every_rule_asked() -> None:
+def test_reasons_hold_only_what_did_not_allow_and_an_explained_trace_every_rule_asked() -> None:
     decision = decide(payout("EU", 2_000_000, "EUR", "US"), amount_in={"USD": 2_200_000},
                       hits={"US": (hit(False),)})
     spec = catalog.jurisdiction("EU")
