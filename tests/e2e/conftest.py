@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 
 from api.app import create_app
 from api.settings import Env
@@ -92,3 +93,18 @@ def make_partner(router: Router, topo: Topology, client: AsyncTestClient[Any]) -
         return Partner(tenant_id, home, key, accounts, client)
 
     return make
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def policy_defaults(router: Router, client: AsyncTestClient[Any]) -> AsyncIterator[None]:
+    """For tests that approve policy changes: afterwards every jurisdiction is back at its
+    defaults (version 0) in the store and in the app's cache, so later tests see the policies
+    the code declares. Policy versions are global: without this, one test's approved limit
+    would bind every later test's tenants."""
+    yield
+    async def body(conn: Any) -> None:
+        await conn.execute(text("DELETE FROM policy_versions"))
+        await conn.execute(text("DELETE FROM policy_changes"))
+
+    await router.run_control(body)
+    await client.app.state.policies.refresh(router, force=True)

@@ -205,7 +205,9 @@ def test_flags_take_only_booleans() -> None:
     ("payer_fields_required", "")])
 def test_unknown_codes_are_refused_naming_the_code(name: str, bad: str) -> None:
     param = eu[name]
-    error = refusal(param, [*sorted(param.default or ()), bad])
+    existing = param.default or frozenset()
+    assert isinstance(existing, frozenset)
+    error = refusal(param, [*sorted(existing), bad])
     assert error.field == name
     assert repr(bad) in error.message
     assert error.message.endswith(f"code in {name}")
