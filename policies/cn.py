@@ -17,6 +17,7 @@ from policies.model import (
     Outcome,
     Params,
     Period,
+    Role,
     Rule,
     Scope,
     Usage,
@@ -40,8 +41,10 @@ _cross_border_usd = _large_value + (" Art. 5(4): a natural person's cross-border
                                     "USD 10,000 or more (foreign currency) in a day.")
 _cross_border_cny = _large_value + (" Art. 5(4): a natural person's cross-border transfers of "
                                     "RMB 200,000 or more in a day.")
-_domestic = _large_value + (" Art. 5(3): a natural person's domestic transfers of RMB 500,000 "
-                            "or more in a day.")
+_domestic_cny = _large_value + (" Art. 5(3): a natural person's domestic transfers of RMB "
+                                "500,000 or more in a day.")
+_domestic_usd = _large_value + (" Art. 5(3): a natural person's domestic transfers of foreign "
+                                "currency worth USD 100,000 or more in a day.")
 _per_individual = ("Corridor cannot tell individual from business account holders; it applies "
                    "the individual figures, the strictest, to every account.")
 
@@ -64,10 +67,14 @@ def _fx_quota(op: Operation, ctx: Context, p: Params) -> Verdict | None:
 
 
 def _large_value_rule(op: Operation, ctx: Context, p: Params) -> Verdict | None:
-    """Single transactions; the same-day cumulative figure is left to the reporting run."""
-    domestic = op.counterparty_country == "CN"
-    if domestic:
-        name, code = "large_value_domestic_threshold", cny
+    """Single transactions; the same-day cumulative figure is left to the reporting run.
+    Domestic only when both ends are in China: asked as the destination, CN sees money
+    crossing its border whatever the currency."""
+    domestic = ctx.role is Role.ORIGIN and op.counterparty_country == "CN"
+    if domestic and op.currency == cny:
+        name, code = "large_value_domestic_cny_threshold", cny
+    elif domestic:
+        name, code = "large_value_domestic_usd_threshold", usd
     elif op.currency == cny:
         name, code = "large_value_cross_border_cny_threshold", cny
     else:
@@ -116,7 +123,8 @@ policy = Jurisdiction(
               maximum=common.amount_limit_max, optional=True, uncertain=_per_individual),
         _threshold("large_value_cross_border_usd_threshold", 1_000_000, usd, _cross_border_usd),
         _threshold("large_value_cross_border_cny_threshold", 20_000_000, cny, _cross_border_cny),
-        _threshold("large_value_domestic_threshold", 50_000_000, cny, _domestic),
+        _threshold("large_value_domestic_cny_threshold", 50_000_000, cny, _domestic_cny),
+        _threshold("large_value_domestic_usd_threshold", 10_000_000, usd, _domestic_usd),
         *common.screening_params(
             frozenset(), "Anti-Foreign Sanctions Law (2021), Art. 12: organisations in China "
             "may not implement foreign states' discriminatory measures; China implements UN "

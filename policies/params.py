@@ -50,6 +50,8 @@ class Kind(StrEnum):
 
 Value = int | frozenset[str] | Mapping[str, frozenset[str]] | bool | None
 sanctions_lists = frozenset({"ofac", "eu", "uk"})
+_code_names = {Kind.COUNTRIES: "country", Kind.CURRENCIES: "currency", Kind.REGIONS: "region",
+               Kind.LISTS: "sanctions list", Kind.FIELDS: "field"}
 _integer_kinds = frozenset({Kind.COUNT, Kind.BPS, Kind.SECONDS, Kind.SCORE})
 _set_kinds = frozenset({Kind.COUNTRIES, Kind.CURRENCIES, Kind.REGIONS, Kind.LISTS, Kind.FIELDS})
 
@@ -139,7 +141,7 @@ def _codes(param: Param, raw: Any, where: str) -> frozenset[str]:
         raise InvalidInput(f"{param.name} may hold at most {codes_max} codes", where)
     for code in raw:
         if not _valid_code(param.kind, code):
-            raise InvalidInput(f"{code!r} is not a valid {param.kind.value.lower()[:-1]} code "
+            raise InvalidInput(f"{code!r} is not a valid {_code_names[param.kind]} code "
                                f"in {param.name}", where)
     codes = frozenset(raw)
     if len(codes) != len(raw):

@@ -8,6 +8,9 @@ from policies import common
 from policies.model import Jurisdiction
 
 gbp = "GBP"
+eur = "EUR"
+"""MLR 2017 states its thresholds in euro; they are applied in euro, converted at the
+reference rate of the day."""
 _occasional = ("MLR 2017, reg. 27(2)(a) and 27(2)(b): customer due diligence for an occasional "
                "transaction of EUR 15,000 or more (or a transfer of funds over EUR 1,000).")
 _transfer_of_funds = ("MLR 2017, Part 7A (inserted by SI 2022/860) and retained Regulation (EU) "
@@ -37,15 +40,11 @@ policy = Jurisdiction(
                                     "Corridor's UK issuing partner bank: commercial."),
         *common.limit_params(gbp, payout_amount_max=100_000_000, transfer_amount_max=None),
         common.review_threshold_param(
-            1_300_000, gbp, "A payout or incoming payment at or over this amount goes to "
-            "review (due diligence of an occasional transaction).", _occasional,
-            uncertain="The regulation states EUR 15,000; GBP 13,000 is a rounded-down "
-                      "conversion. Review the figure when the exchange rate moves."),
-        *common.travel_info_params(gbp, 100_001, frozenset({"name", "account", "address"}),
-                                   _transfer_of_funds,
-                                   uncertain="The threshold is EUR 1,000 in the regulation; "
-                                             "GBP 1,000 is applied as a conservative "
-                                             "equivalent."),
+            1_500_000, eur, "A payout or incoming payment at or over this amount (converted "
+            "to euro at the reference rate) goes to review (due diligence of an occasional "
+            "transaction).", _occasional),
+        *common.travel_info_params(eur, 100_001, frozenset({"name", "account", "address"}),
+                                   _transfer_of_funds),
         *common.screening_params(frozenset({"uk"}),
                                  "Sanctions and Anti-Money Laundering Act 2018 and the "
                                  "regime regulations made under it; OFSI's consolidated list / "
@@ -58,10 +57,10 @@ policy = Jurisdiction(
         common.corridor_rule("Corridor's commercial coverage."),
         *common.transaction_limit_rules(gbp),
         common.usage_rule(gbp),
-        common.threshold_rule("occasional_transaction", "review_threshold", gbp,
+        common.threshold_rule("occasional_transaction", "review_threshold", eur,
                               common.crossing, _occasional,
                               "occasional transaction due diligence (MLR 2017 reg. 27)"),
-        common.travel_info_rule(gbp, _transfer_of_funds, frozenset({"GB"})),
+        common.travel_info_rule(eur, _transfer_of_funds, frozenset({"GB"})),
         common.sanctions_rule("Sanctions and Anti-Money Laundering Act 2018."),
     ),
 )

@@ -80,7 +80,8 @@ async def _scenario(make_partner: MakePartner) -> tuple[str, str]:
         assert got["data"]["createPayout"]["__typename"] == "Payout", got
     assert got["data"]["createPayout"]["status"] == "HELD_FOR_REVIEW"  # PBoC large value
     got = await p.gql("""mutation($i: SimulateIncomingPaymentInput!) {
-        simulateIncomingPayment(input: $i) { __typename ... on IncomingPayment { status suspenseReason } } }""",
+        simulateIncomingPayment(input: $i) { __typename
+        ... on IncomingPayment { status suspenseReason } } }""",
         {"i": {"iban": f"CN:{details['bankCode']}:{details['accountNumber']}",
                "amount": "88.00", "currency": "CNY",
                "senderName": sender_name, "idempotencyKey": "in"}})

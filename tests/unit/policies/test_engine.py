@@ -124,7 +124,8 @@ def test_currencies_needed(code: str) -> None:
     spec = catalog.jurisdiction(code)
     assert catalog.currencies_needed(code) == spec.currencies_needed()
     assert catalog.currencies_needed(code) == (
-        {"USD", "CNY"} if code == "CN" else {spec.limit_currency})
+        {"USD", "CNY"} if code == "CN" else {"GBP", "EUR"} if code == "UK"
+        else {spec.limit_currency})
 
 
 @pytest.mark.parametrize("kind", [Kind.TRANSFER, Kind.FX_CONVERSION, Kind.ONBOARDING])

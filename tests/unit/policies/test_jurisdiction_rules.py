@@ -4,9 +4,7 @@ limits, sanctions and reference rates, and how one decision combines the jurisdi
 operation involves.
 
 Expected outcomes follow each regulation's wording: "or more" / "equal to or above" is ``>=``,
-"more than" / "above" / "exceeding" is ``>``. Where a rule departs from its regulation the test
-says what the regulation says and is marked ``xfail(strict=True)``; the code is not changed
-here.
+"more than" / "above" / "exceeding" is ``>``.
 """
 
 from __future__ import annotations
@@ -237,32 +235,28 @@ def test_eu_tfr_payer_information_threshold_null_applies_at_any_amount() -> None
 
 @under_at_over
 @pytest.mark.parametrize("make", [payout, incoming])
-def test_uk_occasional_transaction_review_at_gbp_13000(make: Any, delta: int) -> None:
-    """MLR 2017 reg. 27: EUR 15,000 or more, applied as GBP 13,000 (the parameter says the
-    conversion is approximate)."""
-    decision = decide(make("UK", 1_300_000 + delta, "GBP"))
+def test_uk_occasional_transaction_review_at_eur_15000(make: Any, delta: int) -> None:
+    """MLR 2017 reg. 27(2)(a): EUR 15,000 or more, compared in euro at the reference rate."""
+    decision = decide(make("UK", 1_290_000, "GBP"), amount_in={"EUR": 1_500_000 + delta})
     assert_rule(decision, "occasional_transaction", expected_at_or_over(delta),
                 reason="REPORTING_THRESHOLD")
 
 
+def test_uk_occasional_transaction_without_a_euro_rate_is_review() -> None:
+    decision = decide(payout("UK", 100, "GBP"))
+    assert_rule(decision, "occasional_transaction", REVIEW, reason="NO_REFERENCE_RATE")
+
+
 @under_at_over
-def test_uk_transfer_of_funds_payer_information_over_gbp_1000(delta: int) -> None:
-    decision = decide(incoming("UK", 100_000 + delta, "GBP", "CH", fields=no_address))
-    assert_rule(decision, "payer_information", expected_over(delta))
-    inside = decide(incoming("UK", 100_000 + delta, "GBP", "GB", fields=frozenset({"account"})))
-    assert_rule(inside, "payer_information", ALLOW)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Retained Regulation (EU) 2015/847 Art. 6(2)/7(3) and MLR 2017 reg. 27(2) set EUR 1,000; "
-    "uk.py applies GBP 1,000 and calls it conservative, but GBP 1,000 is more than EUR 1,000 "
-    "(GBP has traded above EUR since its launch), so payments between EUR 1,000 and about "
-    "EUR 1,170 from outside the UK pass without the payer's address; the rule never reads "
-    "the EUR equivalent."))
-def test_uk_transfer_of_funds_payer_information_over_eur_1000() -> None:
+def test_uk_transfer_of_funds_payer_information_over_eur_1000(delta: int) -> None:
+    """Retained Regulation (EU) 2015/847 Art. 6(2), 7(3): EUR 1,000 or less needs names and
+    accounts only; above it the payer's address too (from outside the UK)."""
     decision = decide(incoming("UK", 90_000, "GBP", "CH", fields=no_address),
-                      amount_in={"EUR": 105_000})
-    assert_rule(decision, "payer_information", REVIEW, reason="PAYER_INFORMATION_MISSING")
+                      amount_in={"EUR": 100_000 + delta})
+    assert_rule(decision, "payer_information", expected_over(delta))
+    inside = decide(incoming("UK", 90_000, "GBP", "GB", fields=frozenset({"account"})),
+                    amount_in={"EUR": 100_000 + delta})
+    assert_rule(inside, "payer_information", ALLOW)
 
 
 # --- Singapore -------------------------------------------------------------------------------
@@ -395,11 +389,6 @@ def test_cn_large_value_cross_border_usd_10000_without_a_usd_rate_is_review() ->
     assert_rule(decision, "large_value_report", REVIEW, reason="NO_REFERENCE_RATE")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "PBoC Order [2016] No. 3, Art. 5(4): cross-border transfers of RMB 200,000 or USD 10,000 "
-    "or more are reported. Asked as the destination, cn.py takes counterparty_country == 'CN' "
-    "for a domestic transfer and applies the RMB 500,000 figure of Art. 5(3) to money that "
-    "crosses the border into or out of China."))
 @pytest.mark.parametrize(("tenant", "amount_minor", "currency", "amount_in"), [
     ("US", 1_000_000, "USD", {"CNY": 7_200_000}),
     ("HK", 20_000_000, "CNY", {"USD": 2_770_000})])
@@ -409,10 +398,6 @@ def test_cn_large_value_cross_border_from_abroad_usd_10000_or_cny_200000(
     assert_rule(decision, "large_value_report", REVIEW, code="CN", reason="REPORTING_THRESHOLD")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "PBoC Order [2016] No. 3, Art. 5(3): a natural person's domestic transfers are reported "
-    "at RMB 500,000 or at foreign currency equivalent to USD 100,000 or more. cn.py converts "
-    "a foreign-currency domestic transfer into CNY and applies RMB 500,000 (about USD 70,000)."))
 def test_cn_large_value_domestic_foreign_currency_usd_100000() -> None:
     decision = decide(payout("CN", 9_999_999, "USD", "CN"), amount_in={"CNY": 71_999_993})
     assert_rule(decision, "large_value_report", ALLOW)
@@ -747,12 +732,12 @@ def test_sanctions_are_not_asked_of_book_transfers_and_conversions(kind: Kind) -
     ("US", "currency_transaction_report"), ("SG", "risk_review"),
     ("HK", "occasional_transaction"), ("CN", "large_value_report")])
 def test_a_threshold_without_a_reference_rate_is_review(code: str, rule: str) -> None:
-    foreign = "USD" if code == "EU" else "EUR"
+    foreign = "USD" if code in ("EU", "UK") else "EUR"
     decision = decide(incoming(code, 100, foreign))
     assert_rule(decision, rule, REVIEW, reason="NO_REFERENCE_RATE")
     assert decision.outcome is REVIEW
     converted = decide(incoming(code, 100, foreign), amount_in={limit_currency[code]: 110,
-                                                                 "USD": 110})
+                                                                 "USD": 110, "EUR": 110})
     assert_rule(converted, rule, ALLOW)
 
 
