@@ -79,20 +79,14 @@ def _large_value_rule(op: Operation, ctx: Context, p: Params) -> Verdict | None:
         name, code = "large_value_cross_border_cny_threshold", cny
     else:
         name, code = "large_value_cross_border_usd_threshold", usd
-    threshold = p[name]
-    if threshold is None:
-        return None
-    assert isinstance(threshold, int)
-    value = common.amount(op, ctx, code)
-    if value is None:
-        return common.no_rate(code, name)
-    if value >= threshold:
-        kind = "domestic" if domestic else "cross-border"
-        return Verdict(Outcome.REVIEW, "REPORTING_THRESHOLD",
-                       f"large-value {kind} transfer report (PBoC Order [2016] No. 3, Art. 5): "
-                       f"{common.shown(value, code)} is at or over "
-                       f"{common.shown(threshold, code)}")
-    return None
+    found = common.reached(op, ctx, p, name, code)
+    if not isinstance(found, tuple):
+        return found
+    value, threshold = found
+    kind = "domestic" if domestic else "cross-border"
+    return Verdict(Outcome.REVIEW, "REPORTING_THRESHOLD",
+                   f"large-value {kind} transfer report (PBoC Order [2016] No. 3, Art. 5): "
+                   f"{common.shown(value, code)} is at or over {common.shown(threshold, code)}")
 
 
 def _threshold(name: str, default: int, code: str, source: str) -> Param:

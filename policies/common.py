@@ -50,12 +50,34 @@ def no_rate(code: str, what: str) -> Verdict:
                    f"no reference rate converts the amount into {code} to compare with {what}")
 
 
+def reached(op: Operation, ctx: Context, p: Params, param: str,
+            code: str) -> tuple[int, int] | Verdict | None:
+    """The amount in ``code`` and the threshold in ``param`` when the amount is at or over
+    it; a review when the amount cannot be converted; None below it or with the threshold
+    off."""
+    threshold = p[param]
+    if threshold is None:
+        return None
+    assert isinstance(threshold, int)
+    value = amount(op, ctx, code)
+    if value is None:
+        return no_rate(code, f"the {param} of {shown(threshold, code)}")
+    return (value, threshold) if value >= threshold else None
+
+
 # --- where tenants live and what leaves ------------------------------------------------------
 
 def home_region_param(regions: frozenset[str], source: str) -> Param:
     return Param("home_regions", P.REGIONS, regions,
                  "Regions that may be the home of this jurisdiction's tenants and hold their "
                  "personal data.", source)
+
+
+travel_fields = frozenset({"payee_name", "payee_account", "payer_name", "payer_account",
+                           "reference"})
+"""What a payment carries across: the payer and payee information of the travel rule."""
+travel_fields_minimal = travel_fields - {"payer_account"}
+"""The same without the payer's account number, for destinations with weaker protection."""
 
 
 def exportable_fields_param(default: dict[str, frozenset[str]], source: str,
@@ -244,18 +266,12 @@ def threshold_rule(name: str, param: str, code: str, kinds: frozenset[Kind], sou
     """At or over the threshold in ``param`` (in ``code``): review, with ``reason``."""
 
     def check(op: Operation, ctx: Context, p: Params) -> Verdict | None:
-        threshold = p[param]
-        if threshold is None:
-            return None
-        assert isinstance(threshold, int)
-        value = amount(op, ctx, code)
-        if value is None:
-            return no_rate(code, f"the {param} of {shown(threshold, code)}")
-        if value >= threshold:
-            return Verdict(Outcome.REVIEW, "REPORTING_THRESHOLD",
-                           f"{reason}: {shown(value, code)} is at or over "
-                           f"{shown(threshold, code)}")
-        return None
+        found = reached(op, ctx, p, param, code)
+        if not isinstance(found, tuple):
+            return found
+        value, threshold = found
+        return Verdict(Outcome.REVIEW, "REPORTING_THRESHOLD",
+                       f"{reason}: {shown(value, code)} is at or over {shown(threshold, code)}")
 
     return Rule(name, kinds, check, source, roles)
 
@@ -305,15 +321,12 @@ def payee_info_rule(param: str, code: str, fields: frozenset[str], source: str) 
     the record the rule requires cannot be made."""
 
     def check(op: Operation, ctx: Context, p: Params) -> Verdict | None:
-        threshold = p[param]
-        if threshold is None:
-            return None
-        assert isinstance(threshold, int)
-        value = amount(op, ctx, code)
-        if value is None:
-            return no_rate(code, f"the {param} of {shown(threshold, code)}")
+        found = reached(op, ctx, p, param, code)
+        if not isinstance(found, tuple):
+            return found
+        threshold = found[1]
         missing = sorted(fields - op.counterparty_fields)
-        if value >= threshold and missing:
+        if missing:
             return Verdict(Outcome.DENY, "PAYEE_INFORMATION_MISSING",
                            f"payouts of {shown(threshold, code)} or more need the payee's "
                            f"{', '.join(missing)}")

@@ -27,11 +27,9 @@ policy = Jurisdiction(
     params=(
         common.home_region_param(frozenset({"eu-central"}), _gdpr),
         common.exportable_fields_param(
-            {"uk-south": frozenset({"payee_name", "payee_account", "payer_name",
-                                    "payer_account", "reference"}),
-             "us-east": frozenset({"payee_name", "payee_account", "payer_name", "reference"}),
-             "ap-southeast": frozenset({"payee_name", "payee_account", "payer_name",
-                                        "reference"})},
+            {"uk-south": common.travel_fields,
+             "us-east": common.travel_fields_minimal,
+             "ap-southeast": common.travel_fields_minimal},
             _gdpr + " The UK has an adequacy decision (Commission Implementing Decision "
             "(EU) 2021/1772); the US under the EU-US Data Privacy Framework (2023/1795) only "
             "for certified recipients.",

@@ -20,11 +20,9 @@ policy = Jurisdiction(
     params=(
         common.home_region_param(frozenset({"ap-southeast"}), _pdpa),
         common.exportable_fields_param(
-            {"eu-central": frozenset({"payee_name", "payee_account", "payer_name",
-                                      "payer_account", "reference"}),
-             "uk-south": frozenset({"payee_name", "payee_account", "payer_name",
-                                    "payer_account", "reference"}),
-             "us-east": frozenset({"payee_name", "payee_account", "payer_name", "reference"})},
+            {"eu-central": common.travel_fields,
+             "uk-south": common.travel_fields,
+             "us-east": common.travel_fields_minimal},
             _pdpa, uncertain="No transfer to cn-east is allowed by default."),
         common.currencies_param(None),
         common.corridors_param(frozenset({"SG", "HK", "MY", "ID", "US", "GB", "AU", "DE",

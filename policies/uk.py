@@ -24,11 +24,9 @@ policy = Jurisdiction(
     params=(
         common.home_region_param(frozenset({"uk-south"}), _uk_gdpr),
         common.exportable_fields_param(
-            {"eu-central": frozenset({"payee_name", "payee_account", "payer_name",
-                                      "payer_account", "reference"}),
-             "us-east": frozenset({"payee_name", "payee_account", "payer_name", "reference"}),
-             "ap-southeast": frozenset({"payee_name", "payee_account", "payer_name",
-                                        "reference"})},
+            {"eu-central": common.travel_fields,
+             "us-east": common.travel_fields_minimal,
+             "ap-southeast": common.travel_fields_minimal},
             _uk_gdpr + " The EEA is adequate under the Data Protection Act 2018, Sch. 21, "
             "para. 5; the US under the UK Extension to the Data Privacy Framework (2023).",
             uncertain="No transfer to cn-east is allowed by default."),

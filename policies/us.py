@@ -23,12 +23,9 @@ policy = Jurisdiction(
     params=(
         common.home_region_param(frozenset({"us-east"}), _glba),
         common.exportable_fields_param(
-            {"eu-central": frozenset({"payee_name", "payee_account", "payer_name",
-                                      "payer_account", "reference"}),
-             "uk-south": frozenset({"payee_name", "payee_account", "payer_name",
-                                    "payer_account", "reference"}),
-             "ap-southeast": frozenset({"payee_name", "payee_account", "payer_name",
-                                        "reference"})},
+            {"eu-central": common.travel_fields,
+             "uk-south": common.travel_fields,
+             "ap-southeast": common.travel_fields_minimal},
             _glba, uncertain="No transfer to cn-east is allowed by default."),
         common.currencies_param(None),
         common.corridors_param(frozenset({"US", "GB", "SG", "HK", "CA", "MX", "DE", "FR", "NL",

@@ -28,6 +28,7 @@ from regions.topology import Topology
 from tests.conftest import corridor_env, test_pepper
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import MakePartner, Partner
+from tests.fx_helpers import load_rates
 from tests.integration.helpers import rows
 from tests.payouts_helpers import BENEFICIARY, PAYOUT, assert_ledger_consistent, sandbox_sealer
 from workers.payouts import process_payout
@@ -192,6 +193,7 @@ async def test_the_worker_asks_again_a_payout_accepted_before_its_payee_was_list
     """UK payouts screen against the UK list; one imported after the payout was accepted
     still stops it at the worker's step: a close match holds it for review there (the UK
     sample lists Pavel Ivanovich TESTOVSKIY, so "Pavel TESTOVSKIY" is close, not exact)."""
+    await load_rates(router)  # UK thresholds compare in euro: without a rate, review
     p = await make_partner("UK", funded={"GBP": 1_000_00})
     got = await p.gql(BENEFICIARY, {"i": {
         "name": "Pavel TESTOVSKIY", "country": "GB", "currency": "GBP",
