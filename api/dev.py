@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.principal import Environment, Role
+from policies import catalog
 from regions import commands, migrate, tenants
 from regions.databases import ensure_databases, local_urls
 from regions.embedded import embedded_server
@@ -33,6 +34,7 @@ from regions.topology import Topology, load
 
 database_prefix = "corridor"
 demo_funding_minor = 10_000_000
+dev_officers = 2
 demo_currency = {"eu-central": "EUR", "uk-south": "GBP", "us-east": "USD",
                  "ap-southeast": "SGD", "cn-east": "CNY"}
 
@@ -61,6 +63,7 @@ def _run(topo: Topology, data_dir: Path, database_url: str, host: str, port: int
     state["settings"]["database_urls"] = by_target
     state["settings"]["keyring_file"] = str((data_dir / "keyring.json").resolve())
     state["tenants"] = asyncio.run(_seed(topo, urls, state))
+    state["officers"] = asyncio.run(_seed_officers(topo, urls, state))
     _write_state(data_dir, state)
     _print_welcome(state, data_dir, host, port)
     _serve(data_dir, host, port)
@@ -129,12 +132,36 @@ async def _seed_tenant(router: Router, topo: Topology, pepper: bytes, region: st
             "api_key": api_key, "currency": currency, "account_ids": account_ids}
 
 
+async def _seed_officers(topo: Topology, urls: DatabaseUrls, state: dict[str, Any]
+                         ) -> list[str]:
+    """Two compliance officer keys for every jurisdiction (maker-checker needs two), on the
+    first demo tenant; keys already issued in this database are kept."""
+    pepper = state["settings"]["api_key_pepper"].encode()
+    router = Router(topo, urls, pool_size=1)
+    try:
+        kept = [k for k in state.get("officers", []) if await _still_valid(router, pepper, k)]
+        owner = state["tenants"][0]["tenant_id"]
+
+        async def issue(conn: AsyncConnection) -> str:
+            return (await tenants.create_api_key(conn, pepper, owner, Role.COMPLIANCE_OFFICER,
+                                                 catalog.codes())).key
+
+        while len(kept) < dev_officers:
+            kept.append(await router.run_control(issue))
+        return kept
+    finally:
+        await router.dispose()
+
+
 def _print_welcome(state: dict[str, Any], data_dir: Path, host: str, port: int) -> None:
     print(f"\nCorridor is running: http://{host}:{port}/graphql (GraphiQL in a browser)")
     print(f"Demo tenants (also in {data_dir / 'dev.json'}):")
     for t in state["tenants"]:
         print(f"  {t['home_region']:<13} {t['tenant_id']}  key {t['api_key']}")
         print(f"  {'':<13} accounts {', '.join(t['account_ids'])} ({t['currency']})")
+    print("Compliance officers (every jurisdiction; one proposes, the other approves):")
+    for key in state["officers"]:
+        print(f"  key {key}")
     print("Press Ctrl-C to stop.\n", flush=True)
 
 
