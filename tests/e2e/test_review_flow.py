@@ -229,3 +229,39 @@ async def test_a_held_incoming_payment_rejected_stays_frozen(
         SELECT topic FROM outbox WHERE tenant_id = :t""", t=p.tenant_id)]
     assert "incoming_payment.rejected" in topics
     await assert_ledger_consistent(router, p.region, p.tenant_id)
+
+
+async def test_resolve_review_case_bad_input(router: Router, make_partner: MakePartner) -> None:
+    p, officer, payout_id, case = await _held_payout(router, make_partner)
+    cases: list[tuple[dict[str, Any], str, str | None]] = [
+        ({"caseId": "pay_eu-central_01M8WW5VQK1RYBJKZGZ7YHJFVH"}, "ValidationError", "caseId"),
+        ({"caseId": "rvc_eu-central_garbage"}, "ValidationError", "caseId"),
+        ({"caseId": ""}, "ValidationError", "caseId"),
+        ({"caseId": "rvc_eu-central_01M8WW5VQK1RYBJKZGZ7YHJFVH"}, "NotFound", None),
+        ({"caseId": "rvc_us-east_01M8WW5VQK1RYBJKZGZ7YHJFVH"}, "NotFound", None),
+        ({"note": "x" * 1_001}, "ValidationError", "note"),
+        ({"note": "a\x00b"}, "ValidationError", "note"),
+        ({"idempotencyKey": ""}, "ValidationError", "idempotencyKey"),
+        ({"idempotencyKey": "k" * 256}, "ValidationError", "idempotencyKey"),
+    ]
+    for over, typename, field in cases:
+        got = await officer.gql(RESOLVE, {"i": {"caseId": case["id"], "decision": "RELEASE",
+                                                "note": None, "idempotencyKey": "bad",
+                                                **over}})
+        result = got["data"]["resolveReviewCase"]
+        assert (result["__typename"], result.get("field")) == (typename, field), (over, got)
+    wrong_enum = await officer.gql(RESOLVE, {"i": {"caseId": case["id"], "decision": "MAYBE",
+                                                   "idempotencyKey": "bad"}})
+    assert wrong_enum["errors"], wrong_enum
+    assert (await _status(p, payout_id))["status"] == "HELD_FOR_REVIEW"
+    assert (await _case_of(officer, payout_id))["status"] == "OPEN"
+
+
+async def test_review_cases_bad_arguments(make_partner: MakePartner) -> None:
+    officer = await make_partner("EU", role=Role.COMPLIANCE_OFFICER)
+    for variables in ({"status": "CLOSED"}, {"first": 0}, {"first": 101},
+                      {"after": "not-a-cursor"}, {"after": "cnZjOnBheV9ldS1jZW50cmFs"}):
+        got = await officer.gql("""query($status: String, $first: Int, $after: String) {
+            reviewCases(status: $status, first: $first, after: $after) { edges { cursor } } }""",
+            variables)
+        assert got["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", (variables, got)
