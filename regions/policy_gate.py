@@ -11,6 +11,7 @@ without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -106,7 +107,8 @@ class PolicyGate:
                 continue
             entries = await router.read_control(partial(sanctions_store.load_entries,
                                                         list_name=name, version=version))
-            screeners[name] = (version, Screener(entries))
+            # Indexing a real list takes a second of CPU: off the event loop.
+            screeners[name] = (version, await asyncio.to_thread(Screener, entries))
         self._screeners = screeners
         self._hits.clear()
 
@@ -130,9 +132,6 @@ class PolicyGate:
     def params(self, jurisdiction: str, now: datetime | None = None) -> Params:
         return self.version(jurisdiction, now or datetime.now(UTC)).values
 
-    def list_versions(self) -> dict[str, int]:
-        return {name: version for name, (version, _) in self._screeners.items()}
-
     def convert(self, amount_minor: int, source: str, target: str) -> int | None:
         """``amount_minor`` of ``source`` in ``target`` at the reference mid rate, if known."""
         if source == target:
@@ -147,9 +146,8 @@ class PolicyGate:
                                 mid)
 
     def screen(self, name: str, lists: frozenset[str], threshold: int) -> tuple[Hit, ...]:
-        """The best match per list at or above ``threshold``, cached per list version."""
-        key = (name, tuple(sorted(lists)), threshold,
-               tuple(sorted(self.list_versions().items())))
+        """The best match per list at or above ``threshold``, cached until the lists change."""
+        key = (name, tuple(sorted(lists)), threshold)
         found = self._hits.get(key)
         if found is not None:
             return found
