@@ -153,7 +153,7 @@ async def _decide_or_propose(router: Any, who: Principal, args: argparse.Namespa
                 raise InvalidInput(f"--set {name}: {exc.msg}", "set") from exc
         proposal = policy_store.Proposal(args.jurisdiction, changes, args.effective_from,
                                          args.reason, args.idempotency_key)
-        change_id = await router.run_control(lambda conn: policy_store.propose(
+        change_id, _ = await router.run_control(lambda conn: policy_store.propose(
             conn, who, router.topology, proposal, now))
         print(json.dumps({"id": change_id, "status": "PENDING"}))
         return 0

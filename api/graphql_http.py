@@ -4,6 +4,7 @@
   second way in that runs mutations outside the HTTP rules.
 - A mutation sent with GET is 405 Method Not Allowed, as GraphQL over HTTP requires.
 - Every top-level error carries ``extensions.code``, parse and validation errors included.
+- A JSON body nested too deeply to parse is a 400, like any other unparsable body.
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ def graphql_controller(
                 if isinstance(exc.__cause__, InvalidOperationTypeError):
                     raise HTTPException(405, exc.reason) from exc
                 raise
+
+        def decode_json(self, data: str | bytes) -> object:
+            try:
+                return super().decode_json(data)
+            except RecursionError as exc:  # a body nested deeper than the parser recurses
+                raise HTTPException(400, "Unable to parse request body as JSON: it nests "
+                                         "too deeply") from exc
 
         async def process_result(
             self, request: Request[Any, Any, Any], result: ExecutionResult

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
@@ -29,6 +30,8 @@ from regions.tables import policy_changes, policy_versions
 from regions.topology import Topology
 
 reason_length_max = 1_000
+clock_skew_s_max = 300
+"""How far in the past a proposed effective time may be (a client's clock running behind)."""
 changes_max = 50
 effective_from_days_max = 366
 
@@ -45,13 +48,6 @@ def officer_scope(who: Principal, jurisdiction: str) -> None:
         raise NotFound("jurisdiction", jurisdiction)
 
 
-def check_jurisdiction(code: str) -> str:
-    if code not in catalog.codes():
-        raise InvalidInput(f"unknown jurisdiction {code!r}; one of {catalog.codes()}",
-                           "jurisdiction")
-    return code
-
-
 def values_from_json(jurisdiction: str, stored: Mapping[str, Any]) -> dict[str, Value]:
     """A stored version's values; parameters it does not name keep their code default."""
     spec = catalog.jurisdiction(jurisdiction)
@@ -61,6 +57,13 @@ def values_from_json(jurisdiction: str, stored: Mapping[str, Any]) -> dict[str, 
         if param is not None:
             values[name] = from_json(param, raw)
     return values
+
+
+def changed_values(jurisdiction: str, changes: Mapping[str, Any]) -> dict[str, Value]:
+    """Only the parameters a stored change names, parsed."""
+    declared = catalog.jurisdiction(jurisdiction).declared
+    return {name: from_json(declared[name], raw) for name, raw in changes.items()
+            if name in declared}
 
 
 def values_to_json(jurisdiction: str, values: Mapping[str, Value]) -> dict[str, Any]:
@@ -120,9 +123,9 @@ def check_regions(jurisdiction: str, values: Mapping[str, Value], topo: Topology
 
 
 async def propose(conn: AsyncConnection, who: Principal, topo: Topology, proposal: Proposal,
-                  now: datetime) -> str:
-    """A pending change; the same officer's key replays it (a different proposal under the
-    same key is a conflict)."""
+                  now: datetime) -> tuple[str, bool]:
+    """A pending change and whether this call made it; the same officer's key replays it (a
+    different proposal under the same key is a conflict)."""
     officer_scope(who, proposal.jurisdiction)
     check_text(proposal.reason, "reason", reason_length_max, length_min=1)
     if len(proposal.changes) > changes_max:
@@ -135,6 +138,9 @@ async def propose(conn: AsyncConnection, who: Principal, topo: Topology, proposa
         if ahead_s > effective_from_days_max * 86_400:
             raise InvalidInput(f"effectiveFrom may be at most {effective_from_days_max} days "
                                "ahead", "effectiveFrom")
+        if ahead_s < -clock_skew_s_max:
+            raise InvalidInput("effectiveFrom is in the past; leave it out for a change that "
+                               "takes effect when it is approved", "effectiveFrom")
     changes = values_to_json(proposal.jurisdiction, parsed)
     change_id = ids.new_id("pch", "global")
     claimed = (await conn.execute(pg_insert(policy_changes).values(
@@ -144,14 +150,14 @@ async def propose(conn: AsyncConnection, who: Principal, topo: Topology, proposa
         proposed_by=who.key_id, proposal_key=proposal.idempotency_key,
     ).on_conflict_do_nothing().returning(policy_changes.c.id))).first()
     if claimed is not None:
-        return change_id
+        return change_id, True
     row = (await conn.execute(select(policy_changes).where(
         policy_changes.c.proposed_by == who.key_id,
         policy_changes.c.proposal_key == proposal.idempotency_key))).one()
     if (row.jurisdiction, row.changes, row.effective_from, row.reason) != (
             proposal.jurisdiction, changes, proposal.effective_from, proposal.reason):
         raise IdempotencyConflict(proposal.idempotency_key)
-    return str(row.id)
+    return str(row.id), False
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +181,11 @@ async def _pending(conn: AsyncConnection, who: Principal, cmd: Decide,
         if row.status != status or row.decision_note != cmd.note:
             raise IdempotencyConflict(cmd.idempotency_key)
         return None
+    used = (await conn.execute(select(policy_changes.c.id).where(
+        policy_changes.c.decided_by == who.key_id,
+        policy_changes.c.decision_key == cmd.idempotency_key))).first()
+    if used is not None:
+        raise IdempotencyConflict(cmd.idempotency_key)
     if row.status != "PENDING":
         raise ChangeNotAllowed(f"policy change {change_id!r} is {row.status.lower()}, "
                                "not pending")
@@ -184,32 +195,50 @@ async def _pending(conn: AsyncConnection, who: Principal, cmd: Decide,
     return row
 
 
-async def approve(conn: AsyncConnection, who: Principal, cmd: Decide, now: datetime) -> None:
-    """Write the next version from a pending change."""
+async def approve(conn: AsyncConnection, who: Principal, cmd: Decide, now: datetime) -> bool:
+    """Write the next version from a pending change: the latest version's values with the
+    change's on top, in effect from the change's time (or now). A version holds everything
+    approved before it, so it may not take effect before the latest version does: a change
+    that would is refused, to be proposed again for then or later. False: a replay."""
     row = await _pending(conn, who, cmd, "APPROVED")
     if row is None:
-        return
+        return False
     latest = await latest_version(conn, row.jurisdiction)
     if latest != row.base_version:
-        raise ChangeNotAllowed(f"version {latest} was approved after this change was proposed "
-                               f"on version {row.base_version}: propose it again")
-    base = (await conn.execute(select(policy_versions.c.parameters).where(
+        raise _stale(latest, row.base_version)
+    base = (await conn.execute(select(policy_versions.c.parameters,
+                                      policy_versions.c.effective_from).where(
         policy_versions.c.jurisdiction == row.jurisdiction,
-        policy_versions.c.version == latest))).scalar()
-    values = values_from_json(row.jurisdiction, base or {})
-    values.update(values_from_json(row.jurisdiction, row.changes))
+        policy_versions.c.version == latest))).first()
+    values = values_from_json(row.jurisdiction, base.parameters if base else {})
+    values.update(changed_values(row.jurisdiction, row.changes))
     starts = max(row.effective_from or now, now)
-    version = latest + 1
-    await conn.execute(insert(policy_versions).values(
-        jurisdiction=row.jurisdiction, version=version,
-        parameters=values_to_json(row.jurisdiction, values), effective_from=starts,
-        change_id=cmd.change_id))
-    await _decide(conn, who, cmd, "APPROVED", now, version)
+    if base is not None and base.effective_from > starts:
+        raise ChangeNotAllowed(
+            f"version {latest} takes effect at {base.effective_from.isoformat()}; this change "
+            "would take effect before it: propose it again to take effect then or later")
+    try:
+        await conn.execute(insert(policy_versions).values(
+            jurisdiction=row.jurisdiction, version=latest + 1,
+            parameters=values_to_json(row.jurisdiction, values), effective_from=starts,
+            change_id=cmd.change_id))
+    except IntegrityError as exc:  # another approval wrote this version number first
+        raise _stale(latest + 1, row.base_version) from exc
+    await _decide(conn, who, cmd, "APPROVED", now, latest + 1)
+    return True
 
 
-async def reject(conn: AsyncConnection, who: Principal, cmd: Decide, now: datetime) -> None:
-    if await _pending(conn, who, cmd, "REJECTED") is not None:
-        await _decide(conn, who, cmd, "REJECTED", now, None)
+def _stale(latest: int, base: int) -> ChangeNotAllowed:
+    return ChangeNotAllowed(f"version {latest} was approved after this change was proposed on "
+                            f"version {base}: propose it again")
+
+
+async def reject(conn: AsyncConnection, who: Principal, cmd: Decide, now: datetime) -> bool:
+    """False: a replay."""
+    if await _pending(conn, who, cmd, "REJECTED") is None:
+        return False
+    await _decide(conn, who, cmd, "REJECTED", now, None)
+    return True
 
 
 async def _decide(conn: AsyncConnection, who: Principal, cmd: Decide, status: str,

@@ -265,13 +265,14 @@ async def propose_policy_change(info: Info[Any, Any], input: ProposePolicyChange
                                      input.reason, key)
     topo = info.context.router.topology
 
-    async def body(conn: AsyncConnection) -> str:
+    async def body(conn: AsyncConnection) -> tuple[str, bool]:
         return await policy_store.propose(conn, who, topo, proposal, datetime.now(UTC))
 
-    change_id = await info.context.router.run_control(body)
-    await _audit(info, "policy.change_proposed", {
-        "change_id": change_id, "jurisdiction": input.jurisdiction,
-        "changes": input.changes, "reason": input.reason}, change_id)
+    change_id, created = await info.context.router.run_control(body)
+    if created:
+        await _audit(info, "policy.change_proposed", {
+            "change_id": change_id, "jurisdiction": input.jurisdiction,
+            "changes": input.changes, "reason": input.reason}, change_id)
     return await _change(info, change_id)
 
 
@@ -296,15 +297,16 @@ async def approve_policy_change(info: Info[Any, Any], input: DecidePolicyChangeI
     who = principal(info)
     cmd = _decide_cmd(input)
 
-    async def body(conn: AsyncConnection) -> None:
-        await policy_store.approve(conn, who, cmd, datetime.now(UTC))
+    async def body(conn: AsyncConnection) -> bool:
+        return await policy_store.approve(conn, who, cmd, datetime.now(UTC))
 
-    await info.context.router.run_control(body)
+    approved = await info.context.router.run_control(body)
     change = await _change(info, cmd.change_id)
-    await _audit(info, "policy.change_approved", {
-        "change_id": cmd.change_id, "version": change.version, "note": cmd.note},
-        cmd.change_id)
-    await info.context.gate().refresh(info.context.router, force=True)
+    if approved:
+        await _audit(info, "policy.change_approved", {
+            "change_id": cmd.change_id, "version": change.version, "note": cmd.note},
+            cmd.change_id)
+        await info.context.gate().refresh(info.context.router, force=True)
     return change
 
 
@@ -314,12 +316,12 @@ async def reject_policy_change(info: Info[Any, Any], input: DecidePolicyChangeIn
     who = principal(info)
     cmd = _decide_cmd(input)
 
-    async def body(conn: AsyncConnection) -> None:
-        await policy_store.reject(conn, who, cmd, datetime.now(UTC))
+    async def body(conn: AsyncConnection) -> bool:
+        return await policy_store.reject(conn, who, cmd, datetime.now(UTC))
 
-    await info.context.router.run_control(body)
-    await _audit(info, "policy.change_rejected", {"change_id": cmd.change_id,
-                                                  "note": cmd.note}, cmd.change_id)
+    if await info.context.router.run_control(body):
+        await _audit(info, "policy.change_rejected", {"change_id": cmd.change_id,
+                                                      "note": cmd.note}, cmd.change_id)
     return await _change(info, cmd.change_id)
 
 
@@ -365,7 +367,9 @@ EvaluatePolicyResult = Annotated[
 ]
 
 
-def _operation(input: EvaluatePolicyInput) -> Operation:
+def _operation(input: EvaluatePolicyInput, regions: frozenset[str]) -> Operation:
+    if input.region is not None and input.region not in regions:
+        raise InvalidInput(f"region must be one of {sorted(regions)}", "region")
     cur = lookup_currency(input.currency)
     if input.sell_currency is not None:
         lookup_currency(input.sell_currency, "sellCurrency")
@@ -420,10 +424,14 @@ async def _proposed(info: Info[Any, Any], who: Principal, change_id: str,
     row = await info.context.router.read_control(body)
     if row is None or row.jurisdiction != jurisdiction or not in_scope(who, jurisdiction):
         raise NotFound("policy change", change_id)
-    versions = (await info.context.router.read_control(policy_store.load_versions))
-    values = dict(versions[jurisdiction][-1].values)
-    values.update(policy_store.values_from_json(jurisdiction, row.changes))
-    return PolicyVersion(jurisdiction, versions[jurisdiction][-1].version + 1, values, None)
+    if row.status != "PENDING":
+        raise InvalidInput(f"policy change {change_id!r} is {row.status.lower()}: dry-run a "
+                           "pending change, or leave changeId out for the version in effect",
+                           "changeId")
+    latest = (await info.context.router.read_control(policy_store.load_versions))[
+        jurisdiction][-1]
+    values = {**latest.values, **policy_store.changed_values(jurisdiction, row.changes)}
+    return PolicyVersion(jurisdiction, latest.version + 1, values, None)
 
 
 @errors.typed_errors
@@ -433,7 +441,7 @@ async def evaluate_policy(info: Info[Any, Any], input: EvaluatePolicyInput
     who = principal(info)
     if input.jurisdiction not in catalog.codes() or not in_scope(who, input.jurisdiction):
         raise NotFound("jurisdiction", input.jurisdiction)
-    op = _operation(input)
+    op = _operation(input, frozenset(r.code for r in info.context.router.topology.regions))
     usage = _usage(input)
     gate, now = info.context.gate(), datetime.now(UTC)
     versions = {code: gate.version(code, now) for code, _ in catalog.involved(op)}

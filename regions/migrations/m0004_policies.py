@@ -40,6 +40,8 @@ control = (
         indexes=(
             Index("policy_changes_status_idx", "(status, id)"),
             Index("policy_changes_key_idx", "(proposed_by, proposal_key)", unique=True),
+            Index("policy_changes_decision_key_idx", "(decided_by, decision_key)", unique=True,
+                  where="decision_key IS NOT NULL"),
         )),
     TableDef("sanctions_lists", """
         list_name TEXT NOT NULL CHECK (list_name IN ('ofac', 'eu', 'uk')),

@@ -117,6 +117,7 @@ CREATE TABLE policy_changes (
 );
 CREATE INDEX policy_changes_status_idx ON policy_changes (status, id);
 CREATE UNIQUE INDEX policy_changes_key_idx ON policy_changes (proposed_by, proposal_key);
+CREATE UNIQUE INDEX policy_changes_decision_key_idx ON policy_changes (decided_by, decision_key) WHERE decision_key IS NOT NULL;
 CREATE TABLE sanctions_lists (
     list_name TEXT NOT NULL CHECK (list_name IN ('ofac', 'eu', 'uk')),
     version INT NOT NULL CHECK (version > 0),
