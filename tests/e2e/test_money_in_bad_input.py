@@ -366,15 +366,20 @@ async def test_simulate_bad_field(make_partner: MakePartner, ops: Partner,
 
 
 async def test_simulate_limits_inclusive(make_partner: MakePartner) -> None:
-    """The control for the rejections above: every limit itself is accepted."""
+    """The control for the rejections above: every limit itself is accepted. The largest
+    amount is far over the EU's review threshold, so the policies hold it in suspense for a
+    compliance review rather than crediting it."""
     p, iban = await receiver(make_partner)
     got = await receive(p, iban, "k" * key_length_max, amount=LARGEST_EUR,
                         senderName="n" * sender_name_length_max, reference="r" * 140,
                         senderIban="G" * address_length_max)
-    assert (got["status"], got["accountId"], got["amount"]) == (
-        "CREDITED", p.accounts[0], {"amount": LARGEST_EUR, "currency": "EUR"})
+    assert (got["status"], got["suspenseReason"], got["amount"]) == (
+        "SUSPENSE", "POLICY_REVIEW", {"amount": LARGEST_EUR, "currency": "EUR"})
     assert (got["senderName"], got["reference"]) == ("n" * sender_name_length_max, "r" * 140)
-    assert balance_of(await state(p), p.accounts[0]) == (LARGEST_EUR, "0.00", LARGEST_EUR)
+    assert balance_of(await state(p), p.accounts[0]) == ("0.00", "0.00", "0.00")
+    below_review = await receive(p, iban, "small", amount="14999.99",
+                                 senderIban="DE89370400440532013000")
+    assert (below_review["status"], below_review["accountId"]) == ("CREDITED", p.accounts[0])
 
 
 async def test_simulate_rejected_input_leaves_the_key_unused(make_partner: MakePartner) -> None:
