@@ -472,3 +472,14 @@ limit_usage = Table(
     Column("amount_minor", BigInteger, nullable=False),
     Column("count", Integer, nullable=False),
 )
+
+audit_chain = Table(
+    "audit_chain", regional,
+    Column("region", Text, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("event_id", Text, nullable=False),
+    _ts("event_created_at"),
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    _ts("chained_at"),
+)

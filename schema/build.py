@@ -21,6 +21,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 
 from regions.txn import RetriesExhausted
 from schema import accounts as acc
+from schema import audit as aud
 from schema import beneficiaries as ben
 from schema import errors
 from schema import fx as fxs
@@ -65,6 +66,7 @@ class Query:
     policy: pol.PolicyResult = pol.policy_field
     policy_change_requests: Connection[pol.PolicyChangeRequest] = pol.policy_changes_field
     review_cases: Connection[rvc.ReviewCase] = rvc.review_cases_field
+    audit_events: Connection[aud.AuditEvent] = aud.audit_events_field
 
 
 @strawberry.type

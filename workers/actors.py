@@ -12,7 +12,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from workers.fx.refresh import refresh
-from workers.maintenance import purge_region
+from workers.maintenance import chain_region, purge_region
 from workers.payouts import apply_due_returns, process_batch, process_payout
 from workers.rails import RailTimeout
 from workers.runtime import Runtime, runtime
@@ -51,6 +51,17 @@ async def purge_idempotency_keys(region: str) -> None:
     inbox row is needed; the batch bound keeps each transaction short.
     """
     await purge_region(runtime().db(), region, purge_batches_max)
+
+
+audit_chain_runs_max = 20
+
+
+@dramatiq.actor(queue_name=purge_queue, time_limit=purge_time_limit_ms,
+                max_retries=0)
+async def chain_audit_log(region: str) -> None:
+    """Link the region's new audit rows into its hash chain (scheduled every few seconds; a
+    failed run leaves the rows for the next, which takes them up in the same order)."""
+    await chain_region(runtime().db(), region, audit_chain_runs_max)
 
 
 events_queue = "events"

@@ -45,13 +45,15 @@ def run_worker(config: WorkerConfig, threads: int = worker_threads_default) -> i
 purge_interval_s = 3_600
 returns_interval_s = 60
 webhooks_interval_s = 5
+audit_chain_interval_s = 5
 
 
 def scheduled_jobs(config: WorkerConfig) -> list[Job]:
     """The periodic jobs: FX refresh, and per region an idempotency-key purge, the sandbox
-    rails' due returns and webhook retries."""
+    rails' due returns, webhook retries and the audit log's chaining."""
     from workers.actors import (
         apply_payout_returns,
+        chain_audit_log,
         deliver_webhooks,
         purge_idempotency_keys,
         refresh_fx_rates,
@@ -64,6 +66,8 @@ def scheduled_jobs(config: WorkerConfig) -> list[Job]:
         Job(f"payouts.returns.{r}", returns_interval_s, partial(apply_payout_returns.send, r))
         for r in regions] + [
         Job(f"webhooks.deliver.{r}", webhooks_interval_s, partial(deliver_webhooks.send, r))
+        for r in regions] + [
+        Job(f"audit.chain.{r}", audit_chain_interval_s, partial(chain_audit_log.send, r))
         for r in regions]
 
 

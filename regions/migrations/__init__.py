@@ -7,6 +7,12 @@ PostgreSQL or CockroachDB; ``regions.migrate`` applies them.
 
 from __future__ import annotations
 
-from regions.migrations import m0001_initial, m0002_fx, m0003_money_out, m0004_policies
+from regions.migrations import (
+    m0001_initial,
+    m0002_fx,
+    m0003_money_out,
+    m0004_policies,
+    m0005_audit_chain,
+)
 
-migrations = (m0001_initial, m0002_fx, m0003_money_out, m0004_policies)
+migrations = (m0001_initial, m0002_fx, m0003_money_out, m0004_policies, m0005_audit_chain)

@@ -37,6 +37,7 @@ operator_fields = {"reconciliation_items", "assign_incoming_payment",
 compliance_fields = {"review_cases", "propose_policy_change", "approve_policy_change",
                      "reject_policy_change", "evaluate_policy", "resolve_review_case"}
 policy_reading_fields = {"policy", "policy_change_requests"}
+auditor_fields = {"audit_events"}
 
 
 def _expected_special(name: str) -> set[Role] | None:
@@ -46,6 +47,8 @@ def _expected_special(name: str) -> set[Role] | None:
         return {Role.COMPLIANCE_OFFICER}
     if name in policy_reading_fields:
         return {Role.COMPLIANCE_OFFICER, Role.AUDITOR}
+    if name in auditor_fields:
+        return {Role.AUDITOR}
     return None
 
 

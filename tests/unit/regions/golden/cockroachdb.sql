@@ -143,6 +143,7 @@ CREATE TABLE sanctions_entries (
     PRIMARY KEY (list_name, version, entry_id)
 ) LOCALITY GLOBAL;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 4, 'policies');
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 5, 'audit_chain');
 
 -- database: cluster:global
 ALTER DATABASE corridor SET PRIMARY REGION "eu-central";
@@ -486,6 +487,22 @@ CREATE TABLE limit_usage (
 ) LOCALITY REGIONAL BY ROW AS region;
 ALTER TABLE payouts ADD COLUMN review_case_id TEXT;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 4, 'policies');
+CREATE TABLE audit_chain (
+    region crdb_internal_region NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    event_id TEXT NOT NULL,
+    event_created_at TIMESTAMPTZ NOT NULL,
+    prev_hash BYTEA NOT NULL,
+    hash BYTEA NOT NULL,
+    chained_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, seq)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE UNIQUE INDEX audit_chain_event_idx ON audit_chain (region, event_id);
+CREATE INDEX audit_events_time_idx ON audit_events (region, created_at, id);
+CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = '42501'; END $$;
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
+CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 5, 'audit_chain');
 
 -- database: cluster:cn
 ALTER DATABASE corridor SET PRIMARY REGION "cn-east";
@@ -826,3 +843,19 @@ CREATE TABLE limit_usage (
 ) LOCALITY REGIONAL BY ROW AS region;
 ALTER TABLE payouts ADD COLUMN review_case_id TEXT;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 4, 'policies');
+CREATE TABLE audit_chain (
+    region crdb_internal_region NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    event_id TEXT NOT NULL,
+    event_created_at TIMESTAMPTZ NOT NULL,
+    prev_hash BYTEA NOT NULL,
+    hash BYTEA NOT NULL,
+    chained_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, seq)
+) LOCALITY REGIONAL BY ROW AS region;
+CREATE UNIQUE INDEX audit_chain_event_idx ON audit_chain (region, event_id);
+CREATE INDEX audit_events_time_idx ON audit_events (region, created_at, id);
+CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = '42501'; END $$;
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
+CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 5, 'audit_chain');

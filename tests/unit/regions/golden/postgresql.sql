@@ -139,6 +139,7 @@ CREATE TABLE sanctions_entries (
     PRIMARY KEY (list_name, version, entry_id)
 );
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 4, 'policies');
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 5, 'audit_chain');
 
 -- database: cluster:global
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -478,6 +479,22 @@ CREATE TABLE limit_usage (
 ) PARTITION BY LIST (region);
 ALTER TABLE payouts ADD COLUMN review_case_id TEXT;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 4, 'policies');
+CREATE TABLE audit_chain (
+    region TEXT NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    event_id TEXT NOT NULL,
+    event_created_at TIMESTAMPTZ NOT NULL,
+    prev_hash BYTEA NOT NULL,
+    hash BYTEA NOT NULL,
+    chained_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, seq)
+) PARTITION BY LIST (region);
+CREATE UNIQUE INDEX audit_chain_event_idx ON audit_chain (region, event_id);
+CREATE INDEX audit_events_time_idx ON audit_events (region, created_at, id);
+CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = '42501'; END $$;
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
+CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 5, 'audit_chain');
 CREATE TABLE IF NOT EXISTS accounts__eu_central PARTITION OF accounts FOR VALUES IN ('eu-central');
 CREATE TABLE IF NOT EXISTS accounts__uk_south PARTITION OF accounts FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS accounts__us_east PARTITION OF accounts FOR VALUES IN ('us-east');
@@ -554,6 +571,10 @@ CREATE TABLE IF NOT EXISTS limit_usage__eu_central PARTITION OF limit_usage FOR 
 CREATE TABLE IF NOT EXISTS limit_usage__uk_south PARTITION OF limit_usage FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS limit_usage__us_east PARTITION OF limit_usage FOR VALUES IN ('us-east');
 CREATE TABLE IF NOT EXISTS limit_usage__ap_southeast PARTITION OF limit_usage FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS audit_chain__eu_central PARTITION OF audit_chain FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS audit_chain__uk_south PARTITION OF audit_chain FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS audit_chain__us_east PARTITION OF audit_chain FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS audit_chain__ap_southeast PARTITION OF audit_chain FOR VALUES IN ('ap-southeast');
 
 -- database: cluster:cn
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -893,6 +914,22 @@ CREATE TABLE limit_usage (
 ) PARTITION BY LIST (region);
 ALTER TABLE payouts ADD COLUMN review_case_id TEXT;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 4, 'policies');
+CREATE TABLE audit_chain (
+    region TEXT NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    event_id TEXT NOT NULL,
+    event_created_at TIMESTAMPTZ NOT NULL,
+    prev_hash BYTEA NOT NULL,
+    hash BYTEA NOT NULL,
+    chained_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, seq)
+) PARTITION BY LIST (region);
+CREATE UNIQUE INDEX audit_chain_event_idx ON audit_chain (region, event_id);
+CREATE INDEX audit_events_time_idx ON audit_events (region, created_at, id);
+CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = '42501'; END $$;
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
+CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 5, 'audit_chain');
 CREATE TABLE IF NOT EXISTS accounts__cn_east PARTITION OF accounts FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS journals__cn_east PARTITION OF journals FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS transfers__cn_east PARTITION OF transfers FOR VALUES IN ('cn-east');
@@ -912,3 +949,4 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries__cn_east PARTITION OF webhook_deli
 CREATE TABLE IF NOT EXISTS message_inbox__cn_east PARTITION OF message_inbox FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS review_cases__cn_east PARTITION OF review_cases FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS limit_usage__cn_east PARTITION OF limit_usage FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS audit_chain__cn_east PARTITION OF audit_chain FOR VALUES IN ('cn-east');
