@@ -1,7 +1,7 @@
 """The ``corridor`` command line.
 
     corridor dev                          embedded PostgreSQL + migrations + demo data + GraphQL
-    corridor serve                        the API, configured from the environment
+    corridor serve [--tls-cert CERT --tls-key KEY]   the API (TLS 1.3 only with the flags)
     corridor migrate [--dry-run --dialect cockroachdb|postgresql]
     corridor tenant create NAME --jurisdiction EU [--region R] [--environment test|live]
     corridor tenant set-fx-spread TENANT_ID BPS|default
@@ -16,6 +16,7 @@
     corridor sanctions import FILE --list ofac|eu|uk [--format csv|xml]
     corridor policy show J | changes | propose J --set NAME=JSON ... | approve ID | reject ID
     corridor policy docs [--check]        docs/policies.md from the code
+    corridor audit verify [--region R] [--expect-heads FILE] | export-head [--region R]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from api import compliance_cli
+from api import audit_cli, compliance_cli
 from payments.errors import DomainError, PolicyDenied
 from payments.principal import Environment, Role
 from payments.statements import StatementEntry
@@ -56,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.add_argument("--tls-cert", type=Path, metavar="CERT",
+                       help="serve HTTPS (TLS 1.3 only) with this PEM certificate chain; "
+                            "needs --tls-key")
+    serve.add_argument("--tls-key", type=Path, metavar="KEY",
+                       help="the certificate's unencrypted PEM private key")
 
     mig = sub.add_parser("migrate", help="apply migrations and region partitions")
     mig.add_argument("--dry-run", action="store_true", help="print the DDL, touch nothing")
@@ -97,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                          "unknown addresses go to its suspense account")
 
     compliance_cli.add_parsers(sub)
+    audit_cli.add_parsers(sub)
 
     sch = sub.add_parser("schema").add_subparsers(dest="action", required=True)
     ex = sch.add_parser("export")
@@ -120,7 +127,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_dev(args.data_dir, args.database_url, args.host, args.port)
     if args.command == "serve":
-        return _serve(args.host, args.port, args.workers, args.access_log)
+        return _serve(args.host, args.port, args.workers, args.access_log, args.tls_cert,
+                      args.tls_key)
     if args.command == "migrate":
         return _migrate(args.dry_run, Dialect(args.dialect))
     if args.command == "tenant" and args.action == "set-fx-spread":
@@ -139,18 +147,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _workers(args)
     if args.command in {"sanctions", "policy"}:
         return asyncio.run(compliance_cli.dispatch(args))
+    if args.command == "audit":
+        return asyncio.run(audit_cli.dispatch(args))
     return _schema_export(args.check)
 
 
-def _serve(host: str, port: int, workers: int, access_log: bool) -> int:
+def _serve(host: str, port: int, workers: int, access_log: bool, tls_cert: Path | None,
+           tls_key: Path | None) -> int:
     import uvicorn
 
+    from api import tls
     from api.app import create_app
     from api.settings import from_env
 
+    files = tls.tls_files(tls_cert, tls_key)
     create_app(from_env())  # fail fast on bad settings, before uvicorn starts workers
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info",
-                access_log=access_log)
+                access_log=access_log,
+                ssl_certfile=files.cert if files else None,
+                ssl_keyfile=files.key if files else None,
+                ssl_context_factory=tls.context_factory if files else None)
     return 0
 
 

@@ -61,6 +61,11 @@ api_keys = Table(
     _ts("created_at"),
     _ts("revoked_at", nullable=True),
     Column("jurisdictions", ARRAY(Text)),
+    Column("label", Text),
+    _ts("expires_at", nullable=True),
+    _ts("last_used_at", nullable=True),
+    Column("created_by", Text),
+    Column("creation_key", Text),
 )
 
 accounts = Table(

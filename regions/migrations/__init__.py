@@ -12,7 +12,7 @@ from regions.migrations import (
     m0002_fx,
     m0003_money_out,
     m0004_policies,
-    m0005_audit_chain,
+    m0005_security,
 )
 
-migrations = (m0001_initial, m0002_fx, m0003_money_out, m0004_policies, m0005_audit_chain)
+migrations = (m0001_initial, m0002_fx, m0003_money_out, m0004_policies, m0005_security)

@@ -143,7 +143,14 @@ CREATE TABLE sanctions_entries (
     PRIMARY KEY (list_name, version, entry_id)
 ) LOCALITY GLOBAL;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 4, 'policies');
-INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 5, 'audit_chain');
+ALTER TABLE api_keys ADD COLUMN label TEXT;
+ALTER TABLE api_keys ADD COLUMN expires_at TIMESTAMPTZ;
+ALTER TABLE api_keys ADD COLUMN last_used_at TIMESTAMPTZ;
+ALTER TABLE api_keys ADD COLUMN created_by TEXT;
+ALTER TABLE api_keys ADD COLUMN creation_key TEXT;
+CREATE UNIQUE INDEX api_keys_creation_idx ON api_keys (created_by, creation_key) WHERE creation_key IS NOT NULL;
+CREATE INDEX api_keys_tenant_idx ON api_keys (tenant_id, id);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 5, 'security');
 
 -- database: cluster:global
 ALTER DATABASE corridor SET PRIMARY REGION "eu-central";
@@ -502,7 +509,7 @@ CREATE INDEX audit_events_time_idx ON audit_events (region, created_at, id);
 CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = '42501'; END $$;
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
 CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
-INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 5, 'audit_chain');
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 5, 'security');
 
 -- database: cluster:cn
 ALTER DATABASE corridor SET PRIMARY REGION "cn-east";
@@ -858,4 +865,4 @@ CREATE INDEX audit_events_time_idx ON audit_events (region, created_at, id);
 CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = '42501'; END $$;
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
 CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
-INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 5, 'audit_chain');
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 5, 'security');

@@ -139,7 +139,14 @@ CREATE TABLE sanctions_entries (
     PRIMARY KEY (list_name, version, entry_id)
 );
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 4, 'policies');
-INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 5, 'audit_chain');
+ALTER TABLE api_keys ADD COLUMN label TEXT;
+ALTER TABLE api_keys ADD COLUMN expires_at TIMESTAMPTZ;
+ALTER TABLE api_keys ADD COLUMN last_used_at TIMESTAMPTZ;
+ALTER TABLE api_keys ADD COLUMN created_by TEXT;
+ALTER TABLE api_keys ADD COLUMN creation_key TEXT;
+CREATE UNIQUE INDEX api_keys_creation_idx ON api_keys (created_by, creation_key) WHERE creation_key IS NOT NULL;
+CREATE INDEX api_keys_tenant_idx ON api_keys (tenant_id, id);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 5, 'security');
 
 -- database: cluster:global
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -494,7 +501,7 @@ CREATE INDEX audit_events_time_idx ON audit_events (region, created_at, id);
 CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = '42501'; END $$;
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
 CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
-INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 5, 'audit_chain');
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 5, 'security');
 CREATE TABLE IF NOT EXISTS accounts__eu_central PARTITION OF accounts FOR VALUES IN ('eu-central');
 CREATE TABLE IF NOT EXISTS accounts__uk_south PARTITION OF accounts FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS accounts__us_east PARTITION OF accounts FOR VALUES IN ('us-east');
@@ -929,7 +936,7 @@ CREATE INDEX audit_events_time_idx ON audit_events (region, created_at, id);
 CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = '42501'; END $$;
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
 CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
-INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 5, 'audit_chain');
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 5, 'security');
 CREATE TABLE IF NOT EXISTS accounts__cn_east PARTITION OF accounts FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS journals__cn_east PARTITION OF journals FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS transfers__cn_east PARTITION OF transfers FOR VALUES IN ('cn-east');

@@ -1,14 +1,26 @@
-"""A tamper-evident audit trail: the audit log and its hash chain are append-only (a trigger
-refuses UPDATE and DELETE on both, on both engines), and ``audit_chain`` links every audit row
-of a region to the one before it by SHA-256, written behind the writers by the chaining job
-(``regions.audit_chain``), so appending stays one insert and never waits for a chain head."""
+"""Security: a tamper-evident audit trail, and API keys that partners manage.
+
+The audit log and its hash chain are append-only (a trigger refuses UPDATE and DELETE on both,
+on both engines), and ``audit_chain`` links every audit row of a region to the one before it
+by SHA-256, written behind the writers by the chaining job (``regions.audit_chain``), so
+appending stays one insert and never waits for a chain head. API keys gain a label, an expiry,
+a last-used time, and who created them under which idempotency key."""
 
 from regions.ddl import Index, Raw, TableDef
 
 version = 5
-name = "audit_chain"
+name = "security"
 
-control = ()
+control = (
+    Raw("ALTER TABLE api_keys ADD COLUMN label TEXT"),
+    Raw("ALTER TABLE api_keys ADD COLUMN expires_at TIMESTAMPTZ"),
+    Raw("ALTER TABLE api_keys ADD COLUMN last_used_at TIMESTAMPTZ"),
+    Raw("ALTER TABLE api_keys ADD COLUMN created_by TEXT"),
+    Raw("ALTER TABLE api_keys ADD COLUMN creation_key TEXT"),
+    Raw("CREATE UNIQUE INDEX api_keys_creation_idx ON api_keys (created_by, creation_key) "
+        "WHERE creation_key IS NOT NULL"),
+    Raw("CREATE INDEX api_keys_tenant_idx ON api_keys (tenant_id, id)"),
+)
 
 _refuse = Raw("CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
               "BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', "
