@@ -1,4 +1,8 @@
-"""The Litestar application factory: GraphQL at /graphql, health at /healthz and /readyz."""
+"""The Litestar application factory: GraphQL at /graphql, health at /healthz and /readyz.
+
+Every GraphQL request is counted against a rate limit (``api/limits.py``): the key's bucket once
+the key is known, else the client address's. Health checks are not counted.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
-from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.datastructures import MutableScopeHeaders
+from litestar.status_codes import (
+    HTTP_401_UNAUTHORIZED,
+    HTTP_429_TOO_MANY_REQUESTS,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from litestar.types import Message, Scope
 from sqlalchemy import text
 
 from api.auth import KeyCache, Unauthenticated, authenticate, bearer_key
 from api.graphql_http import graphql_controller, refuse_websocket
+from api.limits import Limiter, Rate, RateLimited, Verdict, address_of
 from api.settings import Env, Settings, request_body_bytes_max
+from payments.principal import Principal
 from regions.keyring import provider_from_settings
 from regions.policy_gate import PolicyGate
 from regions.router import Router
@@ -21,17 +33,66 @@ from regions.virtual_accounts import directory_key
 from schema.build import build_schema
 from schema.context import Context
 
+verdict_state_key = "corridor.rate_limit"
+
 
 async def graphql_context(request: Request[Any, Any, Any]) -> Context:
     state = request.app.state
     header = request.headers.get("authorization")
     if header is None and request.method == "GET" and "query" not in request.query_params:
+        admit(request, state.limiter.addresses.take(client_address(request)))  # the IDE page
         return Context(router=state.router, principal=None)
-    who = await authenticate(state.router, state.settings.pepper, state.key_cache,
-                             bearer_key(header))
+    who = await caller(request, header)
     await state.policies.refresh(state.router)
     return Context(router=state.router, principal=who, sealer=state.sealer,
-                   policies=state.policies, directory_key=state.directory_key)
+                   policies=state.policies, directory_key=state.directory_key,
+                   pepper=state.settings.pepper)
+
+
+async def caller(request: Request[Any, Any, Any], header: str | None) -> Principal:
+    """The key's principal, counted against the key; without a valid key, against the address."""
+    limiter: Limiter = request.app.state.limiter
+    address = client_address(request)
+    try:
+        who = await principal_of_key(request, address, bearer_key(header))
+    except Unauthenticated:
+        admit(request, limiter.addresses.take(address))
+        raise
+    admit(request, limiter.keys.take(who.key_id))
+    return who
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return address_of(request.client.host if request.client else None)
+
+
+async def principal_of_key(request: Request[Any, Any, Any], address: str, key: str) -> Principal:
+    """Authenticates ``key``, but looks up no new key for an address whose bucket is empty."""
+    state = request.app.state
+    throttled = state.limiter.addresses.peek(address)
+    if not throttled.allowed and not state.key_cache.knows(state.settings.pepper, key):
+        admit(request, throttled)
+    who: Principal = await authenticate(state.router, state.settings.pepper, state.key_cache,
+                                        key)
+    return who
+
+
+def admit(request: Request[Any, Any, Any], verdict: Verdict) -> None:
+    """Remember the verdict for the answer's headers; refuse the request when it is over."""
+    request.scope["state"][verdict_state_key] = verdict
+    if not verdict.allowed:
+        raise RateLimited(verdict)
+
+
+def rate_limit_headers(message: Message, scope: Scope) -> None:
+    """A ``before_send`` hook: whatever answers a counted request (a result, a 401, a 400 from
+    the GraphQL view, a 429) says where the caller stands."""
+    verdict = scope.get("state", {}).get(verdict_state_key)
+    if message["type"] != "http.response.start" or verdict is None:
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    for name, value in verdict.headers().items():
+        headers[name] = value
 
 
 def unauthenticated(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response[Any]:
@@ -39,6 +100,13 @@ def unauthenticated(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response
         {"errors": [{"message": str(exc), "extensions": {"code": Unauthenticated.code}}]},
         status_code=HTTP_401_UNAUTHORIZED, media_type=MediaType.JSON,
         headers={"WWW-Authenticate": 'Bearer realm="corridor"'})
+
+
+def rate_limited(_: Request[Any, Any, Any], exc: RateLimited) -> Response[Any]:
+    """HTTP 429; ``rate_limit_headers`` adds Retry-After and the RateLimit headers."""
+    return Response(
+        {"errors": [{"message": str(exc), "extensions": {"code": RateLimited.code}}]},
+        status_code=HTTP_429_TOO_MANY_REQUESTS, media_type=MediaType.JSON)
 
 
 @get("/healthz", sync_to_thread=False)
@@ -68,7 +136,8 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 
 def create_app(settings: Settings, router: Router | None = None) -> Litestar:
     """``router`` may be passed in (tests share one); otherwise the app owns and disposes it."""
-    schema = build_schema(production=settings.production)
+    schema = build_schema(production=settings.production,
+                          time_limit_s=settings.request_time_limit_s)
     sealer = Sealer(provider_from_settings(settings.key_provider, settings.keyring_path,
                                            [r.code for r in settings.topology.regions]))
     controller = graphql_controller(schema, graphql_context,
@@ -80,6 +149,10 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
         app.state.router = router or Router(settings.topology, settings.urls)
         app.state.settings = settings
         app.state.key_cache = KeyCache()
+        app.state.limiter = Limiter.of(
+            Rate(settings.rate_limit_per_s, settings.rate_limit_burst),
+            Rate(settings.unauthenticated_rate_limit_per_s,
+                 settings.unauthenticated_rate_limit_burst))
         app.state.sealer = sealer
         app.state.policies = PolicyGate()
         app.state.directory_key = directory_key(settings.pepper)
@@ -92,7 +165,8 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
     return Litestar(
         route_handlers=[controller, refuse_websocket, healthz, readyz],
         openapi_config=None,
-        exception_handlers={Unauthenticated: unauthenticated},
+        exception_handlers={Unauthenticated: unauthenticated, RateLimited: rate_limited},
+        before_send=[rate_limit_headers],
         lifespan=[lifespan],
         request_max_body_size=request_body_bytes_max,
         debug=False,

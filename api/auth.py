@@ -1,21 +1,25 @@
 """API keys -> Principal, with a short in-process cache so a hot key costs no query.
 
-A revoked key stops working within ``cache_ttl_s``.
+A revoked key stops working in every process within about ``revocation_check_s``: the cache
+asks the control plane that often whether any key was revoked since, and forgets everything
+when one was. An expiring key leaves the cache at its expiry.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.principal import Principal
-from regions import tenants
+from regions import api_keys, tenants
 from regions.router import Router
 
 cache_ttl_s = 30.0
 cache_entries_max = 10_000
+revocation_check_s = 1.0
 bearer = "bearer "
 
 
@@ -28,6 +32,24 @@ class KeyCache:
         self._ttl_s = ttl_s
         self._entries_max = entries_max
         self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._revocations: tuple[int, datetime | None] | None = None
+        self._checked_s = float("-inf")
+
+    async def sync(self, router: Router) -> None:
+        """Forget every key when any was revoked since the last look (at most once a
+        second; revocations are rare, so this costs one small query a second)."""
+        now_s = time.monotonic()
+        if now_s - self._checked_s < revocation_check_s:
+            return
+        self._checked_s = now_s
+        mark = await router.read_control(api_keys.revocations)
+        if self._revocations is not None and mark != self._revocations:
+            self._entries.clear()
+        self._revocations = mark
+
+    def knows(self, pepper: bytes, key: str) -> bool:
+        """Whether ``key`` authenticated recently (no lookup needed to answer it)."""
+        return self.get(tenants.key_hash(pepper, key)) is not None
 
     def get(self, digest: bytes) -> Principal | None:
         hit = self._entries.get(digest)
@@ -36,7 +58,11 @@ class KeyCache:
         return hit[1]
 
     def put(self, digest: bytes, who: Principal) -> None:
-        self._entries[digest] = (time.monotonic() + self._ttl_s, who)
+        lifetime_s = self._ttl_s
+        if who.key_expires_at is not None:
+            left_s = (who.key_expires_at - datetime.now(UTC)).total_seconds()
+            lifetime_s = max(0.0, min(lifetime_s, left_s))
+        self._entries[digest] = (time.monotonic() + lifetime_s, who)
         self._entries.move_to_end(digest)
         while len(self._entries) > self._entries_max:
             self._entries.popitem(last=False)
@@ -49,6 +75,7 @@ def bearer_key(header: str | None) -> str:
 
 
 async def authenticate(router: Router, pepper: bytes, cache: KeyCache, key: str) -> Principal:
+    await cache.sync(router)
     digest = tenants.key_hash(pepper, key)
     who = cache.get(digest)
     if who is not None:
@@ -61,4 +88,6 @@ async def authenticate(router: Router, pepper: bytes, cache: KeyCache, key: str)
     if who is None:
         raise Unauthenticated("the API key is not valid")
     cache.put(digest, who)
+    key_id = who.key_id
+    await router.run_control(lambda conn: api_keys.touch(conn, key_id))
     return who

@@ -13,6 +13,11 @@
 | ``CORRIDOR_KEY_PROVIDER`` | key-encryption keys: ``local`` (a keyring file; dev and tests) |
 | ``CORRIDOR_KEYRING_FILE`` | the local keyring (``corridor dev``: ``.corridor/keyring.json``) |
 | ``CORRIDOR_SANDBOX_RETURN_AFTER_S`` | when sandbox rails return a ".93" payout (default 2 days) |
+| ``CORRIDOR_RATE_LIMIT_PER_S`` | requests a second per API key, sustained (default 50) |
+| ``CORRIDOR_RATE_LIMIT_BURST`` | requests per API key at once (default 100) |
+| ``CORRIDOR_UNAUTHENTICATED_RATE_LIMIT_PER_S`` | the same per address, without a valid key (1) |
+| ``CORRIDOR_UNAUTHENTICATED_RATE_LIMIT_BURST`` | (default 30); see ``api/limits.py`` |
+| ``CORRIDOR_REQUEST_TIME_LIMIT_S`` | a GraphQL operation running longer is stopped (default 10) |
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from api import limits
 from regions.databases import sqlalchemy_url
 from regions.router import DatabaseUrls
 from regions.topology import Topology, default_path, load
@@ -40,6 +46,9 @@ fx_refresh_s_max = 86_400
 dev_dir_default = Path(".corridor")
 request_body_bytes_max = 4 * 1024 * 1024
 sandbox_return_after_s_max = 30 * 86_400
+rate_limit_per_s_max = 100_000.0
+rate_limit_burst_max = 1_000_000
+request_time_limit_s_max = 300.0
 
 
 class Env(StrEnum):
@@ -65,6 +74,11 @@ class Settings:
     key_provider: str = "local"
     keyring_path: Path | None = None
     sandbox_return_after_s: int = sandbox_return_after_s_default
+    rate_limit_per_s: float = limits.rate_limit_per_s
+    rate_limit_burst: int = limits.rate_limit_burst
+    unauthenticated_rate_limit_per_s: float = limits.unauthenticated_rate_limit_per_s
+    unauthenticated_rate_limit_burst: int = limits.unauthenticated_rate_limit_burst
+    request_time_limit_s: float = limits.request_time_limit_s
 
     @property
     def production(self) -> bool:
@@ -88,8 +102,8 @@ def from_env(environ: dict[str, str] | None = None, dev_dir: Path = dev_dir_defa
     if len(pepper) < pepper_length_min:
         raise SettingsError(
             f"CORRIDOR_API_KEY_PEPPER must be set to at least {pepper_length_min} characters")
-    refresh_s = _seconds(e, "CORRIDOR_FX_REFRESH_S", fx_refresh_s_default, fx_refresh_s_min,
-                         fx_refresh_s_max)
+    refresh_s = _whole(e, "CORRIDOR_FX_REFRESH_S", fx_refresh_s_default, fx_refresh_s_min,
+                       fx_refresh_s_max)
     keyring = e.get("CORRIDOR_KEYRING_FILE") or dev.get("keyring_file")
     return Settings(env=env, topology=topo, urls=urls, pepper=pepper.encode(),
                     amqp_url=e.get("AMQP_URL", amqp_url_default),
@@ -97,18 +111,48 @@ def from_env(environ: dict[str, str] | None = None, dev_dir: Path = dev_dir_defa
                     fx_url=e.get("CORRIDOR_FX_URL") or None, fx_refresh_s=refresh_s,
                     key_provider=e.get("CORRIDOR_KEY_PROVIDER", "local"),
                     keyring_path=Path(keyring) if keyring else None,
-                    sandbox_return_after_s=_seconds(
+                    sandbox_return_after_s=_whole(
                         e, "CORRIDOR_SANDBOX_RETURN_AFTER_S", sandbox_return_after_s_default,
-                        0, sandbox_return_after_s_max))
+                        0, sandbox_return_after_s_max),
+                    **_limits(e))
 
 
-def _seconds(e: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+def _limits(e: dict[str, str]) -> dict[str, Any]:
+    """The rate limits and the request time limit (``api/limits.py``)."""
+    return {
+        "rate_limit_per_s": _positive(e, "CORRIDOR_RATE_LIMIT_PER_S", limits.rate_limit_per_s,
+                                      rate_limit_per_s_max),
+        "rate_limit_burst": _whole(e, "CORRIDOR_RATE_LIMIT_BURST", limits.rate_limit_burst,
+                                   1, rate_limit_burst_max, unit="requests"),
+        "unauthenticated_rate_limit_per_s": _positive(
+            e, "CORRIDOR_UNAUTHENTICATED_RATE_LIMIT_PER_S",
+            limits.unauthenticated_rate_limit_per_s, rate_limit_per_s_max),
+        "unauthenticated_rate_limit_burst": _whole(
+            e, "CORRIDOR_UNAUTHENTICATED_RATE_LIMIT_BURST",
+            limits.unauthenticated_rate_limit_burst, 1, rate_limit_burst_max, unit="requests"),
+        "request_time_limit_s": _positive(e, "CORRIDOR_REQUEST_TIME_LIMIT_S",
+                                          limits.request_time_limit_s, request_time_limit_s_max),
+    }
+
+
+def _whole(e: dict[str, str], name: str, default: int, low: int, high: int, *,
+           unit: str = "seconds") -> int:
     try:
         value = int(e.get(name, default))
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number of seconds") from None
+        raise SettingsError(f"{name} must be a whole number of {unit}") from None
     if not low <= value <= high:
         raise SettingsError(f"{name} must be {low} to {high}")
+    return value
+
+
+def _positive(e: dict[str, str], name: str, default: float, high: float) -> float:
+    try:
+        value = float(e.get(name, default))
+    except ValueError:
+        raise SettingsError(f"{name} must be a number") from None
+    if not 0 < value <= high:  # also refuses nan
+        raise SettingsError(f"{name} must be more than 0 and at most {high:g}")
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -37,6 +38,7 @@ class Principal:
     key_id: str
     jurisdictions: frozenset[str] = frozenset()
     """A compliance officer's scope: the jurisdictions whose policies and cases it may act on."""
+    key_expires_at: datetime | None = None
 
     @property
     def region(self) -> str:

@@ -7,8 +7,9 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
@@ -116,15 +117,17 @@ def check_jurisdictions(role: Role, jurisdictions: Sequence[str]) -> frozenset[s
 
 async def create_api_key(
     conn: AsyncConnection, pepper: bytes, tenant_id: str, role: Role,
-    jurisdictions: Sequence[str] = (),
+    jurisdictions: Sequence[str] = (), **details: Any,
 ) -> IssuedKey:
+    """A new key (shown once: only its keyed hash is stored). ``details``: label, expires_at,
+    created_by, creation_key (see ``regions.api_keys``)."""
     scope = check_jurisdictions(role, jurisdictions)
     tenant = await get_tenant(conn, tenant_id)
     key = f"{key_prefix}_{tenant.environment.value}_{secrets.token_urlsafe(key_secret_bytes)}"
     key_id = ids.new_id("key", tenant.home_region)
     await conn.execute(insert(api_keys).values(
         id=key_id, tenant_id=tenant.id, role=role.value, key_hash=key_hash(pepper, key),
-        key_prefix=key[:key_display_length], jurisdictions=sorted(scope) or None))
+        key_prefix=key[:key_display_length], jurisdictions=sorted(scope) or None, **details))
     return IssuedKey(key_id, key, tenant.id, role)
 
 
@@ -139,14 +142,16 @@ async def authenticate(conn: AsyncConnection, pepper: bytes, key: str) -> Princi
         return None
     row = (await conn.execute(
         select(api_keys.c.id.label("key_id"), api_keys.c.role, api_keys.c.jurisdictions,
-               tenants.c.id.label("tenant_id"),
+               api_keys.c.expires_at, tenants.c.id.label("tenant_id"),
                tenants.c.name, tenants.c.jurisdiction, tenants.c.home_region,
                tenants.c.environment, tenants.c.fx_spread_bps)
         .join(tenants, tenants.c.id == api_keys.c.tenant_id)
         .where(api_keys.c.key_hash == key_hash(pepper, key), api_keys.c.revoked_at.is_(None),
+               or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > func.now()),
                tenants.c.status == "active"))).first()
     if row is None:
         return None
     tenant = Tenant(row.tenant_id, row.name, row.jurisdiction, row.home_region,
                     Environment(row.environment), row.fx_spread_bps)
-    return Principal(tenant, Role(row.role), row.key_id, frozenset(row.jurisdictions or ()))
+    return Principal(tenant, Role(row.role), row.key_id, frozenset(row.jurisdictions or ()),
+                     row.expires_at)

@@ -1,19 +1,30 @@
-"""The schema: Query and Mutation assembled from the feature modules, with hardening on."""
+"""The schema: Query and Mutation assembled from the feature modules, with hardening on.
+
+Document limits: depth, tokens, aliases, and operations per document (a document may define
+several; the request's ``operationName`` picks the one that runs, and batched requests, a JSON
+array of operations, are refused by Strawberry with HTTP 400 since batching is off). An operation
+running longer than the time limit is cancelled at its next await and answered with
+``extensions.code = "TIMEOUT"``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
+from graphql.language import VisitorAction
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxTokensLimiter,
     ParserCache,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
@@ -21,6 +32,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 
 from regions.txn import RetriesExhausted
 from schema import accounts as acc
+from schema import api_keys as key
 from schema import audit as aud
 from schema import beneficiaries as ben
 from schema import errors
@@ -39,7 +51,10 @@ from schema.pagination import Connection
 query_depth_max = 10
 query_tokens_max = 2_000
 query_aliases_max = 15
+operations_per_document_max = 10
 document_cache_entries_max = 1_000
+timeout_code = "TIMEOUT"
+operation_unresolved_code = "OPERATION_RESOLUTION_FAILURE"
 
 _log = logging.getLogger(__name__)
 
@@ -67,6 +82,7 @@ class Query:
     policy_change_requests: Connection[pol.PolicyChangeRequest] = pol.policy_changes_field
     review_cases: Connection[rvc.ReviewCase] = rvc.review_cases_field
     audit_events: Connection[aud.AuditEvent] = aud.audit_events_field
+    api_keys: Connection[key.ApiKey] = key.api_keys_field
 
 
 @strawberry.type
@@ -90,6 +106,8 @@ class Mutation:
     reject_policy_change: pol.PolicyChangeResult = pol.reject_policy_change_field
     evaluate_policy: pol.EvaluatePolicyResult = pol.evaluate_policy_field
     resolve_review_case: rvc.ResolveReviewCaseResult = rvc.resolve_review_case_field
+    create_api_key: key.CreateApiKeyResult = key.create_api_key_field
+    revoke_api_key: key.RevokeApiKeyResult = key.revoke_api_key_field
     simulate_incoming_payment: inc.SimulateIncomingPaymentResult = (
         inc.simulate_incoming_payment_field)
     refund_incoming_payment: inc.RefundIncomingPaymentResult = inc.refund_incoming_payment_field
@@ -114,19 +132,87 @@ class PublicMaskErrors(MaskErrors):
         return out
 
 
-def build_schema(*, production: bool) -> strawberry.Schema:
+def operation_count(document: DocumentNode) -> int:
+    return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+
+
+def operations_rule(operations_max: int) -> type[ASTValidationRule]:
+    class OperationsPerDocument(ASTValidationRule):
+        """Refuses a document that defines more than ``operations_max`` operations."""
+
+        def enter_document(self, node: DocumentNode, *_: Any) -> VisitorAction:
+            count = operation_count(node)
+            if count > operations_max:
+                self.report_error(GraphQLError(
+                    f"The document defines {count} operations; at most {operations_max} "
+                    "are allowed, and one of them runs per request."))
+            return self.SKIP
+
+    return OperationsPerDocument
+
+
+class OperationNameRequired(SchemaExtension):
+    """GraphQL's GetOperation(): in a document of several operations, the request's
+    ``operationName`` picks the one that runs, and without it none runs. (Strawberry would run
+    the first: its ``ExecutionContext.operation_name`` falls back to the first operation's name,
+    so the name the request gave is read from ``_provided_operation_name``.)
+
+    Runs after ValidationCache, whose cached error list it must not change in place.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if (context._provided_operation_name is None and document is not None
+                and operation_count(document) > 1):
+            refused = errors.PublicError(
+                "Must provide operation name if query contains multiple operations.",
+                operation_unresolved_code)
+            context.pre_execution_errors = [*(context.pre_execution_errors or ()), refused]
+        yield
+
+
+class TimeLimit(SchemaExtension):
+    """Cancels an operation that runs longer than ``limit_s``.
+
+    The cancellation lands at the operation's next await: a transaction in progress rolls back
+    (the retry wrapper lets ``CancelledError`` through; psycopg cancels a running statement), and
+    the answer is HTTP 200 with ``data: null`` and a ``TIMEOUT`` error, as GraphQL over HTTP asks
+    once execution has begun. Mutation fields run one after another, each in its own
+    transaction: those finished before the limit stay committed, and their idempotency keys make
+    resending the request safe.
+    """
+
+    def __init__(self, *, limit_s: float) -> None:
+        self.limit_s = limit_s
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.limit_s):
+                yield
+        except TimeoutError:
+            raise errors.PublicError(
+                f"The request ran longer than {self.limit_s:g} s and was stopped; an unfinished "
+                "mutation wrote nothing.", timeout_code) from None
+
+
+def build_schema(*, production: bool, time_limit_s: float | None = None) -> strawberry.Schema:
+    """The schema; a server passes ``time_limit_s`` (exporting the SDL needs none)."""
     # Factories, not instances: Strawberry builds fresh extensions for every request. The
     # validation rules are built once, so ValidationCache (keyed by the rule classes) hits;
     # MaxAliasesLimiter and QueryDepthLimiter would make new rule classes per request.
     rules: list[type[ASTValidationRule]] = [
-        aliases_rule(query_aliases_max), depth_rule(query_depth_max, None)]
+        operations_rule(operations_per_document_max), aliases_rule(query_aliases_max),
+        depth_rule(query_depth_max, None)]
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Any] = [
+        *([partial(TimeLimit, limit_s=time_limit_s)] if time_limit_s is not None else []),
         partial(ParserCache, maxsize=document_cache_entries_max),
         partial(MaxTokensLimiter, max_token_count=query_tokens_max),
         partial(AddValidationRules, rules),
         partial(ValidationCache, maxsize=document_cache_entries_max),
+        OperationNameRequired,
         partial(PublicMaskErrors, should_mask_error=lambda e: not errors.is_public(e)),
     ]
     return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)

@@ -26,6 +26,8 @@ class Context(BaseContext, kw_only=True):
     sealer: Sealer | None = None
     policies: PolicyGate | None = None
     directory_key: bytes = b""
+    pepper: bytes = b""
+    """The API key pepper, for issuing keys."""
     virtual_ibans: DataLoader[str, list[Row[Any]]] | None = None
     accounts: RowLoader | None = None
     transfers: RowLoader | None = None

@@ -194,15 +194,17 @@ def lexical_tokens(doc: str) -> int:
 
 
 def document_with_tokens(tokens: int) -> str:
-    """A valid document of exactly ``tokens`` lexical tokens: many small named operations.
+    """A valid document of exactly ``tokens`` lexical tokens: one operation ``Q0`` that spreads
+    many small fragments (a document may define only a few operations).
 
     (Repeating one field instead would trip graphql-core's own overlapping-fields budget.)
     """
-    operation = 8  # query Qn { viewer { role } }
-    count, extra = divmod(tokens, operation)
-    ops = [f"query Q{i} {{ viewer {{ role }} }}" for i in range(count)]
-    ops[0] = "query Q0 { viewer { role " + "role " * extra + "} }"
-    doc = "\n".join(ops)
+    operation, fragment = 4, 12  # query Q0 { }; ...Fn + fragment Fn on Query { viewer { role } }
+    count, extra = divmod(tokens - operation, fragment)
+    spreads = " ".join(f"...F{i}" for i in range(count))
+    fragments = [f"fragment F{i} on Query {{ viewer {{ role }} }}" for i in range(count)]
+    fragments[0] = "fragment F0 on Query { viewer { role " + "role " * extra + "} }"
+    doc = "\n".join([f"query Q0 {{ {spreads} }}", *fragments])
     assert lexical_tokens(doc) == tokens
     return doc
 

@@ -38,6 +38,7 @@ compliance_fields = {"review_cases", "propose_policy_change", "approve_policy_ch
                      "reject_policy_change", "evaluate_policy", "resolve_review_case"}
 policy_reading_fields = {"policy", "policy_change_requests"}
 auditor_fields = {"audit_events"}
+admin_fields = {"api_keys"}
 
 
 def _expected_special(name: str) -> set[Role] | None:
@@ -49,6 +50,8 @@ def _expected_special(name: str) -> set[Role] | None:
         return {Role.COMPLIANCE_OFFICER, Role.AUDITOR}
     if name in auditor_fields:
         return {Role.AUDITOR}
+    if name in admin_fields:
+        return {Role.PARTNER_ADMIN}
     return None
 
 
