@@ -73,4 +73,4 @@ def test_scheduler_has_a_purge_job_per_region(topo) -> None:
         topology=topo, urls=DatabaseUrls("postgresql+psycopg://x/y", {}), amqp_url=None))}
     assert names == {"fx.refresh"} | {
         f"{job}.{r.code}" for r in topo.regions
-        for job in ("idempotency.purge", "payouts.returns", "webhooks.deliver")}
+        for job in ("idempotency.purge", "payouts.returns", "webhooks.deliver", "audit.chain")}
