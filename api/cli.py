@@ -6,7 +6,7 @@
     corridor tenant create NAME --jurisdiction EU [--region R] [--environment test|live]
     corridor tenant set-fx-spread TENANT_ID BPS|default
     corridor apikey create --tenant ID --role ROLE
-    corridor schema export [--check]
+    corridor schema export [--check] | access-docs
     corridor worker [--threads N]         RabbitMQ workers (AMQP_URL)
     corridor scheduler                    fires periodic jobs (FX refresh, returns) under a lease
     corridor relay                        publishes every region's outbox to RabbitMQ
@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     sch = sub.add_parser("schema").add_subparsers(dest="action", required=True)
     ex = sch.add_parser("export")
     ex.add_argument("--check", action="store_true", help="fail if schema.graphql is stale")
+    sch.add_parser("access-docs", help="write docs/access.md from schema/access.py")
     return p
 
 
@@ -149,7 +150,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(compliance_cli.dispatch(args))
     if args.command == "audit":
         return asyncio.run(audit_cli.dispatch(args))
+    if args.action == "access-docs":
+        return _access_docs()
     return _schema_export(args.check)
+
+
+def _access_docs() -> int:
+    from schema.access import markdown
+
+    path = schema_file.parent / "docs" / "access.md"
+    path.write_text(markdown(), encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
 
 
 def _serve(host: str, port: int, workers: int, access_log: bool, tls_cert: Path | None,

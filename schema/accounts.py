@@ -20,9 +20,10 @@ from payments.text import check_text
 from regions import commands, ledger_queries
 from regions.idempotency import check_key
 from schema import errors
+from schema.access import only
 from schema.money import Money, money
 from schema.pagination import Connection, check_first, connection, decode_cursor, page_args
-from schema.permissions import principal, readers, writers
+from schema.permissions import principal
 
 AccountStatus = strawberry.enum(LedgerAccountStatus, name="AccountStatus")
 
@@ -214,6 +215,7 @@ async def create_account(info: Info[Any, Any], input: CreateAccountInput) -> Cre
     return account_from_row(row)
 
 
-account_field = strawberry.field(resolver=resolve_account, permission_classes=[readers])
-accounts_field = strawberry.field(resolver=resolve_accounts, permission_classes=[readers])
-create_account_field = strawberry.mutation(resolver=create_account, permission_classes=[writers])
+account_field = strawberry.field(resolver=resolve_account, permission_classes=[only("account")])
+accounts_field = strawberry.field(resolver=resolve_accounts, permission_classes=[only("accounts")])
+create_account_field = strawberry.mutation(resolver=create_account,
+                                           permission_classes=[only("createAccount")])

@@ -17,9 +17,10 @@ from payments.principal import Role
 from regions import api_keys
 from regions.idempotency import check_key
 from schema import errors
+from schema.access import only
 from schema.accounts import utc
 from schema.pagination import Connection, page_args, rows_connection
-from schema.permissions import principal, writers
+from schema.permissions import principal
 
 
 @strawberry.enum(description="Roles a partner admin may issue keys for.")
@@ -137,6 +138,8 @@ async def revoke_api_key(info: Info[Any, Any], input: RevokeApiKeyInput) -> Revo
     return await _key(info, key_id)
 
 
-api_keys_field = strawberry.field(resolver=resolve_api_keys, permission_classes=[writers])
-create_api_key_field = strawberry.mutation(resolver=create_api_key, permission_classes=[writers])
-revoke_api_key_field = strawberry.mutation(resolver=revoke_api_key, permission_classes=[writers])
+api_keys_field = strawberry.field(resolver=resolve_api_keys, permission_classes=[only("apiKeys")])
+create_api_key_field = strawberry.mutation(resolver=create_api_key,
+                                           permission_classes=[only("createApiKey")])
+revoke_api_key_field = strawberry.mutation(resolver=revoke_api_key,
+                                           permission_classes=[only("revokeApiKey")])

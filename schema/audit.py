@@ -13,13 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from payments.principal import Role
 from regions.tables import audit_chain, audit_events
+from schema.access import only
 from schema.accounts import utc
 from schema.pagination import Connection, page_args, rows_connection
-from schema.permissions import allow, principal
-
-auditors = allow(Role.AUDITOR)
+from schema.permissions import principal
 
 
 @strawberry.type(description="One audited action: who did what to which resource, when.")
@@ -64,4 +62,4 @@ async def resolve_audit_events(info: Info[Any, Any], first: int | None = None,
 
 
 audit_events_field = strawberry.field(resolver=resolve_audit_events,
-                                      permission_classes=[auditors])
+                                      permission_classes=[only("auditEvents")])

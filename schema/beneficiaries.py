@@ -16,9 +16,10 @@ from regions import beneficiaries as store
 from regions.idempotency import check_key
 from regions.ledger_queries import Page
 from schema import errors
+from schema.access import only
 from schema.accounts import not_found, own_id, utc
 from schema.pagination import Connection, connection, page_args
-from schema.permissions import principal, readers, writers
+from schema.permissions import principal
 
 
 @strawberry.type(description="Someone a tenant pays. Name, account and address are encrypted "
@@ -131,8 +132,9 @@ async def create_beneficiary(info: Info[Any, Any],
     return found
 
 
-beneficiary_field = strawberry.field(resolver=resolve_beneficiary, permission_classes=[readers])
+beneficiary_field = strawberry.field(resolver=resolve_beneficiary,
+                                     permission_classes=[only("beneficiary")])
 beneficiaries_field = strawberry.field(resolver=resolve_beneficiaries,
-                                       permission_classes=[readers])
+                                       permission_classes=[only("beneficiaries")])
 create_beneficiary_field = strawberry.mutation(resolver=create_beneficiary,
-                                               permission_classes=[writers])
+                                               permission_classes=[only("createBeneficiary")])

@@ -21,9 +21,10 @@ from policies.fx import FxParameters, fx_parameters
 from regions import fx_quotes, fx_store
 from regions.idempotency import check_key
 from schema import errors
+from schema.access import only
 from schema.accounts import not_found, own_id, utc
 from schema.money import Money, money
-from schema.permissions import principal, readers, writers
+from schema.permissions import principal
 from schema.transfers import Transfer, transfer_from_row
 
 
@@ -221,9 +222,9 @@ async def execute_fx_quote(
         buy_transfer=transfer_from_row(buy_row))
 
 
-fx_rates_field = strawberry.field(resolver=resolve_fx_rates, permission_classes=[readers])
-fx_quote_field = strawberry.field(resolver=resolve_fx_quote, permission_classes=[readers])
+fx_rates_field = strawberry.field(resolver=resolve_fx_rates, permission_classes=[only("fxRates")])
+fx_quote_field = strawberry.field(resolver=resolve_fx_quote, permission_classes=[only("fxQuote")])
 create_fx_quote_field = strawberry.mutation(resolver=create_fx_quote,
-                                            permission_classes=[writers])
+                                            permission_classes=[only("createFxQuote")])
 execute_fx_quote_field = strawberry.mutation(resolver=execute_fx_quote,
-                                             permission_classes=[writers])
+                                             permission_classes=[only("executeFxQuote")])

@@ -17,18 +17,18 @@ from payments import ids
 from payments.bank_details import mask
 from payments.currency import currency as lookup_currency
 from payments.money import parse_amount
-from payments.principal import Environment, Principal, Role
+from payments.principal import Environment, Principal
 from payments.text import check_text
 from regions import commands, idempotency, incoming
 from regions.idempotency import check_key
 from schema import errors
+from schema.access import only
 from schema.accounts import utc
 from schema.money import Money, money
 from schema.pagination import Connection, connection, page_args
 from schema.payouts import Payout, payout_answer
-from schema.permissions import allow, principal, readers, writers
+from schema.permissions import principal
 
-operators = allow(Role.SRE)
 sender_name_length_max = 140
 address_length_max = 64
 
@@ -264,14 +264,14 @@ async def return_incoming_payment(
 
 
 incoming_payments_field = strawberry.field(resolver=resolve_incoming_payments,
-                                           permission_classes=[readers])
+                                           permission_classes=[only("incomingPayments")])
 reconciliation_items_field = strawberry.field(resolver=resolve_reconciliation_items,
-                                              permission_classes=[operators])
+                                              permission_classes=[only("reconciliationItems")])
 simulate_incoming_payment_field = strawberry.mutation(resolver=simulate_incoming_payment,
-                                                      permission_classes=[writers])
+                                                      permission_classes=[only("simulateIncomingPayment")])
 refund_incoming_payment_field = strawberry.mutation(resolver=refund_incoming_payment,
-                                                    permission_classes=[writers])
+                                                    permission_classes=[only("refundIncomingPayment")])
 assign_incoming_payment_field = strawberry.mutation(resolver=assign_incoming_payment,
-                                                    permission_classes=[operators])
+                                                    permission_classes=[only("assignIncomingPayment")])
 return_incoming_payment_field = strawberry.mutation(resolver=return_incoming_payment,
-                                                    permission_classes=[operators])
+                                                    permission_classes=[only("returnIncomingPayment")])

@@ -17,10 +17,11 @@ from regions import payout_batches as store
 from regions import payouts as payout_store
 from regions.idempotency import check_key
 from schema import errors
+from schema.access import only
 from schema.accounts import not_found, own_id, utc
 from schema.pagination import Connection, page_args, rows_connection
 from schema.payouts import Payout, parse_fields, payout_from_row
-from schema.permissions import principal, readers, writers
+from schema.permissions import principal
 
 
 @strawberry.type
@@ -171,6 +172,7 @@ async def create_payout_batch(info: Info[Any, Any],
     return found
 
 
-payout_batch_field = strawberry.field(resolver=resolve_payout_batch, permission_classes=[readers])
+payout_batch_field = strawberry.field(resolver=resolve_payout_batch,
+                                      permission_classes=[only("payoutBatch")])
 create_payout_batch_field = strawberry.mutation(resolver=create_payout_batch,
-                                                permission_classes=[writers])
+                                                permission_classes=[only("createPayoutBatch")])

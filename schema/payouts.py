@@ -19,11 +19,12 @@ from payments.text import check_text
 from regions import payouts as store
 from regions.idempotency import check_key
 from schema import errors
+from schema.access import only
 from schema.accounts import not_found, own_id, utc
 from schema.beneficiaries import Beneficiary, load_beneficiary
 from schema.money import Money, money
 from schema.pagination import Connection, page_args, rows_connection
-from schema.permissions import principal, readers, writers
+from schema.permissions import principal
 
 PayoutStatus = strawberry.enum(DomainPayoutStatus, name="PayoutStatus")
 
@@ -181,7 +182,9 @@ async def cancel_payout(info: Info[Any, Any], input: CancelPayoutInput) -> Cance
     return await payout_answer(info, response)
 
 
-payout_field = strawberry.field(resolver=resolve_payout, permission_classes=[readers])
-payouts_field = strawberry.field(resolver=resolve_payouts, permission_classes=[readers])
-create_payout_field = strawberry.mutation(resolver=create_payout, permission_classes=[writers])
-cancel_payout_field = strawberry.mutation(resolver=cancel_payout, permission_classes=[writers])
+payout_field = strawberry.field(resolver=resolve_payout, permission_classes=[only("payout")])
+payouts_field = strawberry.field(resolver=resolve_payouts, permission_classes=[only("payouts")])
+create_payout_field = strawberry.mutation(resolver=create_payout,
+                                          permission_classes=[only("createPayout")])
+cancel_payout_field = strawberry.mutation(resolver=cancel_payout,
+                                          permission_classes=[only("cancelPayout")])

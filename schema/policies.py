@@ -34,12 +34,11 @@ from regions.idempotency import check_key
 from regions.policy_gate import contexts
 from regions.tables import policy_versions
 from schema import errors
+from schema.access import only
 from schema.accounts import utc
 from schema.pagination import Connection, page_args, rows_connection
-from schema.permissions import allow, principal
+from schema.permissions import principal
 
-officers = allow(Role.COMPLIANCE_OFFICER)
-policy_readers = allow(Role.COMPLIANCE_OFFICER, Role.AUDITOR)
 country_length = 2
 fields_max = 10
 usage_max = 20
@@ -454,14 +453,14 @@ async def evaluate_policy(info: Info[Any, Any], input: EvaluatePolicyInput
                             rules=[reason_from(r) for r in decision.trace])
 
 
-policy_field = strawberry.field(resolver=resolve_policy, permission_classes=[policy_readers])
+policy_field = strawberry.field(resolver=resolve_policy, permission_classes=[only("policy")])
 policy_changes_field = strawberry.field(resolver=resolve_changes,
-                                        permission_classes=[policy_readers])
+                                        permission_classes=[only("policyChangeRequests")])
 propose_policy_change_field = strawberry.mutation(resolver=propose_policy_change,
-                                                  permission_classes=[officers])
+                                                  permission_classes=[only("proposePolicyChange")])
 approve_policy_change_field = strawberry.mutation(resolver=approve_policy_change,
-                                                  permission_classes=[officers])
+                                                  permission_classes=[only("approvePolicyChange")])
 reject_policy_change_field = strawberry.mutation(resolver=reject_policy_change,
-                                                 permission_classes=[officers])
+                                                 permission_classes=[only("rejectPolicyChange")])
 evaluate_policy_field = strawberry.mutation(resolver=evaluate_policy,
-                                            permission_classes=[officers])
+                                            permission_classes=[only("evaluatePolicy")])

@@ -26,11 +26,12 @@ from regions.review_cases import CaseStatus, Resolution
 from regions.review_resolution import ResolveCase, resolve_txn
 from regions.tables import review_cases as review_cases_table
 from schema import errors
+from schema.access import only
 from schema.accounts import utc
 from schema.money import Money, money
 from schema.pagination import Connection, connection, page_args
 from schema.permissions import principal
-from schema.policies import PolicyReason, officers
+from schema.policies import PolicyReason
 
 
 @strawberry.type(description="An operation a policy sent to review, waiting for an officer.")
@@ -150,6 +151,7 @@ async def resolve_review_case(info: Info[Any, Any], input: ResolveReviewCaseInpu
     return case_from_row(row)
 
 
-review_cases_field = strawberry.field(resolver=resolve_cases, permission_classes=[officers])
+review_cases_field = strawberry.field(resolver=resolve_cases,
+                                      permission_classes=[only("reviewCases")])
 resolve_review_case_field = strawberry.mutation(resolver=resolve_review_case,
-                                                permission_classes=[officers])
+                                                permission_classes=[only("resolveReviewCase")])

@@ -19,10 +19,11 @@ from payments.text import check_text
 from regions import commands, ledger_queries
 from regions.idempotency import check_key
 from schema import errors
+from schema.access import only
 from schema.accounts import not_found, own_id, utc
 from schema.money import Money, money
 from schema.pagination import Connection, connection, page_args
-from schema.permissions import principal, readers, writers
+from schema.permissions import principal
 
 TransferStatus = strawberry.enum(LedgerTransferStatus, name="TransferStatus")
 
@@ -218,9 +219,10 @@ async def create_transfer_batch(
                          failed=len(outcomes) - succeeded, outcomes=outcomes)
 
 
-transfer_field = strawberry.field(resolver=resolve_transfer, permission_classes=[readers])
-transfers_field = strawberry.field(resolver=resolve_transfers, permission_classes=[readers])
+transfer_field = strawberry.field(resolver=resolve_transfer, permission_classes=[only("transfer")])
+transfers_field = strawberry.field(resolver=resolve_transfers,
+                                   permission_classes=[only("transfers")])
 create_transfer_field = strawberry.mutation(resolver=create_transfer,
-                                            permission_classes=[writers])
+                                            permission_classes=[only("createTransfer")])
 create_transfer_batch_field = strawberry.mutation(resolver=create_transfer_batch,
-                                                  permission_classes=[writers])
+                                                  permission_classes=[only("createTransferBatch")])

@@ -7,7 +7,8 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from schema.permissions import anyone, principal
+from schema.access import only
+from schema.permissions import principal
 
 
 @strawberry.type
@@ -46,5 +47,5 @@ def resolve_regions(info: Info[Any, Any]) -> list[Region]:
             for r in info.context.router.topology.regions]
 
 
-viewer_field = strawberry.field(resolver=resolve_viewer, permission_classes=[anyone])
-regions_field = strawberry.field(resolver=resolve_regions, permission_classes=[anyone])
+viewer_field = strawberry.field(resolver=resolve_viewer, permission_classes=[only("viewer")])
+regions_field = strawberry.field(resolver=resolve_regions, permission_classes=[only("regions")])

@@ -16,8 +16,9 @@ from policies.model import Params
 from regions import virtual_accounts
 from regions.idempotency import check_key
 from schema import errors
+from schema.access import only
 from schema.accounts import VirtualIban, virtual_iban_from_row
-from schema.permissions import principal, writers
+from schema.permissions import principal
 
 
 @strawberry.input
@@ -94,4 +95,4 @@ async def _claim(info: Info[Any, Any], region: str, country: str) -> AccountDeta
 
 
 issue_virtual_iban_field = strawberry.mutation(resolver=issue_virtual_iban,
-                                               permission_classes=[writers])
+                                               permission_classes=[only("issueVirtualIban")])

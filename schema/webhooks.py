@@ -18,9 +18,10 @@ from regions import webhooks as store
 from regions.idempotency import check_key
 from regions.tables import webhook_deliveries, webhook_endpoints
 from schema import errors
+from schema.access import only
 from schema.accounts import utc
 from schema.pagination import Connection, page_args, rows_connection
-from schema.permissions import principal, readers, writers
+from schema.permissions import principal
 
 
 @strawberry.type
@@ -188,12 +189,12 @@ async def disable_webhook_endpoint(
 
 
 webhook_endpoints_field = strawberry.field(resolver=resolve_endpoints,
-                                           permission_classes=[readers])
+                                           permission_classes=[only("webhookEndpoints")])
 webhook_deliveries_field = strawberry.field(resolver=resolve_deliveries,
-                                            permission_classes=[readers])
+                                            permission_classes=[only("webhookDeliveries")])
 register_webhook_endpoint_field = strawberry.mutation(resolver=register_webhook_endpoint,
-                                                      permission_classes=[writers])
+                                                      permission_classes=[only("registerWebhookEndpoint")])
 rotate_webhook_secret_field = strawberry.mutation(resolver=rotate_webhook_secret,
-                                                  permission_classes=[writers])
+                                                  permission_classes=[only("rotateWebhookSecret")])
 disable_webhook_endpoint_field = strawberry.mutation(resolver=disable_webhook_endpoint,
-                                                     permission_classes=[writers])
+                                                     permission_classes=[only("disableWebhookEndpoint")])

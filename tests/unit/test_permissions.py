@@ -1,17 +1,27 @@
-"""Every root field declares the roles it admits: partner mutations admit only partner_admin,
-money queries partner roles and auditors, the operators' fields only sre, and the compliance
-fields compliance officers (auditors also read the policies and their changes)."""
+"""Every root field and mutation admits exactly the roles ``schema.access.matrix`` gives it,
+every field is in the table and the table names no field the schema lacks; docs/access.md is
+generated from the same table."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from strawberry.utils.str_converters import to_camel_case
+
 from payments.principal import Role
+from schema import access
 from schema.build import Mutation, Query
+
+docs = Path(__file__).resolve().parents[2] / "docs" / "access.md"
 
 
 def _fields(root: Any) -> list[Any]:
     return list(root.__strawberry_definition__.fields)
+
+
+def _name(field: Any) -> str:
+    return field.graphql_name or to_camel_case(field.python_name)
 
 
 def _admitted(field: Any) -> set[Role]:
@@ -27,43 +37,27 @@ def _admitted(field: Any) -> set[Role]:
     return admitted
 
 
-def test_every_root_field_has_a_permission_class() -> None:
+def test_every_root_field_admits_exactly_the_roles_of_the_table() -> None:
     for field in _fields(Query) + _fields(Mutation):
-        assert field.permission_classes, field.python_name
+        assert field.permission_classes, _name(field)
+        assert _admitted(field) == access.matrix[_name(field)], _name(field)
 
 
-operator_fields = {"reconciliation_items", "assign_incoming_payment",
-                   "return_incoming_payment"}
-compliance_fields = {"review_cases", "propose_policy_change", "approve_policy_change",
-                     "reject_policy_change", "evaluate_policy", "resolve_review_case"}
-policy_reading_fields = {"policy", "policy_change_requests"}
-auditor_fields = {"audit_events"}
-admin_fields = {"api_keys"}
+def test_the_table_names_exactly_the_schemas_root_fields() -> None:
+    assert {_name(f) for f in _fields(Query) + _fields(Mutation)} == set(access.matrix)
 
 
-def _expected_special(name: str) -> set[Role] | None:
-    if name in operator_fields:
-        return {Role.SRE}
-    if name in compliance_fields:
-        return {Role.COMPLIANCE_OFFICER}
-    if name in policy_reading_fields:
-        return {Role.COMPLIANCE_OFFICER, Role.AUDITOR}
-    if name in auditor_fields:
-        return {Role.AUDITOR}
-    if name in admin_fields:
-        return {Role.PARTNER_ADMIN}
-    return None
-
-
-def test_mutations_are_for_partner_admins_only() -> None:
+def test_partner_mutations_are_for_partner_admins_and_money_reads_exclude_operators() -> None:
+    """The shape DESIGN.md §6 asks for, as a second look at the table."""
     for field in _fields(Mutation):
-        expected = _expected_special(field.python_name) or {Role.PARTNER_ADMIN}
-        assert _admitted(field) == expected, field.python_name
+        admitted = access.matrix[_name(field)]
+        assert Role.PARTNER_READONLY not in admitted, _name(field)
+        assert Role.AUDITOR not in admitted, _name(field)
+    for name in ("account", "accounts", "transfers", "payouts", "incomingPayments"):
+        assert Role.SRE not in access.matrix[name]
+        assert Role.COMPLIANCE_OFFICER not in access.matrix[name]
 
 
-def test_money_queries_exclude_compliance_and_sre() -> None:
-    readers = {Role.PARTNER_ADMIN, Role.PARTNER_READONLY, Role.AUDITOR}
-    for field in _fields(Query):
-        expected = (set(Role) if field.python_name in {"viewer", "regions"}
-                    else _expected_special(field.python_name) or readers)
-        assert _admitted(field) == expected, field.python_name
+def test_access_docs_are_generated_from_the_table() -> None:
+    assert docs.read_text(encoding="utf-8") == access.markdown(), (
+        "docs/access.md is stale: run `corridor schema access-docs`")
