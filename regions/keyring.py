@@ -1,7 +1,17 @@
-"""Key providers: the region's key-encryption key (KEK) wraps each tenant's data key.
+"""Key providers: the region's key-encryption key (KEK) wraps each subject's data key.
 
 Data keys never leave their region in plaintext form; only a provider holding the region's KEK
-turns a wrapped key back into one. Providers are chosen in one place, ``provider_from_settings``.
+turns a wrapped key back into one. Providers are chosen per region in one place,
+``provider_from_settings``, from a spec string:
+
+- ``local``: a keyring file (mode 0600) holding every region's KEK versions; dev and tests;
+- ``aws-kms:<key ARN or alias ARN>``: AWS KMS in the key's own AWS region (``regions.kms``);
+- ``vault-transit:<mount>/<key name>``: a HashiCorp Vault transit key (``regions.vault``),
+  at ``VAULT_ADDR`` with ``VAULT_TOKEN`` (and ``VAULT_NAMESPACE``), Vault's own variables.
+
+Every provider names the KEK version that wrapped a key in ``WrappedKey.kek_id``; after
+``rotate`` the old versions still unwrap, and ``rewrap`` moves a wrapped key to the current
+version without the data key ever reaching the caller (``corridor keys rotate``).
 """
 
 from __future__ import annotations
@@ -12,7 +22,8 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +37,8 @@ from payments.crypto import (
     seal_bytes,
 )
 
-provider_kinds = ("local",)
+provider_kinds = ("local", "aws-kms", "vault-transit")
+reload_check_s = 1.0
 keyring_file_format = 1
 keyring_file_bytes_max = 1_000_000
 _mode_private = 0o600
@@ -43,10 +55,57 @@ class WrappedKey:
 
 
 class KeyProvider(Protocol):
-    def wrap(self, region: str, plaintext_key: bytes) -> WrappedKey: ...
-    def unwrap(self, region: str, wrapped: WrappedKey) -> bytes: ...
-    def rotate(self, region: str) -> int: ...
-    def current_version(self, region: str) -> int: ...
+    """What every KEK provider offers. ``region`` is checked: a provider refuses
+    (``KeyUnavailable``) a region whose KEK it does not hold, and a key wrapped for one region
+    does not unwrap as another's."""
+
+    def wrap(self, region: str, plaintext_key: bytes) -> WrappedKey:
+        """Wrap a data key under the region's current KEK version."""
+        ...
+
+    def unwrap(self, region: str, wrapped: WrappedKey) -> bytes:
+        """The data key; ``KeyUnavailable`` when the version is unknown or it does not open."""
+        ...
+
+    def rewrap(self, region: str, wrapped: WrappedKey) -> WrappedKey:
+        """The same data key wrapped under the current version (no-op result if already)."""
+        ...
+
+    def rotate(self, region: str) -> str:
+        """Make a new KEK version current; returns its ``kek_id``. Old versions still unwrap."""
+        ...
+
+    def current_kek_id(self, region: str) -> str:
+        """The ``kek_id`` that ``wrap`` stamps now: rows with another one need ``rewrap``."""
+        ...
+
+
+class RegionalKeys:
+    """One provider per region, chosen by configuration; dispatches every call by region."""
+
+    def __init__(self, providers: dict[str, KeyProvider]) -> None:
+        self._providers = dict(providers)
+
+    def _of(self, region: str) -> KeyProvider:
+        try:
+            return self._providers[region]
+        except KeyError:
+            raise KeyUnavailable(f"no key provider is configured for region {region!r}") from None
+
+    def wrap(self, region: str, plaintext_key: bytes) -> WrappedKey:
+        return self._of(region).wrap(region, plaintext_key)
+
+    def unwrap(self, region: str, wrapped: WrappedKey) -> bytes:
+        return self._of(region).unwrap(region, wrapped)
+
+    def rewrap(self, region: str, wrapped: WrappedKey) -> WrappedKey:
+        return self._of(region).rewrap(region, wrapped)
+
+    def rotate(self, region: str) -> str:
+        return self._of(region).rotate(region)
+
+    def current_kek_id(self, region: str) -> str:
+        return self._of(region).current_kek_id(region)
 
 
 Keks = dict[str, dict[int, bytes]]
@@ -55,9 +114,10 @@ Keks = dict[str, dict[int, bytes]]
 class LocalKeyring:
     """A dev/test ``KeyProvider`` holding KEKs in a local JSON file (mode 0600, base64 keys).
 
-    Not for production: the KEKs sit on the same disk as the process. AWS KMS and Vault adapters
-    implement the same Protocol and arrive with the security issue. Single process only: two
-    processes rotating the same file may lose a version.
+    Not for production: the KEKs sit on the same disk as the process (use ``aws-kms`` or
+    ``vault-transit``). A process reloads the file when it meets a version it does not hold, so
+    a rotation by ``corridor keys rotate`` reaches running processes. Two processes rotating
+    the same file at once may lose a version: rotate from one place.
     """
 
     def __init__(self, path: Path, regions: Iterable[str]) -> None:
@@ -67,6 +127,8 @@ class LocalKeyring:
         self._keks = keks | missing
         if missing or not path.exists():
             _save(path, self._keks)
+        self._seen = path.stat().st_mtime_ns
+        self._checked = time.monotonic()
 
     def wrap(self, region: str, plaintext_key: bytes) -> WrappedKey:
         if len(plaintext_key) != data_key_bytes:
@@ -79,8 +141,8 @@ class LocalKeyring:
         return WrappedKey(kek_id=kek_id, ciphertext=blob)
 
     def unwrap(self, region: str, wrapped: WrappedKey) -> bytes:
-        versions = self._region(region)
         version = _parse_kek_id(region, wrapped.kek_id)
+        versions = self._region(region)
         if version not in versions:
             raise KeyUnavailable(f"{wrapped.kek_id!r} is not held for region {region!r}")
         try:
@@ -90,30 +152,80 @@ class LocalKeyring:
         except Undecryptable:
             raise KeyUnavailable(f"wrapped key does not open under {wrapped.kek_id!r}") from None
 
-    def rotate(self, region: str) -> int:
+    def rewrap(self, region: str, wrapped: WrappedKey) -> WrappedKey:
+        if wrapped.kek_id == self.current_kek_id(region):
+            return wrapped
+        return self.wrap(region, self.unwrap(region, wrapped))
+
+    def rotate(self, region: str) -> str:
         """Add a new current KEK; older versions stay so existing wrapped keys still unwrap."""
         versions = self._region(region)
         version = max(versions) + 1
         keks = self._keks | {region: versions | {version: new_data_key()}}
         _save(self._path, keks)
         self._keks = keks
-        return version
+        return _kek_id(region, version)
 
     def current_version(self, region: str) -> int:
         return max(self._region(region))
 
+    def current_kek_id(self, region: str) -> str:
+        return _kek_id(region, self.current_version(region))
+
     def _region(self, region: str) -> dict[int, bytes]:
+        self._reload_if_changed()
         if region not in self._keks:
             raise KeyUnavailable(f"no key-encryption key for region {region!r}")
         return self._keks[region]
 
 
-def provider_from_settings(kind: str, path: Path | None, regions: Iterable[str]) -> KeyProvider:
-    if kind != "local":
-        raise ValueError(f"unknown key provider {kind!r}; supported: {', '.join(provider_kinds)}")
-    if path is None:
-        raise ValueError("the local key provider needs a keyring file path")
-    return LocalKeyring(path, regions)
+    def _reload_if_changed(self) -> None:
+        """Another process (``corridor keys rotate``) may have added a version: look at the
+        file at most once per ``reload_check_s``."""
+        now = time.monotonic()
+        if now - self._checked < reload_check_s:
+            return
+        self._checked = now
+        with contextlib.suppress(FileNotFoundError):
+            seen = self._path.stat().st_mtime_ns
+            if seen != self._seen:
+                self._keks = self._keks | _load(self._path)
+                self._seen = seen
+
+
+def provider_from_settings(default: str, path: Path | None, regions: Iterable[str],
+                           per_region: Mapping[str, str] | None = None) -> KeyProvider:
+    """The providers of every region: ``per_region[code]`` where given, else ``default``."""
+    chosen = {r: (per_region or {}).get(r, default) for r in regions}
+    unknown = set(per_region or {}) - set(chosen)
+    if unknown:
+        raise ValueError(f"key providers configured for unknown regions: {sorted(unknown)}")
+    local_regions = [r for r, spec in chosen.items() if spec == "local"]
+    local: KeyProvider | None = None
+    if local_regions:
+        if path is None:
+            raise ValueError("the local key provider needs a keyring file path")
+        local = LocalKeyring(path, local_regions)
+    providers: dict[str, KeyProvider] = {}
+    for region, spec in chosen.items():
+        kind, _, rest = spec.partition(":")
+        if kind not in provider_kinds:
+            raise ValueError(f"region {region}: unknown key provider {spec!r}; supported: "
+                             f"{', '.join(provider_kinds)}")
+        if kind == "local":
+            assert local is not None
+            providers[region] = local
+        elif not rest:
+            raise ValueError(f"region {region}: key provider {kind!r} needs a key: {kind}:<key>")
+        elif kind == "aws-kms":
+            from regions.kms import AwsKmsKeys
+
+            providers[region] = AwsKmsKeys.from_spec(region, rest)
+        else:
+            from regions.vault import VaultTransitKeys
+
+            providers[region] = VaultTransitKeys.from_spec(region, rest)
+    return RegionalKeys(providers)
 
 
 def _kek_id(region: str, version: int) -> str:

@@ -41,8 +41,9 @@ def test_round_trip(ring: LocalKeyring) -> None:
 def test_rotate_wraps_with_new_version_and_keeps_old(ring: LocalKeyring, path: Path) -> None:
     data_key = new_data_key()
     old = ring.wrap("eu-central", data_key)
-    assert ring.rotate("eu-central") == 2
+    assert ring.rotate("eu-central") == "local:eu-central:v2"
     assert ring.current_version("eu-central") == 2
+    assert ring.current_kek_id("eu-central") == "local:eu-central:v2"
     assert ring.current_version("us-east") == 1
     new = ring.wrap("eu-central", data_key)
     assert new.kek_id == "local:eu-central:v2"
@@ -108,8 +109,40 @@ def test_unknown_region_is_unavailable(ring: LocalKeyring) -> None:
 
 
 def test_provider_from_settings(path: Path) -> None:
-    assert isinstance(provider_from_settings("local", path, regions), LocalKeyring)
-    with pytest.raises(ValueError, match="supported: local"):
+    keys = provider_from_settings("local", path, regions)
+    data_key = new_data_key()
+    assert keys.unwrap("us-east", keys.wrap("us-east", data_key)) == data_key
+    with pytest.raises(KeyUnavailable, match="no key provider"):
+        keys.wrap("cn-east", data_key)
+    with pytest.raises(ValueError, match="supported: local, aws-kms, vault-transit"):
         provider_from_settings("kms", path, regions)
     with pytest.raises(ValueError, match="path"):
         provider_from_settings("local", None, regions)
+    with pytest.raises(ValueError, match="needs a key"):
+        provider_from_settings("local", path, regions, {"us-east": "aws-kms:"})
+    with pytest.raises(ValueError, match="unknown regions"):
+        provider_from_settings("local", path, regions, {"mars-north": "local"})
+
+
+def test_rewrap_moves_a_key_to_the_current_version(ring: LocalKeyring) -> None:
+    data_key = new_data_key()
+    old = ring.wrap("eu-central", data_key)
+    assert ring.rewrap("eu-central", old) == old
+    ring.rotate("eu-central")
+    moved = ring.rewrap("eu-central", old)
+    assert moved.kek_id == "local:eu-central:v2"
+    assert ring.unwrap("eu-central", moved) == data_key
+
+
+def test_a_running_process_sees_another_process_rotate(path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import regions.keyring as keyring
+
+    monkeypatch.setattr(keyring, "reload_check_s", 0.0)
+    running = LocalKeyring(path, regions)
+    operator = LocalKeyring(path, regions)
+    data_key = new_data_key()
+    rotated = operator.wrap("eu-central", data_key) if operator.rotate("eu-central") else None
+    assert rotated is not None and rotated.kek_id == "local:eu-central:v2"
+    assert running.unwrap("eu-central", rotated) == data_key
+    assert running.current_kek_id("eu-central") == "local:eu-central:v2"
