@@ -17,14 +17,15 @@ from litestar.status_codes import (
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
-from litestar.types import Message, Scope
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import text
 
-from api.auth import KeyCache, Unauthenticated, authenticate, bearer_key
+from api.auth import FailedAuthTrail, KeyCache, Unauthenticated, authenticate, bearer_key
 from api.graphql_http import graphql_controller, refuse_websocket
 from api.limits import Limiter, Rate, RateLimited, Verdict, address_of
 from api.settings import Env, Settings, request_body_bytes_max
 from payments.principal import Principal
+from regions import events
 from regions.keyring import provider_from_settings
 from regions.policy_gate import PolicyGate
 from regions.router import Router
@@ -57,9 +58,25 @@ async def caller(request: Request[Any, Any, Any], header: str | None) -> Princip
         who = await principal_of_key(request, address, bearer_key(header))
     except Unauthenticated:
         admit(request, limiter.addresses.take(address))
+        await request.app.state.failed_auth.record(request.app.state.router, address, header)
         raise
     admit(request, limiter.keys.take(who.key_id))
     return who
+
+
+def stamp_origin(app: ASGIApp) -> ASGIApp:
+    """Middleware: the client address, for the audit rows of whatever the request does
+    (``regions.events.origin``). Set here, around the whole request, because dependencies
+    may run in tasks of their own whose context changes do not flow back."""
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        token = events.origin.set(client[0] if client else None)
+        try:
+            await app(scope, receive, send)
+        finally:
+            events.origin.reset(token)
+
+    return middleware
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
@@ -149,6 +166,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
         app.state.router = router or Router(settings.topology, settings.urls)
         app.state.settings = settings
         app.state.key_cache = KeyCache()
+        app.state.failed_auth = FailedAuthTrail()
         app.state.limiter = Limiter.of(
             Rate(settings.rate_limit_per_s, settings.rate_limit_burst),
             Rate(settings.unauthenticated_rate_limit_per_s,
@@ -167,6 +185,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
         openapi_config=None,
         exception_handlers={Unauthenticated: unauthenticated, RateLimited: rate_limited},
         before_send=[rate_limit_headers],
+        middleware=[stamp_origin],
         lifespan=[lifespan],
         request_max_body_size=request_body_bytes_max,
         debug=False,

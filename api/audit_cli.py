@@ -2,9 +2,11 @@
 export-head [--region R]``: prove the audit trail, and print its chain heads for anchoring
 outside the database (a ticket, a notary, an object store with retention).
 
-``verify`` prints a JSON report per region and exits 1 when any break is found, naming each:
-the kind, the chain sequence and the audit event. ``--expect-heads`` takes a file written by
-``export-head`` and also checks that the chain still holds those heads.
+The control plane's trail (policy changes, failed authentications, operators' commands) is
+checked as the region ``control``. ``verify`` prints a JSON report per region and exits 1
+when any break is found, naming each: the kind, the chain sequence and the audit event.
+``--expect-heads`` takes a file written by ``export-head`` and also checks that the chain
+still holds those heads.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from payments.errors import InvalidInput
 def add_parsers(sub: Any) -> None:
     audit = sub.add_parser("audit").add_subparsers(dest="action", required=True)
     v = audit.add_parser("verify", help="walk each region's audit hash chain, name any break")
-    v.add_argument("--region", help="one region (default: every region)")
+    v.add_argument("--region", help="one region, or `control` for the control plane's trail "
+                                    "(default: every region and the control plane)")
     v.add_argument("--expect-heads", type=Path,
                    help="a file from `corridor audit export-head` the chain must still hold")
     e = audit.add_parser("export-head", help="print each region's chain head as JSON")
-    e.add_argument("--region", help="one region (default: every region)")
+    e.add_argument("--region", help="one region, or `control` (default: all)")
 
 
 def _expected(path: Path | None, data: str | None) -> dict[str, tuple[int, bytes]]:
@@ -45,7 +48,7 @@ async def dispatch(args: argparse.Namespace) -> int:
     from regions.router import Router
 
     settings = from_env()
-    regions = [r.code for r in settings.topology.regions]
+    regions = [*(r.code for r in settings.topology.regions), audit_chain.control]
     if args.region is not None and args.region not in regions:
         raise InvalidInput(f"unknown region {args.region!r}; one of {regions}", "region")
     chosen = [args.region] if args.region else regions
@@ -57,13 +60,13 @@ async def dispatch(args: argparse.Namespace) -> int:
         if args.action == "export-head":
             heads = []
             for region in chosen:
-                top = await router.read(region, partial(audit_chain.head, region=region))
+                top = await router.read_trail(region, partial(audit_chain.head, region=region))
                 heads.append(top.as_json() if top is not None else None)
             print(json.dumps(heads, indent=2))
             return 0
         intact = True
         for region in chosen:
-            report = await router.read(region, partial(audit_chain.verify, region=region,
+            report = await router.read_trail(region, partial(audit_chain.verify, region=region,
                                                        expect=expected.get(region)))
             intact = intact and report.intact
             print(json.dumps({"region": region, "intact": report.intact,

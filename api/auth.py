@@ -3,6 +3,11 @@
 A revoked key stops working in every process within about ``revocation_check_s``: the cache
 asks the control plane that often whether any key was revoked since, and forgets everything
 when one was. An expiring key leaves the cache at its expiry.
+
+Failed authentications go to the control plane's audit trail (``FailedAuthTrail``), with the
+client address and the key's public prefix, never the key. Each address is already held to
+its rate limit; the trail also keeps at most ``failed_auth_rows_per_s`` rows a second per
+process, and the next row it writes counts those it left out.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.principal import Principal
-from regions import api_keys, tenants
+from regions import api_keys, events, tenants
 from regions.router import Router
 
 cache_ttl_s = 30.0
+failed_auth_rows_per_s = 20
 cache_entries_max = 10_000
 revocation_check_s = 1.0
 bearer = "bearer "
@@ -91,3 +97,42 @@ async def authenticate(router: Router, pepper: bytes, cache: KeyCache, key: str)
     key_id = who.key_id
     await router.run_control(lambda conn: api_keys.touch(conn, key_id))
     return who
+
+
+class FailedAuthTrail:
+    """Records failed authentications, at most ``rows_per_s`` a second in this process."""
+
+    def __init__(self, rows_per_s: int = failed_auth_rows_per_s) -> None:
+        self._rows_per_s = rows_per_s
+        self._second = 0
+        self._written = 0
+        self._left_out = 0
+
+    async def record(self, router: Router, address: str, header: str | None) -> None:
+        second = int(time.monotonic())
+        if second != self._second:
+            self._second, self._written = second, 0
+        if self._written >= self._rows_per_s:
+            self._left_out += 1
+            return
+        self._written += 1
+        left_out, self._left_out = self._left_out, 0
+        detail = {"reason": "no_key" if not header else "invalid_key",
+                  "key_prefix": _public_prefix(header), "address": address,
+                  "left_out_before": left_out}
+
+        async def body(conn: AsyncConnection) -> None:
+            await events.record_control(conn, "anonymous", "auth.failed", None, detail)
+
+        await router.run_control(body)
+
+
+def _public_prefix(header: str | None) -> str | None:
+    """The part of a presented key that Corridor shows anyway (``apiKeys``' prefix), when it
+    has the shape of a Corridor key; nothing of anything else."""
+    if not header or not header.lower().startswith(bearer):
+        return None
+    key = header[len(bearer):].strip()
+    if not tenants.looks_like_key(key):
+        return None
+    return key[:tenants.key_display_length]

@@ -16,6 +16,10 @@ Both tables are append-only (a trigger refuses UPDATE and DELETE).
 - **inserted**: a row older than the chain's reach that was never chained (added behind the
   chain's back).
 
+The control plane has a trail of its own (``control_audit_events``, chained into
+``control_audit_chain``) under the label ``control``: policy changes, failed
+authentications, operators' commands. Every function here takes ``control`` as a region.
+
 A row is chained within seconds of its commit. A transaction that commits more than
 ``grace_s`` after its row's ``created_at`` would look inserted; transactions are far shorter
 than that. The head (``export_head``) is meant to be copied outside the database regularly:
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, text
+from sqlalchemy import Row, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 grace_s = 600
@@ -43,6 +47,18 @@ chain_rows_per_run_max = 5_000
 verify_page_rows = 5_000
 inserted_reported_max = 1_000
 epoch = datetime(1970, 1, 1, tzinfo=UTC)
+control = "control"
+"""The control plane's trail, chained like a region's."""
+
+
+def _tables(region: str) -> dict[str, str]:
+    if region == control:
+        return {"events": "control_audit_events", "chain": "control_audit_chain"}
+    return {"events": "audit_events", "chain": "audit_chain"}
+
+
+def _sql(template: str, region: str) -> TextClause:
+    return text(template.format(**_tables(region)))
 
 
 def genesis(region: str) -> bytes:
@@ -50,33 +66,38 @@ def genesis(region: str) -> bytes:
 
 
 def canonical(row: Any) -> bytes:
-    """The bytes of an audit row the chain commits to: every column, in a fixed form."""
-    return json.dumps([row.region, row.id, row.tenant_id, row.actor, row.action, row.target,
-                       row.detail, row.created_at.isoformat()],
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The bytes of an audit row the chain commits to: every column, in a fixed form. The
+    origin (added by migration 6) is appended only when present, so rows chained before it
+    still hash as they did."""
+    fields = [row.region, row.id, row.tenant_id, row.actor, row.action, row.target,
+              row.detail, row.created_at.isoformat()]
+    if row.origin is not None:
+        fields.append(row.origin)
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
 
 
 def link(prev_hash: bytes, row: Any) -> bytes:
     return hashlib.sha256(prev_hash + canonical(row)).digest()
 
 
-_head = text("""SELECT seq, hash, event_id, event_created_at, chained_at FROM audit_chain
-                WHERE region = :region ORDER BY seq DESC LIMIT 1""")
+_head = """SELECT seq, hash, event_id, event_created_at, chained_at FROM {chain}
+           WHERE region = :region ORDER BY seq DESC LIMIT 1"""
 
-_unchained = text("""
-    SELECT a.* FROM audit_events AS a
+_unchained = """
+    SELECT a.* FROM {events} AS a
     WHERE a.region = :region AND a.created_at >= :since
       AND a.created_at < now() - make_interval(secs => :lag)
-      AND NOT EXISTS (SELECT 1 FROM audit_chain AS c
+      AND NOT EXISTS (SELECT 1 FROM {chain} AS c
                       WHERE c.region = a.region AND c.event_id = a.id)
-    ORDER BY a.created_at, a.id LIMIT :limit""")
+    ORDER BY a.created_at, a.id LIMIT :limit"""
 
-_append = text("""
-    INSERT INTO audit_chain (region, seq, event_id, event_created_at, prev_hash, hash)
+_append = """
+    INSERT INTO {chain} (region, seq, event_id, event_created_at, prev_hash, hash)
     SELECT :region, u.seq, u.event_id, u.created_at, u.prev_hash, u.hash
     FROM unnest(CAST(:seqs AS BIGINT[]), CAST(:event_ids AS TEXT[]),
                 CAST(:created AS TIMESTAMPTZ[]), CAST(:prev AS BYTEA[]),
-                CAST(:hashes AS BYTEA[])) AS u(seq, event_id, created_at, prev_hash, hash)""")
+                CAST(:hashes AS BYTEA[])) AS u(seq, event_id, created_at, prev_hash, hash)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +114,7 @@ class Head:
 
 
 async def head(conn: AsyncConnection, region: str) -> Head | None:
-    row = (await conn.execute(_head, {"region": region})).first()
+    row = (await conn.execute(_sql(_head, region), {"region": region})).first()
     if row is None:
         return None
     return Head(region, row.seq, bytes(row.hash), row.event_id, row.chained_at)
@@ -102,10 +123,10 @@ async def head(conn: AsyncConnection, region: str) -> Head | None:
 async def chain_txn(conn: AsyncConnection, region: str,
                     limit: int = chain_rows_per_run_max) -> int:
     """Chain up to ``limit`` rows not yet chained; returns how many (0: caught up)."""
-    last = (await conn.execute(_head, {"region": region})).first()
+    last = (await conn.execute(_sql(_head, region), {"region": region})).first()
     since = last.event_created_at - timedelta(seconds=grace_s) if last is not None else epoch
-    rows = (await conn.execute(_unchained, {"region": region, "since": since, "lag": lag_s,
-                                            "limit": limit})).all()
+    rows = (await conn.execute(_sql(_unchained, region), {
+        "region": region, "since": since, "lag": lag_s, "limit": limit})).all()
     if not rows:
         return 0
     seq = last.seq if last is not None else 0
@@ -117,7 +138,7 @@ async def chain_txn(conn: AsyncConnection, region: str,
         prevs.append(prev)
         prev = link(prev, row)
         hashes.append(prev)
-    await conn.execute(_append, {"region": region, "seqs": seqs,
+    await conn.execute(_sql(_append, region), {"region": region, "seqs": seqs,
                                  "event_ids": [r.id for r in rows],
                                  "created": [r.created_at for r in rows],
                                  "prev": prevs, "hashes": hashes})
@@ -149,25 +170,25 @@ class Report:
         return not self.breaks
 
 
-_entries = text("""
+_entries = """
     SELECT c.seq, c.event_id, c.prev_hash, c.hash, a.region, a.id, a.tenant_id, a.actor,
-           a.action, a.target, a.detail, a.created_at
-    FROM audit_chain AS c
-    LEFT JOIN audit_events AS a ON a.region = c.region AND a.id = c.event_id
-    WHERE c.region = :region AND c.seq > :after ORDER BY c.seq LIMIT :limit""")
+           a.action, a.target, a.detail, a.created_at, a.origin
+    FROM {chain} AS c
+    LEFT JOIN {events} AS a ON a.region = c.region AND a.id = c.event_id
+    WHERE c.region = :region AND c.seq > :after ORDER BY c.seq LIMIT :limit"""
 
-_inserted = text("""
-    SELECT a.id FROM audit_events AS a
+_inserted = """
+    SELECT a.id FROM {events} AS a
     WHERE a.region = :region AND a.created_at < :before
-      AND NOT EXISTS (SELECT 1 FROM audit_chain AS c
+      AND NOT EXISTS (SELECT 1 FROM {chain} AS c
                       WHERE c.region = a.region AND c.event_id = a.id)
-    ORDER BY a.created_at, a.id LIMIT :limit""")
+    ORDER BY a.created_at, a.id LIMIT :limit"""
 
 
 async def _pages(conn: AsyncConnection, region: str) -> AsyncIterator[list[Row[Any]]]:
     after = 0
     while True:
-        page = (await conn.execute(_entries, {"region": region, "after": after,
+        page = (await conn.execute(_sql(_entries, region), {"region": region, "after": after,
                                               "limit": verify_page_rows})).all()
         if not page:
             return
@@ -214,10 +235,10 @@ async def verify(conn: AsyncConnection, region: str,
                             "the exported head is no longer in the chain"))
     top = await head(conn, region)
     if top is not None:
-        last = (await conn.execute(text(
-            "SELECT event_created_at FROM audit_chain WHERE region = :r AND seq = :s"),
+        last = (await conn.execute(_sql(
+            "SELECT event_created_at FROM {chain} WHERE region = :r AND seq = :s", region),
             {"r": region, "s": top.seq})).scalar_one()
-        for row in await conn.execute(_inserted, {
+        for row in await conn.execute(_sql(_inserted, region), {
                 "region": region, "before": last - timedelta(seconds=grace_s),
                 "limit": inserted_reported_max}):
             breaks.append(Break("inserted", None, row.id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
+
+origin: ContextVar[str | None] = ContextVar("corridor_origin", default=None)
+"""Where the current request came from (the client address), stamped on its audit rows; the
+API sets it per request. Workers and the CLI leave it unset."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +56,9 @@ WITH o AS (
     FROM unnest(CAST(:event_ids AS TEXT[]), CAST(:topics AS TEXT[]), CAST(:payloads AS TEXT[]))
          AS u(id, topic, payload)),
 a AS (
-    INSERT INTO audit_events (region, id, tenant_id, actor, action, target, detail)
-    SELECT :region, u.id, :tenant_id, :actor, u.topic, u.target, CAST(u.detail AS JSONB)
+    INSERT INTO audit_events (region, id, tenant_id, actor, action, target, detail, origin)
+    SELECT :region, u.id, :tenant_id, :actor, u.topic, u.target, CAST(u.detail AS JSONB),
+           :origin
     FROM unnest(CAST(:audit_ids AS TEXT[]), CAST(:audit_topics AS TEXT[]),
                 CAST(:targets AS TEXT[]), CAST(:details AS TEXT[]))
          AS u(id, topic, target, detail))
@@ -82,6 +88,7 @@ async def record(
         "targets": [e.target for _, e in audited],
         "details": [json.dumps({"event_id": i, **e.payload}) for i, e in audited],
         "key": key, "response": json.dumps(response) if response is not None else None,
+        "origin": origin.get(),
     })
     return event_ids
 
@@ -92,3 +99,21 @@ async def emit(
 ) -> str:
     """Record one event outside an idempotent mutation; returns its id."""
     return (await record(conn, region, tenant_id, actor, [Event(topic, payload, target)]))[0]
+
+
+_record_control = text("""
+    INSERT INTO control_audit_events (region, id, tenant_id, actor, action, target, detail,
+                                      origin)
+    VALUES ('control', :id, :tenant_id, :actor, :action, :target, CAST(:detail AS JSONB),
+            :origin)""")
+
+
+async def record_control(conn: AsyncConnection, actor: str, action: str, target: str | None,
+                         detail: dict[str, Any], *, tenant_id: str | None = None) -> str:
+    """An audit row of the control plane's trail (``regions.audit_chain.control``): policy
+    changes, failed authentications, operators' commands; returns its id."""
+    audit_id = ids.new_id("aud", "control")
+    await conn.execute(_record_control, {
+        "id": audit_id, "tenant_id": tenant_id, "actor": actor, "action": action,
+        "target": target, "detail": json.dumps(detail), "origin": origin.get()})
+    return audit_id

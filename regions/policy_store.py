@@ -26,6 +26,7 @@ from payments.text import check_text
 from policies import catalog
 from policies.model import PolicyVersion
 from policies.params import Kind, Value, from_json, parse_changes, to_json
+from regions import events
 from regions.tables import policy_changes, policy_versions
 from regions.topology import Topology
 
@@ -150,6 +151,9 @@ async def propose(conn: AsyncConnection, who: Principal, topo: Topology, proposa
         proposed_by=who.key_id, proposal_key=proposal.idempotency_key,
     ).on_conflict_do_nothing().returning(policy_changes.c.id))).first()
     if claimed is not None:
+        await events.record_control(conn, who.actor, "policy.change_proposed", change_id, {
+            "change_id": change_id, "jurisdiction": proposal.jurisdiction,
+            "changes": changes, "reason": proposal.reason}, tenant_id=who.tenant.id)
         return change_id, True
     row = (await conn.execute(select(policy_changes).where(
         policy_changes.c.proposed_by == who.key_id,
@@ -247,6 +251,9 @@ async def _decide(conn: AsyncConnection, who: Principal, cmd: Decide, status: st
                        .values(status=status, decided_by=who.key_id, decided_at=now,
                                decision_note=cmd.note, decision_key=cmd.idempotency_key,
                                version=version))
+    await events.record_control(conn, who.actor, f"policy.change_{status.lower()}",
+                                cmd.change_id, {"change_id": cmd.change_id, "version": version,
+                                                "note": cmd.note}, tenant_id=who.tenant.id)
 
 
 async def change_page(conn: AsyncConnection, jurisdictions: Sequence[str] | None,

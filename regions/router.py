@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from payments.errors import PolicyDenied
-from regions import events
+from regions import audit_chain, events
 from regions.topology import Topology
 from regions.txn import Body, T, run_txn
 
@@ -85,6 +85,17 @@ class Router:
 
     async def read_control(self, body: Body[T]) -> T:
         return await run_txn(self._control_reads, body, autocommit=True)
+
+    async def run_trail(self, where: str, body: Body[T]) -> T:
+        """A transaction where an audit trail lives: a region, or ``control``."""
+        if where == audit_chain.control:
+            return await self.run_control(body)
+        return await self.run(where, body)
+
+    async def read_trail(self, where: str, body: Body[T]) -> T:
+        if where == audit_chain.control:
+            return await self.read_control(body)
+        return await self.read(where, body)
 
     async def dispose(self) -> None:
         for engine in (self._control, self._control_reads, *self._clusters.values(),

@@ -49,6 +49,7 @@ tenants = Table(
     Column("status", Text, nullable=False),
     _ts("created_at"),
     Column("fx_spread_bps", Integer),
+    _ts("erased_at", nullable=True),
 )
 
 api_keys = Table(
@@ -158,6 +159,7 @@ audit_events = Table(
     Column("target", Text),
     Column("detail", JSONB, nullable=False),
     _ts("created_at"),
+    Column("origin", Text),
 )
 
 fx_rates = Table(
@@ -263,6 +265,8 @@ data_keys = Table(
     Column("wrapped_key", LargeBinary),
     _ts("created_at"),
     _ts("destroyed_at", nullable=True),
+    Column("seals", BigInteger, nullable=False),
+    _ts("retired_at", nullable=True),
 )
 
 beneficiaries = Table(
@@ -480,6 +484,30 @@ limit_usage = Table(
 
 audit_chain = Table(
     "audit_chain", regional,
+    Column("region", Text, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("event_id", Text, nullable=False),
+    _ts("event_created_at"),
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    _ts("chained_at"),
+)
+
+control_audit_events = Table(
+    "control_audit_events", control,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text),
+    Column("detail", JSONB, nullable=False),
+    Column("origin", Text),
+    _ts("created_at"),
+)
+
+control_audit_chain = Table(
+    "control_audit_chain", control,
     Column("region", Text, primary_key=True),
     Column("seq", BigInteger, primary_key=True),
     Column("event_id", Text, nullable=False),

@@ -28,6 +28,8 @@ class AuditEvent:
     actor: str = strawberry.field(description="apikey:<key id>, worker:<name> or cli:<user>.")
     target: str | None
     detail: JSON
+    origin: str | None = strawberry.field(description="The client address the request came "
+                                                      "from; null for workers and the CLI.")
     created_at: datetime
     chain_seq: int | None = strawberry.field(
         description="Its place in the region's hash chain; null until chained (seconds).")
@@ -37,7 +39,8 @@ class AuditEvent:
 
 def event_from_row(row: Row[Any]) -> AuditEvent:
     return AuditEvent(id=strawberry.ID(row.id), action=row.action, actor=row.actor,
-                      target=row.target, detail=row.detail, created_at=utc(row.created_at),
+                      target=row.target, detail=row.detail, origin=row.origin,
+                      created_at=utc(row.created_at),
                       chain_seq=row.seq, chain_hash=bytes(row.hash).hex() if row.hash else None)
 
 

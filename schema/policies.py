@@ -28,8 +28,7 @@ from policies import catalog
 from policies.engine import evaluate
 from policies.model import Kind, Operation, Period, PolicyVersion, RuleResult, Scope, Usage
 from policies.params import Param, to_json
-from regions import events, policy_store
-from regions.events import Event
+from regions import policy_store
 from regions.idempotency import check_key
 from regions.policy_gate import contexts
 from regions.tables import policy_versions
@@ -210,18 +209,6 @@ async def resolve_changes(info: Info[Any, Any], status: str | None = None,
     return rows_connection(rows, limit, "pch", change_from_row, lambda r: str(r.id))
 
 
-async def _audit(info: Info[Any, Any], topic: str, payload: dict[str, Any],
-                 target: str) -> None:
-    """Officers' actions go to the audit log of their key's home region."""
-    who = principal(info)
-
-    async def body(conn: AsyncConnection) -> None:
-        await events.record(conn, who.region, who.tenant.id, who.actor,
-                            [Event(topic, payload, target, published=False)])
-
-    await info.context.router.run(who.region, body)
-
-
 async def _change(info: Info[Any, Any], change_id: str) -> PolicyChangeRequest:
     async def body(conn: AsyncConnection) -> Row[Any] | None:
         return await policy_store.change_row(conn, change_id)
@@ -267,11 +254,7 @@ async def propose_policy_change(info: Info[Any, Any], input: ProposePolicyChange
     async def body(conn: AsyncConnection) -> tuple[str, bool]:
         return await policy_store.propose(conn, who, topo, proposal, datetime.now(UTC))
 
-    change_id, created = await info.context.router.run_control(body)
-    if created:
-        await _audit(info, "policy.change_proposed", {
-            "change_id": change_id, "jurisdiction": input.jurisdiction,
-            "changes": input.changes, "reason": input.reason}, change_id)
+    change_id, _ = await info.context.router.run_control(body)
     return await _change(info, change_id)
 
 
@@ -299,14 +282,9 @@ async def approve_policy_change(info: Info[Any, Any], input: DecidePolicyChangeI
     async def body(conn: AsyncConnection) -> bool:
         return await policy_store.approve(conn, who, cmd, datetime.now(UTC))
 
-    approved = await info.context.router.run_control(body)
-    change = await _change(info, cmd.change_id)
-    if approved:
-        await _audit(info, "policy.change_approved", {
-            "change_id": cmd.change_id, "version": change.version, "note": cmd.note},
-            cmd.change_id)
+    if await info.context.router.run_control(body):
         await info.context.gate().refresh(info.context.router, force=True)
-    return change
+    return await _change(info, cmd.change_id)
 
 
 @errors.typed_errors
@@ -318,9 +296,7 @@ async def reject_policy_change(info: Info[Any, Any], input: DecidePolicyChangeIn
     async def body(conn: AsyncConnection) -> bool:
         return await policy_store.reject(conn, who, cmd, datetime.now(UTC))
 
-    if await info.context.router.run_control(body):
-        await _audit(info, "policy.change_rejected", {"change_id": cmd.change_id,
-                                                      "note": cmd.note}, cmd.change_id)
+    await info.context.router.run_control(body)
     return await _change(info, cmd.change_id)
 
 

@@ -50,7 +50,9 @@ audit_chain_interval_s = 5
 
 def scheduled_jobs(config: WorkerConfig) -> list[Job]:
     """The periodic jobs: FX refresh, and per region an idempotency-key purge, the sandbox
-    rails' due returns, webhook retries and the audit log's chaining."""
+    rails' due returns, webhook retries and the audit log's chaining (and the control
+    plane's)."""
+    from regions import audit_chain
     from workers.actors import (
         apply_payout_returns,
         chain_audit_log,
@@ -68,7 +70,7 @@ def scheduled_jobs(config: WorkerConfig) -> list[Job]:
         Job(f"webhooks.deliver.{r}", webhooks_interval_s, partial(deliver_webhooks.send, r))
         for r in regions] + [
         Job(f"audit.chain.{r}", audit_chain_interval_s, partial(chain_audit_log.send, r))
-        for r in regions]
+        for r in [*regions, audit_chain.control]]
 
 
 def broker_publish(broker: dramatiq.Broker) -> Publish:

@@ -32,7 +32,8 @@ async def chain_region(router: Router, region: str, runs_max: int) -> int:
     """Chain the region's new audit rows, a bounded transaction at a time; returns how many."""
     chained = 0
     for _ in range(runs_max):
-        n = await router.run(region, lambda conn: audit_chain.chain_txn(conn, region))
+        n = await router.run_trail(region,
+                                        lambda conn: audit_chain.chain_txn(conn, region))
         chained += n
         if n < audit_chain.chain_rows_per_run_max:
             break

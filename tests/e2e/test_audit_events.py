@@ -4,10 +4,13 @@ are refused."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from api.auth import FailedAuthTrail
 from payments.principal import Role
 from regions import audit_chain, tenants
 from regions.router import Router
@@ -16,7 +19,7 @@ from tests.e2e.conftest import MakePartner, Partner
 from workers.maintenance import chain_region
 
 EVENTS = """query($first: Int, $after: String) { auditEvents(first: $first, after: $after) {
-  edges { cursor node { id action actor target detail createdAt chainSeq chainHash } }
+  edges { cursor node { id action actor target detail origin createdAt chainSeq chainHash } }
   pageInfo { hasNextPage endCursor } } }"""
 ACCOUNT = """mutation($i: CreateAccountInput!) { createAccount(input: $i) {
   ... on Account { id } } }"""
@@ -49,6 +52,7 @@ async def test_auditors_read_their_tenants_trail_with_its_chain(
     nodes = [e["node"] for e in page["edges"] + rest["data"]["auditEvents"]["edges"]]
     assert len(nodes) == 3
     assert all(n["actor"].startswith("apikey:key_") for n in nodes)
+    assert {n["origin"] for n in nodes} == {"testclient"}  # the test client's address
 
     monkeypatch.setattr(audit_chain, "lag_s", 0)
     await chain_region(router, p.region, 1_000)
@@ -75,3 +79,51 @@ async def test_audit_events_bad_arguments(router: Router, make_partner: MakePart
     p = await make_partner("EU")
     got = await p.gql(EVENTS, variables, key=await _auditor(router, p))
     assert got["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", got
+
+
+async def _control_rows(router: Router, action: str) -> list[Any]:
+    async def body(conn: Any) -> list[Any]:
+        return list((await conn.execute(text(
+            "SELECT * FROM control_audit_events WHERE action = :a ORDER BY created_at, id"),
+            {"a": action})).all())
+
+    return await router.read_control(body)
+
+
+async def test_failed_authentications_are_in_the_control_trail_without_the_key(
+        router: Router, make_partner: MakePartner, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = await make_partner("EU")
+    before = len(await _control_rows(router, "auth.failed"))
+    wrong = p.key[:-4] + ("AAAA" if not p.key.endswith("AAAA") else "BBBB")
+    for key in (wrong, "not-a-key", None):
+        got = await p.client.post("/graphql", json={"query": "{ accounts { edges { cursor } } }"},
+                                  headers={"Authorization": f"Bearer {key}"} if key else {})
+        assert got.status_code == 401, got.text
+    rows = (await _control_rows(router, "auth.failed"))[before:]
+    assert [(r.detail["reason"], r.detail["key_prefix"]) for r in rows] == [
+        ("invalid_key", p.key[:tenants.key_display_length]), ("invalid_key", None),
+        ("no_key", None)]
+    assert {r.actor for r in rows} == {"anonymous"}
+    assert {r.origin for r in rows} == {"testclient"}
+    assert all(wrong not in str(r.detail) for r in rows)
+
+    monkeypatch.setattr(audit_chain, "lag_s", 0)
+    await chain_region(router, audit_chain.control, 1_000)
+    report = await router.read_control(lambda conn: audit_chain.verify(conn, audit_chain.control))
+    assert report.intact, report.breaks
+    assert report.chained >= len(rows)
+
+
+async def test_failed_authentications_beyond_the_bound_are_counted_not_written(
+        router: Router) -> None:
+    trail = FailedAuthTrail(rows_per_s=2)
+    before = len(await _control_rows(router, "auth.failed"))
+    for _ in range(5):
+        await trail.record(router, "203.0.113.9", "Bearer nope")
+    rows = (await _control_rows(router, "auth.failed"))[before:]
+    assert len(rows) in (2, 3, 4)  # 2 a second; the loop may straddle a second boundary
+    assert rows[0].detail["address"] == "203.0.113.9"
+    await asyncio.sleep(1.05)
+    await trail.record(router, "203.0.113.9", "Bearer nope")
+    rows = (await _control_rows(router, "auth.failed"))[before:]
+    assert sum(r.detail["left_out_before"] for r in rows) + len(rows) == 6

@@ -230,14 +230,15 @@ async def footprint(router: Router, *officers: Partner) -> tuple[int, ...]:
 
 
 async def audit_actions(router: Router, p: Partner, target: str) -> list[str]:
-    """What the audit log holds of ``p``'s tenant about ``target``, oldest first."""
+    """What the control plane's audit trail holds of ``p``'s tenant about ``target``
+    (officers' actions are the control plane's), oldest first."""
     async def body(conn: AsyncConnection) -> list[str]:
         return [r.action for r in (await conn.execute(text(
-            "SELECT action FROM audit_events WHERE region = :r AND tenant_id = :tenant "
+            "SELECT action FROM control_audit_events WHERE tenant_id = :tenant "
             "AND target = :t ORDER BY created_at, id"),
-            {"r": p.region, "tenant": p.tenant_id, "t": target})).all()]
+            {"tenant": p.tenant_id, "t": target})).all()]
 
-    return await router.run(p.region, body)
+    return await router.run_control(body)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:

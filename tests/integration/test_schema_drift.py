@@ -105,7 +105,8 @@ def test_metadata_table_sets() -> None:
                                           "fx_rates_held", "fx_refreshes", "inbox",
                                           "scheduler_leases", "account_directory",
                                           "policy_versions", "policy_changes",
-                                          "sanctions_lists", "sanctions_entries"}
+                                          "sanctions_lists", "sanctions_entries",
+                                          "control_audit_events", "control_audit_chain"}
     assert set(tables.regional.tables) == {
         "accounts", "journals", "transfers", "entries", "idempotency_keys", "outbox",
         "audit_events", "fx_quotes", "virtual_accounts", "data_keys", "beneficiaries",

@@ -42,7 +42,7 @@ regional_tables = ("accounts", "journals", "transfers", "entries", "idempotency_
 control_tables = ("regions", "tenants", "api_keys", "corridor_migrations", "fx_rates",
                   "fx_rates_held", "fx_refreshes", "inbox", "scheduler_leases",
                   "account_directory", "policy_versions", "policy_changes", "sanctions_lists",
-                  "sanctions_entries")
+                  "sanctions_entries", "control_audit_events", "control_audit_chain")
 global_regions = ("eu-central", "uk-south", "us-east", "ap-southeast")
 all_applied = {t: {m.version for m in migrations}
                for t in ("control", "cluster:global", "cluster:cn")}

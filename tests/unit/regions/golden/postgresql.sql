@@ -147,6 +147,35 @@ ALTER TABLE api_keys ADD COLUMN creation_key TEXT;
 CREATE UNIQUE INDEX api_keys_creation_idx ON api_keys (created_by, creation_key) WHERE creation_key IS NOT NULL;
 CREATE INDEX api_keys_tenant_idx ON api_keys (tenant_id, id);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 5, 'security');
+CREATE TABLE control_audit_events (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    tenant_id TEXT,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail JSONB NOT NULL,
+    origin TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+);
+CREATE INDEX control_audit_events_time_idx ON control_audit_events (region, created_at, id);
+CREATE TABLE control_audit_chain (
+    region TEXT NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    event_id TEXT NOT NULL,
+    event_created_at TIMESTAMPTZ NOT NULL,
+    prev_hash BYTEA NOT NULL,
+    hash BYTEA NOT NULL,
+    chained_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, seq)
+);
+CREATE UNIQUE INDEX control_audit_chain_event_idx ON control_audit_chain (region, event_id);
+CREATE FUNCTION corridor_control_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = '42501'; END $$;
+CREATE TRIGGER control_audit_events_append_only BEFORE UPDATE OR DELETE ON control_audit_events FOR EACH ROW EXECUTE FUNCTION corridor_control_append_only();
+CREATE TRIGGER control_audit_chain_append_only BEFORE UPDATE OR DELETE ON control_audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_control_append_only();
+ALTER TABLE tenants ADD COLUMN erased_at TIMESTAMPTZ;
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 6, 'keys_and_erasure');
 
 -- database: cluster:global
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -502,6 +531,12 @@ CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BE
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
 CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 5, 'security');
+ALTER TABLE audit_events ADD COLUMN origin TEXT;
+ALTER TABLE data_keys ADD COLUMN seals BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE data_keys ADD COLUMN retired_at TIMESTAMPTZ;
+CREATE INDEX data_keys_destroyed_idx ON data_keys (region, destroyed_at) WHERE destroyed_at IS NOT NULL;
+CREATE INDEX data_keys_tenant_idx ON data_keys (region, tenant_id);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 6, 'keys_and_erasure');
 CREATE TABLE IF NOT EXISTS accounts__eu_central PARTITION OF accounts FOR VALUES IN ('eu-central');
 CREATE TABLE IF NOT EXISTS accounts__uk_south PARTITION OF accounts FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS accounts__us_east PARTITION OF accounts FOR VALUES IN ('us-east');
@@ -937,6 +972,12 @@ CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BE
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
 CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 5, 'security');
+ALTER TABLE audit_events ADD COLUMN origin TEXT;
+ALTER TABLE data_keys ADD COLUMN seals BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE data_keys ADD COLUMN retired_at TIMESTAMPTZ;
+CREATE INDEX data_keys_destroyed_idx ON data_keys (region, destroyed_at) WHERE destroyed_at IS NOT NULL;
+CREATE INDEX data_keys_tenant_idx ON data_keys (region, tenant_id);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 6, 'keys_and_erasure');
 CREATE TABLE IF NOT EXISTS accounts__cn_east PARTITION OF accounts FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS journals__cn_east PARTITION OF journals FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS transfers__cn_east PARTITION OF transfers FOR VALUES IN ('cn-east');
