@@ -350,9 +350,11 @@ async def test_a_dump_of_every_database_holds_no_personal_value_in_clear(
                        eu_cluster: [references["EUR"], *eu.ids],
                        cn_cluster: [references["CNY"], *cn.ids]}
     values = _personal_values(eu.secrets + cn.secrets)
+    leaks = {}
     for name, url in databases.items():
         dump = await _dump(url)
         size_bytes = len(dump.encode())
         assert size_bytes >= dump_bytes_min, (name, size_bytes)
         assert [v for v in clear_by_design.get(name, []) if v not in dump] == [], name
-        assert _leaks(dump, values) == [], name
+        leaks[name] = _leaks(dump, values)
+    assert leaks == {name: [] for name in databases}
