@@ -156,7 +156,8 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
     schema = build_schema(production=settings.production,
                           time_limit_s=settings.request_time_limit_s)
     sealer = Sealer(provider_from_settings(settings.key_provider, settings.keyring_path,
-                                           [r.code for r in settings.topology.regions]))
+                                           [r.code for r in settings.topology.regions],
+                                           settings.key_providers))
     controller = graphql_controller(schema, graphql_context,
                                     ide=settings.env is Env.DEVELOPMENT)
 

@@ -17,6 +17,8 @@
     corridor policy show J | changes | propose J --set NAME=JSON ... | approve ID | reject ID
     corridor policy docs [--check]        docs/policies.md from the code
     corridor audit verify [--region R] [--expect-heads FILE] | export-head [--region R]
+    corridor keys rotate --region R [--settle-s S] | status [--region R]
+    corridor tenant erase TENANT_ID --reason TEXT
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from api import audit_cli, compliance_cli
+from api import audit_cli, compliance_cli, security_cli
 from payments.errors import DomainError, PolicyDenied
 from payments.principal import Environment, Role
 from payments.statements import StatementEntry
@@ -104,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
     compliance_cli.add_parsers(sub)
     audit_cli.add_parsers(sub)
+    security_cli.add_parsers(sub, tenant)
 
     sch = sub.add_parser("schema").add_subparsers(dest="action", required=True)
     ex = sch.add_parser("export")
@@ -132,6 +135,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                       args.tls_key)
     if args.command == "migrate":
         return _migrate(args.dry_run, Dialect(args.dialect))
+    if args.command == "keys" or (args.command == "tenant" and args.action == "erase"):
+        return asyncio.run(security_cli.dispatch(args))
     if args.command == "tenant" and args.action == "set-fx-spread":
         bps = None if args.bps == "default" else int(args.bps)
         return asyncio.run(_tenant_set_spread(args.tenant_id, bps))
@@ -275,7 +280,8 @@ async def _statements_import(path: Path, fmt: str, entries: list[StatementEntry]
     if not settings.topology.has_region(region):
         raise ValueError(f"unknown region {region!r}")
     sealer = Sealer(provider_from_settings(settings.key_provider, settings.keyring_path,
-                                           [r.code for r in settings.topology.regions]))
+                                           [r.code for r in settings.topology.regions],
+                                           settings.key_providers))
     router = Router(settings.topology, settings.urls, pool_size=2)
     gate = PolicyGate()
     try:

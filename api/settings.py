@@ -10,7 +10,9 @@
 | ``CORRIDOR_FX_PROVIDER`` | ``fixed`` (default), ``ecb`` or ``json`` |
 | ``CORRIDOR_FX_URL`` | the provider's URL (``ecb``: a URL or file; default the shipped sample) |
 | ``CORRIDOR_FX_REFRESH_S`` | seconds between scheduled FX refreshes (default 60) |
-| ``CORRIDOR_KEY_PROVIDER`` | key-encryption keys: ``local`` (a keyring file; dev and tests) |
+| ``CORRIDOR_KEY_PROVIDER`` | key-encryption keys of every region: ``local`` (a keyring file; dev |
+| | and tests, the default), ``aws-kms:<key ARN>``, ``vault-transit:<mount>/<key>`` |
+| ``CORRIDOR_KEY_PROVIDER_<REGION>`` | one region's, e.g. ``CORRIDOR_KEY_PROVIDER_EU_CENTRAL`` |
 | ``CORRIDOR_KEYRING_FILE`` | the local keyring (``corridor dev``: ``.corridor/keyring.json``) |
 | ``CORRIDOR_SANDBOX_RETURN_AFTER_S`` | when sandbox rails return a ".93" payout (default 2 days) |
 | ``CORRIDOR_RATE_LIMIT_PER_S`` | requests a second per API key, sustained (default 50) |
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,8 @@ class Settings:
     fx_refresh_s: int = fx_refresh_s_default
     key_provider: str = "local"
     keyring_path: Path | None = None
+    key_providers: dict[str, str] = field(default_factory=dict)
+    """Per-region key providers, over ``key_provider``."""
     sandbox_return_after_s: int = sandbox_return_after_s_default
     rate_limit_per_s: float = limits.rate_limit_per_s
     rate_limit_burst: int = limits.rate_limit_burst
@@ -111,10 +115,20 @@ def from_env(environ: dict[str, str] | None = None, dev_dir: Path = dev_dir_defa
                     fx_url=e.get("CORRIDOR_FX_URL") or None, fx_refresh_s=refresh_s,
                     key_provider=e.get("CORRIDOR_KEY_PROVIDER", "local"),
                     keyring_path=Path(keyring) if keyring else None,
+                    key_providers=_key_providers(topo, e),
                     sandbox_return_after_s=_whole(
                         e, "CORRIDOR_SANDBOX_RETURN_AFTER_S", sandbox_return_after_s_default,
                         0, sandbox_return_after_s_max),
                     **_limits(e))
+
+
+def key_provider_variable(region: str) -> str:
+    return "CORRIDOR_KEY_PROVIDER_" + region.upper().replace("-", "_")
+
+
+def _key_providers(topo: Topology, e: dict[str, str]) -> dict[str, str]:
+    return {r.code: e[key_provider_variable(r.code)] for r in topo.regions
+            if e.get(key_provider_variable(r.code))}
 
 
 def _limits(e: dict[str, str]) -> dict[str, Any]:
@@ -163,7 +177,7 @@ def worker_config(settings: Settings, *, in_process: bool = False) -> WorkerConf
         amqp_url=None if in_process else settings.amqp_url,
         fx_provider=settings.fx_provider, fx_url=settings.fx_url,
         fx_refresh_s=settings.fx_refresh_s, key_provider=settings.key_provider,
-        keyring_path=settings.keyring_path,
+        keyring_path=settings.keyring_path, key_providers=settings.key_providers,
         sandbox_return_after_s=settings.sandbox_return_after_s,
         webhooks_allow_private=settings.env is not Env.PRODUCTION)
 

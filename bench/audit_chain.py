@@ -14,6 +14,13 @@ On a scratch set of databases (migrated as the tests do, dropped at the end), fo
    chain);
 4. ``verify`` over every chain; a break makes the bench exit non-zero.
 
+The bench refreshes the planner's statistics of the audit tables (``ANALYZE``) before each
+phase, as autovacuum does for a live database: the scratch tables are minutes old, and
+autovacuum may be off (the test server runs without it). Without statistics the planner answers
+``chain_txn``'s query for unchained rows with a nested loop that reads the region's whole chain
+for every audit row, so a run over some 40,000 rows outlasts any timeout; ``--no-analyze``
+shows it.
+
 While writers run, a monitor samples ``pg_stat_activity`` for backends waiting on a lock: the
 direct evidence for (or against) writers queueing on one row. It reports figures; nothing
 here passes or fails on speed. Every phase has a timeout, the whole run a wall-clock cap, and
@@ -79,6 +86,7 @@ class Plan:
     backlog_rows: int
     phase_s_max: float
     """Cap on each phase after the writers' (catch-up, backlog, verify)."""
+    analyze: bool = True
 
     @property
     def writers_s_max(self) -> float:
@@ -89,10 +97,11 @@ class Plan:
         return 2 * self.writers_s_max + 5 * self.phase_s_max
 
 
-def plan_for(smoke: bool, seconds: float | None, writers: int | None) -> Plan:
+def plan_for(smoke: bool, seconds: float | None, writers: int | None,
+             analyze: bool = True) -> Plan:
     if smoke:
-        return Plan(seconds or 4.0, 0.3, writers or 4, 2_000, 30.0)
-    return Plan(seconds or 20.0, 2.0, writers or 16, 100_000, 300.0)
+        return Plan(seconds or 4.0, 0.3, writers or 4, 2_000, 30.0, analyze)
+    return Plan(seconds or 20.0, 2.0, writers or 16, 100_000, 300.0, analyze)
 
 
 @dataclass
@@ -258,10 +267,21 @@ async def unchained(db: AsyncEngine, region: str) -> dict[str, Any]:
     return dict(await bounded("counting unchained rows", txn_s_max, run_txn(db, body)))
 
 
-async def catch_up(db: AsyncEngine, region: str, s_max: float) -> dict[str, Any]:
+async def refresh_statistics(db: AsyncEngine, plan: Plan) -> None:
+    """What autovacuum does for a live database: the planner's statistics of the trail."""
+    async def body(conn: AsyncConnection) -> None:
+        await conn.execute(text("ANALYZE audit_events, audit_chain"))
+
+    if plan.analyze:
+        await bounded("ANALYZE", txn_s_max, run_txn(db, body))
+
+
+async def catch_up(db: AsyncEngine, region: str, plan: Plan) -> dict[str, Any]:
     """Wait until the newest rows are ``lag_s`` old, then chain run after run (each in its own
     transaction, as ``chain_region`` does) until caught up; the wait is not timed."""
     await asyncio.sleep(audit_chain.lag_s + lag_margin_s)
+    await refresh_statistics(db, plan)
+    s_max = plan.phase_s_max
     runs_ms: list[float] = []
     chained, start = 0, time.perf_counter()
     while True:
@@ -305,19 +325,21 @@ async def measure(url: str, plan: Plan) -> dict[str, Any]:
     db = engine(url, plan.writers + pool_spare)
     try:
         out: dict[str, Any] = {}
+        await refresh_statistics(db, plan)
         alone = await bounded("writers alone", plan.writers_s_max,
                               write_load(db, region_writes, plan))
         out["writers_alone"] = load_figures(alone, plan)
-        out["catch_up_after_alone"] = await catch_up(db, region_writes, plan.phase_s_max)
+        out["catch_up_after_alone"] = await catch_up(db, region_writes, plan)
+        await refresh_statistics(db, plan)
         load, chainer, lag = await bounded("writers with the chainer", plan.writers_s_max,
                                            with_chainer(db, url, region_writes, plan))
         out["writers_with_chainer"] = load_figures(load, plan)
         out["chainer"] = {**chainer, "rows_per_s": chainer["chained"] / chainer["elapsed_s"],
                           "lag_rows_at_end": lag["rows"], "lag_oldest_s_at_end": lag["oldest_s"]}
-        out["catch_up_after_chainer"] = await catch_up(db, region_writes, plan.phase_s_max)
+        out["catch_up_after_chainer"] = await catch_up(db, region_writes, plan)
         await bounded("recording the backlog", plan.phase_s_max,
                       record_backlog(db, region_backlog, plan.backlog_rows))
-        out["backlog"] = await catch_up(db, region_backlog, plan.phase_s_max)
+        out["backlog"] = await catch_up(db, region_backlog, plan)
         assert out["backlog"]["chained"] == plan.backlog_rows, out["backlog"]
         out["verify"] = await bounded("verify", plan.phase_s_max,
                                       verify_all(db, [region_writes, region_backlog]))
@@ -350,7 +372,8 @@ def markdown(doc: dict[str, Any]) -> str:
     b, v, k = r["backlog"], r["verify"], r["catch_up_after_chainer"]
     lines = [
         f"Audit chain, {p['writers']} writers, {n(p['seconds'])} s, {doc['machine']['cpus']} "
-        "cores (a writer transaction records a transfer's 2 audit rows)", "",
+        f"cores, statistics {'refreshed' if p['analyze'] else 'left to autovacuum'} "
+        "(a writer transaction records a transfer's 2 audit rows)", "",
         "| measurement | audit rows/s | p50 ms | p99 ms | notes |", "|---|---:|---:|---:|---|"]
     for label, x in (("writers, chainer off", a), ("writers, chainer on", w)):
         lines.append(f"| {label} | {n(x['rows_per_s'])} | {x['latency_ms_p50']:.2f} | "
@@ -377,9 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, help="measured seconds per writer phase")
     p.add_argument("--writers", type=int, help=f"concurrent writers, 1 to {writers_max}")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to keep the bench working")
+    p.add_argument("--no-analyze", action="store_true",
+                   help="leave the planner's statistics to the server's autovacuum")
     p.add_argument("--out", type=Path, default=results_dir)
     args = p.parse_args(argv)
-    plan = plan_for(args.smoke, args.seconds, args.writers)
+    plan = plan_for(args.smoke, args.seconds, args.writers, not args.no_analyze)
     if not 1 <= plan.writers <= writers_max or plan.seconds <= 0:
         p.error(f"--writers must be 1 to {writers_max} and --seconds positive")
     faulthandler.dump_traceback_later(setup_s_max + plan.wall_s_max + cleanup_s_max, exit=True)

@@ -67,9 +67,10 @@ async def insert_beneficiary(conn: AsyncConnection, who: Principal, sealer: Seal
                              cmd: CreateBeneficiary) -> tuple[str, Event]:
     """The beneficiary row, sealed under a data key of its own; returns its id and event."""
     ben_id = ids.new_id("ben", who.region)
-    key = await sealer.new_key(conn, who.region, who.tenant.id, ben_id)
-    place = Place(who.tenant.id, table_name, ben_id)
     d = cmd.details
+    key = await sealer.new_key(conn, who.region, who.tenant.id, ben_id, seals=sum(
+        v is not None for v in (cmd.name, d.iban, d.account_number, cmd.address)))
+    place = Place(who.tenant.id, table_name, ben_id)
     await conn.execute(insert(beneficiaries).values(
         region=who.region, id=ben_id, tenant_id=who.tenant.id, country=d.country,
         currency=cmd.currency, bic=d.bic, bank_code=d.bank_code,
@@ -128,17 +129,25 @@ def payee_details(sealer: Sealer, row: Row[Any], key: bytes | None) -> BankDetai
 
 async def rows_by_id(conn: AsyncConnection, region: str, tenant_id: str,
                      ben_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    """Many rows, key-share locked in id order (as ``beneficiary_row``)."""
     rows = await conn.execute(select(beneficiaries).where(
         beneficiaries.c.region == region, beneficiaries.c.tenant_id == tenant_id,
-        beneficiaries.c.id.in_(list(set(ben_ids)))))
+        beneficiaries.c.id.in_(list(set(ben_ids)))).order_by(beneficiaries.c.id)
+        .with_for_update(read=True, key_share=True))
     return {r.id: r for r in rows}
 
 
 async def beneficiary_row(conn: AsyncConnection, region: str, tenant_id: str,
-                          ben_id: str) -> Row[Any] | None:
-    return (await conn.execute(select(beneficiaries).where(
+                          ben_id: str, *, lock: bool = False) -> Row[Any] | None:
+    """The row; ``lock``: under a key-share lock, so a payout being created holds off the
+    beneficiary's erasure (which locks it for update) until it commits, and erasure then sees
+    the payout."""
+    q = select(beneficiaries).where(
         beneficiaries.c.region == region, beneficiaries.c.tenant_id == tenant_id,
-        beneficiaries.c.id == ben_id))).first()
+        beneficiaries.c.id == ben_id)
+    if lock:
+        q = q.with_for_update(read=True, key_share=True)
+    return (await conn.execute(q)).first()
 
 
 async def beneficiary_page(conn: AsyncConnection, sealer: Sealer, region: str, tenant_id: str,

@@ -127,9 +127,13 @@ async def receive(conn: AsyncConnection, sealer: Sealer, gate: PolicyGate, regio
     inc_id = ids.new_id("inc", region)
     target = await _target(conn, gate, region, inc_id, entry, only_tenant, jurisdictions, actor)
     credited = target.account_id is not None
-    key = await sealer.shared_key(conn, region, target.tenant_id or platform_tenant,
-                                  target.tenant_id if credited and target.tenant_id
-                                  else f"suspense.{region}")
+    # Credited: sealed under the tenant's key (erased with the tenant). Suspense: under the
+    # region's own suspense key, whoever the address belonged to, because the sender's details
+    # are needed to return the money even after that tenant's erasure.
+    owner = target.tenant_id if credited and target.tenant_id else platform_tenant
+    key = await sealer.shared_key(
+        conn, region, owner, owner if owner != platform_tenant else f"suspense.{region}",
+        seals=sum(v is not None for v in (entry.sender_name, entry.sender_iban)))
     place = Place(key.id, table_name, inc_id)
     status = "CREDITED" if credited else "SUSPENSE"
     claimed = (await conn.execute(pg_insert(incoming_payments).values(

@@ -143,6 +143,9 @@ class LocalKeyring:
     def unwrap(self, region: str, wrapped: WrappedKey) -> bytes:
         version = _parse_kek_id(region, wrapped.kek_id)
         versions = self._region(region)
+        if version not in versions:  # rotated by another process since we last looked
+            self._reload_if_changed(force=True)
+            versions = self._region(region)
         if version not in versions:
             raise KeyUnavailable(f"{wrapped.kek_id!r} is not held for region {region!r}")
         try:
@@ -179,11 +182,11 @@ class LocalKeyring:
         return self._keks[region]
 
 
-    def _reload_if_changed(self) -> None:
+    def _reload_if_changed(self, force: bool = False) -> None:
         """Another process (``corridor keys rotate``) may have added a version: look at the
-        file at most once per ``reload_check_s``."""
+        file at most once per ``reload_check_s`` (``force``: now)."""
         now = time.monotonic()
-        if now - self._checked < reload_check_s:
+        if now - self._checked < reload_check_s and not force:
             return
         self._checked = now
         with contextlib.suppress(FileNotFoundError):

@@ -179,7 +179,7 @@ async def create_payout(conn: AsyncConnection, who: Principal, sealer: Sealer, g
     ``charge_fee`` is off for refunds, which send back the whole amount received.
     """
     ben = await beneficiaries.beneficiary_row(conn, who.region, who.tenant.id,
-                                              cmd.beneficiary_id)
+                                              cmd.beneficiary_id, lock=True)
     name = (await beneficiaries.open_row(conn, sealer, ben)).name if ben is not None else None
     way = route(who, cmd, ben, charge_fee=charge_fee)
     assert ben is not None

@@ -30,7 +30,7 @@ from payments.webhooks import backoff_s, retry_window_s, subscribes
 from regions import idempotency
 from regions.events import Event
 from regions.sealing import Place, Sealer
-from regions.tables import data_keys, webhook_deliveries, webhook_endpoints
+from regions.tables import webhook_deliveries, webhook_endpoints
 
 endpoints_per_tenant_max = 10
 rotation_overlap_s = 86_400
@@ -65,11 +65,10 @@ def _place(row_tenant: str, endpoint_id: str) -> Place:
 async def register_txn(conn: AsyncConnection, who: Principal, sealer: Sealer,
                        cmd: RegisterEndpoint, secret: str) -> Response:
     async def effect() -> tuple[Response, list[Event]]:
-        key = await sealer.shared_key(conn, who.region, who.tenant.id, who.tenant.id)
-        # The tenant's data key row serialises registrations, so concurrent ones cannot all
-        # count below the limit (READ COMMITTED sees no uncommitted inserts).
-        await conn.execute(select(data_keys.c.id).where(
-            data_keys.c.region == who.region, data_keys.c.id == key.id).with_for_update())
+        # Counting the seal locks the tenant's data key row until commit, which serialises
+        # registrations, so concurrent ones cannot all count below the limit (READ COMMITTED
+        # sees no uncommitted inserts).
+        key = await sealer.shared_key(conn, who.region, who.tenant.id, who.tenant.id, seals=1)
         count = (await conn.execute(select(func.count()).where(
             webhook_endpoints.c.region == who.region,
             webhook_endpoints.c.tenant_id == who.tenant.id,

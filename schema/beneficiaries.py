@@ -11,8 +11,10 @@ from strawberry.types import Info
 
 from payments.bank_details import validate_bank_details
 from payments.currency import currency as lookup_currency
+from payments.errors import NotFound
 from payments.text import check_text
 from regions import beneficiaries as store
+from regions import erasure
 from regions.idempotency import check_key
 from regions.ledger_queries import Page
 from schema import errors
@@ -132,6 +134,39 @@ async def create_beneficiary(info: Info[Any, Any],
     return found
 
 
+@strawberry.input
+class EraseBeneficiaryInput:
+    beneficiary_id: strawberry.ID
+    idempotency_key: str
+
+
+EraseBeneficiaryResult = Annotated[
+    Beneficiary | errors.NotFound | errors.ErasureRefused | errors.ValidationError
+    | errors.IdempotencyConflict,
+    strawberry.union("EraseBeneficiaryResult"),
+]
+
+
+@errors.typed_errors
+async def erase_beneficiary(info: Info[Any, Any],
+                            input: EraseBeneficiaryInput) -> EraseBeneficiaryResult:
+    """GDPR erasure by crypto-shredding: the beneficiary's data key is destroyed, so its name,
+    account and address read null everywhere, backups included; payouts keep their amounts."""
+    who = principal(info)
+    cmd = erasure.EraseBeneficiary(str(input.beneficiary_id), check_key(input.idempotency_key))
+    owned = own_id(who.region, cmd.beneficiary_id, "ben", "beneficiaryId")
+    if owned is None:
+        raise NotFound("beneficiary", cmd.beneficiary_id)
+    response = await info.context.router.run(
+        who.region, lambda conn: erasure.erase_beneficiary_txn(conn, who, cmd))
+    info.context.keys().forget([response["data_key_id"]])
+    found = await load_beneficiary(info, response["id"])
+    assert found is not None, response
+    return found
+
+
+erase_beneficiary_field = strawberry.mutation(resolver=erase_beneficiary,
+                                              permission_classes=[only("eraseBeneficiary")])
 beneficiary_field = strawberry.field(resolver=resolve_beneficiary,
                                      permission_classes=[only("beneficiary")])
 beneficiaries_field = strawberry.field(resolver=resolve_beneficiaries,

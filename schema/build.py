@@ -94,6 +94,7 @@ class Mutation:
     execute_fx_quote: fxs.ExecuteFxQuoteResult = fxs.execute_fx_quote_field
     issue_virtual_iban: vib.IssueVirtualIbanResult = vib.issue_virtual_iban_field
     create_beneficiary: ben.CreateBeneficiaryResult = ben.create_beneficiary_field
+    erase_beneficiary: ben.EraseBeneficiaryResult = ben.erase_beneficiary_field
     create_payout: pay.CreatePayoutResult = pay.create_payout_field
     cancel_payout: pay.CancelPayoutResult = pay.cancel_payout_field
     create_payout_batch: pbt.CreatePayoutBatchResult = pbt.create_payout_batch_field

@@ -8,10 +8,12 @@ from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import errors as domain
 from payments import fx, payouts
-from regions import incoming, policy_store, review_cases
+from regions import erasure, events, incoming, policy_store, review_cases
+from regions.events import Event
 from regions.payout_batches import PayoutBatchItemRejected
 from regions.txn import RetriesExhausted
 from regions.virtual_accounts import TooManyVirtualAccounts
@@ -126,6 +128,12 @@ class CaseNotOpen(Error):
     pass
 
 
+@strawberry.type(description="Erasure must wait: payouts to the subject are still on their "
+                             "way (their rails need the details).")
+class ErasureRefused(Error):
+    pass
+
+
 _plain: dict[type[domain.DomainError], type[Any]] = {
     fx.RatesUnavailable: RatesUnavailable,
     fx.QuoteExpired: QuoteExpired,
@@ -138,6 +146,7 @@ _plain: dict[type[domain.DomainError], type[Any]] = {
     incoming.NotInSuspense: NotInSuspense,
     policy_store.ChangeNotAllowed: ChangeNotAllowed,
     review_cases.CaseNotOpen: CaseNotOpen,
+    erasure.ErasureRefused: ErasureRefused,
 }
 
 
@@ -176,15 +185,34 @@ R = TypeVar("R")
 
 
 def typed_errors(resolver: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
-    """A mutation resolver whose domain errors become the result union's error types."""
+    """A mutation resolver whose domain errors become the result union's error types.
+
+    A refused mutation leaves an audit row (``<mutation>.refused``, with the error's code) in
+    the caller's home region, written after the refused transaction rolled back. A policy's
+    refusal has left its own (``policy.decided``) already."""
     @functools.wraps(resolver)
     async def wrapper(*args: Any, **kwargs: Any) -> R:
         try:
             return await resolver(*args, **kwargs)
         except domain.DomainError as exc:
+            if not isinstance(exc, domain.PolicyDenied):
+                await _audit_refusal(kwargs.get("info", args[0] if args else None), exc)
             return to_error_type(exc)  # type: ignore[no-any-return]
 
     return wrapper
+
+
+async def _audit_refusal(info: Any, exc: domain.DomainError) -> None:
+    who = getattr(getattr(info, "context", None), "principal", None)
+    if who is None:
+        return
+    event = Event(f"{info.field_name}.refused", {"code": exc.code, "message": exc.message},
+                  None, published=False)
+
+    async def body(conn: AsyncConnection) -> None:
+        await events.record(conn, who.region, who.tenant.id, who.actor, [event])
+
+    await info.context.router.run(who.region, body)
 
 
 class PublicError(GraphQLError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from regions.router import DatabaseUrls
@@ -25,6 +25,7 @@ class WorkerConfig:
     fx_refresh_s: int = fx_refresh_s_default
     key_provider: str = "local"
     keyring_path: Path | None = None
+    key_providers: dict[str, str] = field(default_factory=dict)
     sandbox_return_after_s: int = sandbox_return_after_s_default
     webhooks_allow_private: bool = False
     """Deliver webhooks to loopback and private addresses: development and tests only."""

@@ -36,7 +36,8 @@ class Runtime:
         """Opened on first use, so a worker that never touches personal data needs no keys."""
         if self._sealer is None:
             keys = provider_from_settings(self.config.key_provider, self.config.keyring_path,
-                                          [r.code for r in self.config.topology.regions])
+                                          [r.code for r in self.config.topology.regions],
+                                          self.config.key_providers)
             self._sealer = Sealer(keys)
         return self._sealer
 

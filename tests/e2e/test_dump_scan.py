@@ -261,8 +261,9 @@ async def _cn_scenario(router: Router, make_partner: MakePartner, rails: Rails) 
 def _assert_rails_got_clear_values(seen: list[Instruction]) -> None:
     """The worker opened every payee's name and account for the rail: they were stored."""
     got = {(i.payee_name, i.payee.iban or i.payee.account_number) for i in seen}
-    expected = {(payee.name, payee.account) for payee in (eu_payee, eu_batch_payee, cn_payee)}
-    expected.add((eu_sender.name, eu_sender.iban))
+    expected: set[tuple[str, str | None]] = {
+        (payee.name, payee.account) for payee in (eu_payee, eu_batch_payee, cn_payee)}
+    expected.add((eu_sender.name, eu_sender.iban))  # the refund pays the sender back
     assert got == expected, got
 
 
