@@ -31,12 +31,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from api import audit_cli, compliance_cli, security_cli
 from payments.errors import DomainError, PolicyDenied
-from payments.principal import Environment, Role
+from payments.principal import Environment, Role, Tenant
 from payments.statements import StatementEntry
 from policies.sanctions import SanctionsFileError
-from regions import migrate, tenants
+from regions import events, migrate, tenants
 from regions.ddl import Dialect
 from regions.router import Router
 from regions.topology import RegionsFileError, load
@@ -213,9 +215,17 @@ async def _tenant_create(name: str, jurisdiction: str, region: str | None,
     gate = PolicyGate()
     try:
         await gate.refresh(router, force=True)
-        tenant = await router.run_control(lambda conn: tenants.create_tenant(
-            conn, settings.topology, name, jurisdiction, region, environment, fx_spread_bps,
-            gate=gate))
+        async def body(conn: AsyncConnection) -> Tenant:
+            made = await tenants.create_tenant(conn, settings.topology, name, jurisdiction,
+                                               region, environment, fx_spread_bps, gate=gate)
+            await events.record_control(conn, security_cli.cli_actor(), "tenant.created",
+                                        made.id, {"jurisdiction": made.jurisdiction,
+                                                  "home_region": made.home_region,
+                                                  "environment": made.environment.value},
+                                        tenant_id=made.id)
+            return made
+
+        tenant = await router.run_control(body)
     finally:
         await router.dispose()
     print(json.dumps({"id": tenant.id, "name": tenant.name, "jurisdiction": tenant.jurisdiction,
@@ -231,7 +241,12 @@ async def _tenant_set_spread(tenant_id: str, bps: int | None) -> int:
     settings = from_env()
     router = Router(settings.topology, settings.urls, pool_size=1)
     try:
-        tenant = await router.run_control(lambda c: tenants.set_fx_spread(c, tenant_id, bps))
+        async def body(conn: AsyncConnection) -> Tenant:
+            await events.record_control(conn, security_cli.cli_actor(), "tenant.fx_spread_set",
+                                        tenant_id, {"fx_spread_bps": bps}, tenant_id=tenant_id)
+            return await tenants.set_fx_spread(conn, tenant_id, bps)
+
+        tenant = await router.run_control(body)
     finally:
         await router.dispose()
     print(json.dumps({"id": tenant.id, "fx_spread_bps": tenant.fx_spread_bps}))
@@ -244,9 +259,16 @@ async def _apikey_create(tenant_id: str, role: Role, jurisdictions: list[str]) -
     settings = from_env()
     router = Router(settings.topology, settings.urls, pool_size=1)
     try:
-        issued = await router.run_control(
-            lambda conn: tenants.create_api_key(conn, settings.pepper, tenant_id, role,
-                                                jurisdictions))
+        async def body(conn: AsyncConnection) -> tenants.IssuedKey:
+            made = await tenants.create_api_key(conn, settings.pepper, tenant_id, role,
+                                                jurisdictions)
+            await events.record_control(conn, security_cli.cli_actor(), "api_key.created",
+                                        made.id, {"role": role.value,
+                                                  "jurisdictions": jurisdictions},
+                                        tenant_id=tenant_id)
+            return made
+
+        issued = await router.run_control(body)
     finally:
         await router.dispose()
     print(json.dumps({"id": issued.id, "tenant_id": issued.tenant_id, "role": issued.role.value,

@@ -77,8 +77,11 @@ def _docs(check: bool) -> int:
 
 
 async def _sanctions_import(path: Path, data: bytes, list_name: str, fmt: str | None) -> int:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from api.security_cli import cli_actor
     from api.settings import from_env
-    from regions import sanctions_store
+    from regions import events, sanctions_store
     from regions.router import Router
 
     fmt = fmt or sanctions.detect_format(data)
@@ -86,8 +89,14 @@ async def _sanctions_import(path: Path, data: bytes, list_name: str, fmt: str | 
     settings = from_env()
     router = Router(settings.topology, settings.urls, pool_size=1)
     try:
-        version = await router.run_control(lambda conn: sanctions_store.import_list(
-            conn, list_name, fmt, data, entries, f"cli:{os.environ.get('USER', 'unknown')}"))
+        async def body(conn: AsyncConnection) -> int:
+            actor = cli_actor()
+            made = await sanctions_store.import_list(conn, list_name, fmt, data, entries, actor)
+            await events.record_control(conn, actor, "sanctions.imported", list_name, {
+                "list": list_name, "version": made, "format": fmt, "entries": len(entries)})
+            return made
+
+        version = await router.run_control(body)
     finally:
         await router.dispose()
     print(json.dumps({"list": list_name, "version": version, "format": fmt,
