@@ -25,7 +25,7 @@ from api.graphql_http import graphql_controller, refuse_websocket
 from api.limits import Limiter, Rate, RateLimited, Verdict, address_of
 from api.settings import Env, Settings, request_body_bytes_max
 from payments.principal import Principal
-from regions import events
+from regions import events, telemetry
 from regions.keyring import provider_from_settings
 from regions.policy_gate import PolicyGate
 from regions.router import Router
@@ -153,6 +153,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 
 def create_app(settings: Settings, router: Router | None = None) -> Litestar:
     """``router`` may be passed in (tests share one); otherwise the app owns and disposes it."""
+    telemetry.setup("corridor-api", settings.env.value)
+    if settings.production:
+        telemetry.json_logs()
     schema = build_schema(production=settings.production,
                           time_limit_s=settings.request_time_limit_s)
     sealer = Sealer(provider_from_settings(settings.key_provider, settings.keyring_path,

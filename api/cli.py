@@ -180,9 +180,13 @@ def _serve(host: str, port: int, workers: int, access_log: bool, tls_cert: Path 
     from api.settings import from_env
 
     files = tls.tls_files(tls_cert, tls_key)
-    create_app(from_env())  # fail fast on bad settings, before uvicorn starts workers
+    settings = from_env()
+    create_app(settings)  # fail fast on bad settings, before uvicorn starts workers
+    # In production the app logs JSON lines with trace ids (regions.telemetry.json_logs);
+    # uvicorn then leaves logging alone and its records go through the same handler.
     uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info",
                 access_log=access_log,
+                log_config=None if settings.production else uvicorn.config.LOGGING_CONFIG,
                 ssl_certfile=files.cert if files else None,
                 ssl_keyfile=files.key if files else None,
                 ssl_context_factory=tls.context_factory if files else None)

@@ -179,7 +179,8 @@ def worker_config(settings: Settings, *, in_process: bool = False) -> WorkerConf
         fx_refresh_s=settings.fx_refresh_s, key_provider=settings.key_provider,
         keyring_path=settings.keyring_path, key_providers=settings.key_providers,
         sandbox_return_after_s=settings.sandbox_return_after_s,
-        webhooks_allow_private=settings.env is not Env.PRODUCTION)
+        webhooks_allow_private=settings.env is not Env.PRODUCTION,
+        environment=settings.env.value)
 
 
 def _dev_settings(dev_dir: Path) -> dict[str, Any]:

@@ -75,6 +75,8 @@ lag_margin_s = 0.5
 backlog_batch_rows = 1_000
 chainer_join_s_max = 30.0
 cleanup_s_max = 120
+chain_interval_s_max = 60.0
+idle_runs = 3
 setup_s_max = 120
 
 
@@ -87,6 +89,9 @@ class Plan:
     phase_s_max: float
     """Cap on each phase after the writers' (catch-up, backlog, verify)."""
     analyze: bool = True
+    chain_interval_s: float = 0.0
+    """Pause between the chainer's runs while writers write: 0 (the worst case) or 5 (the
+    maintenance schedule)."""
 
     @property
     def writers_s_max(self) -> float:
@@ -97,11 +102,12 @@ class Plan:
         return 2 * self.writers_s_max + 5 * self.phase_s_max
 
 
-def plan_for(smoke: bool, seconds: float | None, writers: int | None,
-             analyze: bool = True) -> Plan:
+def plan_for(smoke: bool, seconds: float | None = None, writers: int | None = None,
+             analyze: bool = True, chain_interval_s: float = 0.0) -> Plan:
     if smoke:
-        return Plan(seconds or 4.0, 0.3, writers or 4, 2_000, 30.0, analyze)
-    return Plan(seconds or 20.0, 2.0, writers or 16, 100_000, 300.0, analyze)
+        return Plan(seconds or 4.0, 0.3, writers or 4, 2_000, 30.0, analyze, chain_interval_s)
+    return Plan(seconds or 20.0, 2.0, writers or 16, 100_000, 300.0, analyze,
+                chain_interval_s)
 
 
 @dataclass
@@ -203,18 +209,20 @@ def load_figures(load: Load, plan: Plan) -> dict[str, Any]:
             "lock_samples_waiting_pct": 100 * load.lock_samples_waiting / load.lock_samples}
 
 
-async def chain_loop(url: str, region: str, ready: MpEvent, stop: MpEvent,
-                     run_s_max: float) -> dict[str, Any]:
+async def chain_loop(url: str, region: str, plan: Plan, ready: MpEvent, stop: MpEvent
+                     ) -> dict[str, Any]:
     db = engine(url, 1)
     runs_ms: list[float] = []
     chained, start, cpu0 = 0, time.perf_counter(), time.process_time()
     ready.set()
     try:
-        while not stop.is_set() and time.perf_counter() - start < run_s_max:
+        while not stop.is_set() and time.perf_counter() - start < plan.writers_s_max:
             t = time.perf_counter()
             chained += await bounded("a chain run", txn_s_max, run_txn(
                 db, lambda c: audit_chain.chain_txn(c, region)))
             runs_ms.append((time.perf_counter() - t) * 1000)
+            if plan.chain_interval_s:
+                await asyncio.to_thread(stop.wait, plan.chain_interval_s)
     finally:
         await db.dispose()
     return {"chained": chained, "elapsed_s": time.perf_counter() - start, "runs": len(runs_ms),
@@ -222,10 +230,10 @@ async def chain_loop(url: str, region: str, ready: MpEvent, stop: MpEvent,
             "cpu_s": time.process_time() - cpu0}
 
 
-def chainer_process(url: str, region: str, ready: MpEvent, stop: MpEvent,
-                    run_s_max: float, out: Connection) -> None:
-    """The maintenance worker's chaining, back to back, in its own process."""
-    out.send(asyncio.run(chain_loop(url, region, ready, stop, run_s_max)))
+def chainer_process(url: str, region: str, plan: Plan, ready: MpEvent, stop: MpEvent,
+                    out: Connection) -> None:
+    """The maintenance worker's chaining, in its own process."""
+    out.send(asyncio.run(chain_loop(url, region, plan, ready, stop)))
 
 
 async def with_chainer(db: AsyncEngine, url: str, region: str, plan: Plan
@@ -235,7 +243,7 @@ async def with_chainer(db: AsyncEngine, url: str, region: str, plan: Plan
     ready, stop = ctx.Event(), ctx.Event()
     results, sink = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=chainer_process, daemon=True,
-                       args=(url, region, ready, stop, plan.writers_s_max, sink))
+                       args=(url, region, plan, ready, stop, sink))
     proc.start()
     try:
         # Writers start once the process has imported its modules: starting up is not chaining.
@@ -278,26 +286,40 @@ async def refresh_statistics(db: AsyncEngine, plan: Plan) -> None:
 
 async def catch_up(db: AsyncEngine, region: str, plan: Plan) -> dict[str, Any]:
     """Wait until the newest rows are ``lag_s`` old, then chain run after run (each in its own
-    transaction, as ``chain_region`` does) until caught up; the wait is not timed."""
+    transaction, as ``chain_region`` does) until caught up. Only the runs are timed: not the
+    wait, nor the statistics refreshed before each run (the chain grows by up to
+    ``chain_rows_per_run_max`` a run, and statistics of an emptier chain are what turn the
+    planner to its quadratic plan)."""
     await asyncio.sleep(audit_chain.lag_s + lag_margin_s)
-    await refresh_statistics(db, plan)
-    s_max = plan.phase_s_max
     runs_ms: list[float] = []
-    chained, start = 0, time.perf_counter()
+    chained, deadline = 0, time.perf_counter() + plan.phase_s_max
     while True:
-        left_s = s_max - (time.perf_counter() - start)
+        await refresh_statistics(db, plan)
         t = time.perf_counter()
-        n = await bounded("catching up", left_s, run_txn(
+        n = await bounded("catching up", deadline - t, run_txn(
             db, lambda c: audit_chain.chain_txn(c, region)))
         runs_ms.append((time.perf_counter() - t) * 1000)
         chained += n
         if n < audit_chain.chain_rows_per_run_max:
             break
-    took_s = time.perf_counter() - start
+    took_s = sum(runs_ms) / 1000
     left = await unchained(db, region)
     assert left["rows"] == 0, f"{left['rows']} rows still unchained in {region} after catch-up"
     return {"chained": chained, "seconds": took_s, "rows_per_s": chained / took_s,
-            "runs": len(runs_ms), "run_ms_first": runs_ms[0], "run_ms_last": runs_ms[-1]}
+            "runs": len(runs_ms), "run_ms_first": runs_ms[0], "run_ms_last": runs_ms[-1],
+            "run_ms_max": max(runs_ms)}
+
+
+async def idle_run_ms(db: AsyncEngine, region: str) -> float:
+    """A run with nothing to chain still reads the rows of the grace window: its floor."""
+    took_ms = []
+    for _ in range(idle_runs):
+        t = time.perf_counter()
+        n = await bounded("an idle chain run", txn_s_max, run_txn(
+            db, lambda c: audit_chain.chain_txn(c, region)))
+        took_ms.append((time.perf_counter() - t) * 1000)
+        assert n == 0, f"an idle run chained {n} rows"
+    return percentile(sorted(took_ms), 50)
 
 
 async def record_backlog(db: AsyncEngine, region: str, rows: int) -> None:
@@ -341,6 +363,7 @@ async def measure(url: str, plan: Plan) -> dict[str, Any]:
                       record_backlog(db, region_backlog, plan.backlog_rows))
         out["backlog"] = await catch_up(db, region_backlog, plan)
         assert out["backlog"]["chained"] == plan.backlog_rows, out["backlog"]
+        out["backlog"]["idle_run_ms"] = await idle_run_ms(db, region_backlog)
         out["verify"] = await bounded("verify", plan.phase_s_max,
                                       verify_all(db, [region_writes, region_backlog]))
         return out
@@ -375,18 +398,20 @@ def markdown(doc: dict[str, Any]) -> str:
         f"cores, statistics {'refreshed' if p['analyze'] else 'left to autovacuum'} "
         "(a writer transaction records a transfer's 2 audit rows)", "",
         "| measurement | audit rows/s | p50 ms | p99 ms | notes |", "|---|---:|---:|---:|---|"]
-    for label, x in (("writers, chainer off", a), ("writers, chainer on", w)):
+    every = f"every {p['chain_interval_s']:g} s" if p["chain_interval_s"] else "back to back"
+    for label, x in (("writers, chainer off", a), (f"writers, chainer {every}", w)):
         lines.append(f"| {label} | {n(x['rows_per_s'])} | {x['latency_ms_p50']:.2f} | "
                      f"{x['latency_ms_p99']:.2f} | {n(x['txns_per_s'])} txn/s; lock waits: "
                      f"{x['lock_samples_waiting_pct']:.0f}% of samples, "
                      f"max {x['lock_waiters_max']} |")
     lines += [
-        f"| chainer, back to back during writes | {n(c['rows_per_s'])} | "
+        f"| chainer, {every} during writes | {n(c['rows_per_s'])} | "
         f"{c['run_ms_p50']:.1f} (run) | {c['run_ms_max']:.1f} (max run) | {c['runs']} runs, "
         f"{c['cpu_s']:.1f} s CPU; lag at end {c['lag_rows_at_end']:,} rows, oldest "
         f"{c['lag_oldest_s_at_end']:.1f} s; then caught up in {k['seconds']:.2f} s |",
         f"| chaining a backlog of {b['chained']:,} | {n(b['rows_per_s'])} | | | {b['runs']} "
-        f"runs, first {b['run_ms_first']:.0f} ms, last {b['run_ms_last']:.0f} ms |",
+        f"runs, first {b['run_ms_first']:.0f} ms, last {b['run_ms_last']:.0f} ms; a run with "
+        f"nothing to chain over these rows: {b['idle_run_ms']:.0f} ms |",
         f"| verify | {n(v['rows_per_s'])} | | | {v['entries']:,} entries, "
         f"{'intact' if v['intact'] else 'BROKEN'} |"]
     return "\n".join(lines) + "\n"
@@ -402,11 +427,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to keep the bench working")
     p.add_argument("--no-analyze", action="store_true",
                    help="leave the planner's statistics to the server's autovacuum")
+    p.add_argument("--chain-interval-s", type=float, default=0.0,
+                   help="pause between chain runs while writers write (default 0: back to "
+                        "back, the worst case; the maintenance job runs every 5 s)")
     p.add_argument("--out", type=Path, default=results_dir)
     args = p.parse_args(argv)
-    plan = plan_for(args.smoke, args.seconds, args.writers, not args.no_analyze)
+    plan = plan_for(args.smoke, args.seconds, args.writers, not args.no_analyze,
+                    args.chain_interval_s)
     if not 1 <= plan.writers <= writers_max or plan.seconds <= 0:
         p.error(f"--writers must be 1 to {writers_max} and --seconds positive")
+    if not 0 <= plan.chain_interval_s <= chain_interval_s_max:
+        p.error(f"--chain-interval-s must be 0 to {chain_interval_s_max}")
     faulthandler.dump_traceback_later(setup_s_max + plan.wall_s_max + cleanup_s_max, exit=True)
     try:
         with server_url(args.database_url) as pg:

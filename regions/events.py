@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
+from regions import telemetry
 
 origin: ContextVar[str | None] = ContextVar("corridor_origin", default=None)
 """Where the current request came from (the client address), stamped on its audit rows; the
@@ -51,8 +52,9 @@ class Trail:
 
 _record = text("""
 WITH o AS (
-    INSERT INTO outbox (region, id, tenant_id, topic, payload, created_at)
-    SELECT :region, u.id, :tenant_id, u.topic, CAST(u.payload AS JSONB), clock_timestamp()
+    INSERT INTO outbox (region, id, tenant_id, topic, payload, created_at, trace_context)
+    SELECT :region, u.id, :tenant_id, u.topic, CAST(u.payload AS JSONB), clock_timestamp(),
+           :trace_context
     FROM unnest(CAST(:event_ids AS TEXT[]), CAST(:topics AS TEXT[]), CAST(:payloads AS TEXT[]))
          AS u(id, topic, payload)),
 a AS (
@@ -89,6 +91,7 @@ async def record(
         "details": [json.dumps({"event_id": i, **e.payload}) for i, e in audited],
         "key": key, "response": json.dumps(response) if response is not None else None,
         "origin": origin.get(),
+        "trace_context": telemetry.current_context() if published else None,
     })
     return event_ids
 

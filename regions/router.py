@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from payments.errors import PolicyDenied
-from regions import audit_chain, events
+from regions import audit_chain, events, telemetry
 from regions.topology import Topology
 from regions.txn import Body, T, run_txn
 
@@ -104,7 +104,7 @@ class Router:
 
 
 def _engine(url: str, pool_size: int, isolation: str = isolation_level) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         isolation_level=isolation,
         pool_size=pool_size,
@@ -112,3 +112,5 @@ def _engine(url: str, pool_size: int, isolation: str = isolation_level) -> Async
         pool_timeout=pool_timeout_s,
         pool_pre_ping=False,
     )
+    telemetry.instrument_engine(engine)
+    return engine

@@ -147,6 +147,7 @@ outbox = Table(
     Column("payload", JSONB, nullable=False),
     _ts("created_at"),
     _ts("published_at", nullable=True),
+    Column("trace_context", Text),
 )
 
 audit_events = Table(

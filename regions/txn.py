@@ -18,6 +18,8 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from regions import telemetry
+
 T = TypeVar("T")
 Body = Callable[[AsyncConnection], Awaitable[T]]
 
@@ -75,5 +77,6 @@ async def run_txn(engine: AsyncEngine, body: Body[T], *, tries: int = attempts_m
             if attempt == tries:
                 raise RetriesExhausted(attempt, state) from exc
             _log.debug("retrying transaction after SQLSTATE %s (attempt %d)", state, attempt)
+            telemetry.txn_retries.add(1, {"sqlstate": state})
             await asyncio.sleep(backoff_s(attempt))
     raise AssertionError("unreachable")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from typing import Any
@@ -19,6 +20,7 @@ import strawberry
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from graphql.language import VisitorAction
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from opentelemetry.trace import SpanKind
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -30,6 +32,7 @@ from strawberry.extensions import (
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
+from regions import telemetry
 from regions.txn import RetriesExhausted
 from schema import accounts as acc
 from schema import api_keys as key
@@ -197,6 +200,34 @@ class TimeLimit(SchemaExtension):
                 "mutation wrote nothing.", timeout_code) from None
 
 
+class OperationSpan(SchemaExtension):
+    """One span per GraphQL operation (not per field), and its latency in the
+    ``corridor.graphql.duration`` histogram by operation name and type."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        with telemetry.tracer.start_as_current_span("graphql", kind=SpanKind.SERVER) as span:
+            try:
+                yield
+            finally:
+                context = self.execution_context
+                name = context.operation_name or "anonymous"
+                try:
+                    kind = context.operation_type.value
+                except RuntimeError:  # the document did not parse: there is no operation
+                    kind = "invalid"
+                span.update_name(f"graphql.{kind} {name}")
+                span.set_attribute("graphql.operation.name", name)
+                span.set_attribute("graphql.operation.type", kind)
+                failed = (context.result.errors if context.result is not None
+                          else context.pre_execution_errors)
+                if failed:
+                    span.set_attribute("graphql.errors", len(failed))
+                telemetry.graphql_duration.record(
+                    (time.perf_counter() - started) * 1000,
+                    {"operation": name, "type": kind})
+
+
 def build_schema(*, production: bool, time_limit_s: float | None = None) -> strawberry.Schema:
     """The schema; a server passes ``time_limit_s`` (exporting the SDL needs none)."""
     # Factories, not instances: Strawberry builds fresh extensions for every request. The
@@ -208,6 +239,7 @@ def build_schema(*, production: bool, time_limit_s: float | None = None) -> stra
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Any] = [
+        OperationSpan,
         *([partial(TimeLimit, limit_s=time_limit_s)] if time_limit_s is not None else []),
         partial(ParserCache, maxsize=document_cache_entries_max),
         partial(MaxTokensLimiter, max_token_count=query_tokens_max),

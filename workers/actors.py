@@ -10,7 +10,9 @@ from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
+from opentelemetry.trace import SpanKind
 
+from regions import telemetry
 from workers.fx.refresh import refresh
 from workers.maintenance import chain_region, purge_region
 from workers.payouts import apply_due_returns, process_batch, process_payout
@@ -82,13 +84,17 @@ async def handle_events(region: str, events: list[dict[str, Any]]) -> None:
     rt = runtime()
     timed_out: list[RailTimeout] = []
     for e in events:
-        await enqueue_event(rt.db(), rt.sealer(), region, e["tenant_id"], e["id"], e["topic"],
-                            e["created_at"], e["payload"],
-                            allow_private=rt.config.webhooks_allow_private)
-        try:
-            await _trigger(rt, region, e["id"], e["topic"], e["payload"])
-        except RailTimeout as exc:  # the others go on; the message is retried after
-            timed_out.append(exc)
+        # Each event continues the trace of the request (or worker) that wrote it.
+        with telemetry.span(f"event {e['topic']}", parent=e.get("trace_context"),
+                            kind=SpanKind.CONSUMER, attributes={
+                                "corridor.event.id": e["id"], "corridor.region": region}):
+            await enqueue_event(rt.db(), rt.sealer(), region, e["tenant_id"], e["id"],
+                                e["topic"], e["created_at"], e["payload"],
+                                allow_private=rt.config.webhooks_allow_private)
+            try:
+                await _trigger(rt, region, e["id"], e["topic"], e["payload"])
+            except RailTimeout as exc:  # the others go on; the message is retried after
+                timed_out.append(exc)
     if timed_out:
         raise timed_out[0]
 

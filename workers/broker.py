@@ -17,8 +17,10 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO, CurrentMessage
 
+from regions import telemetry
 from workers.config import WorkerConfig
 from workers.runtime import configure
+from workers.tracing import TraceMiddleware
 
 
 def make_broker(amqp_url: str | None) -> dramatiq.Broker:
@@ -29,11 +31,15 @@ def make_broker(amqp_url: str | None) -> dramatiq.Broker:
         broker = RabbitmqBroker(url=amqp_url, confirm_delivery=True)
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
+    broker.add_middleware(TraceMiddleware())
     return broker
 
 
 def install(config: WorkerConfig) -> tuple[dramatiq.Broker, ModuleType]:
     """Make the broker current, configure the runtime, and declare the actors on it."""
+    telemetry.setup("corridor-worker", config.environment)
+    if config.environment == "production":
+        telemetry.json_logs()
     broker = make_broker(config.amqp_url)
     dramatiq.set_broker(broker)
     configure(config)

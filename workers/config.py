@@ -26,6 +26,8 @@ class WorkerConfig:
     key_provider: str = "local"
     keyring_path: Path | None = None
     key_providers: dict[str, str] = field(default_factory=dict)
+    environment: str = "development"
+    """``CORRIDOR_ENV``: chooses the telemetry exporters and the log format."""
     sandbox_return_after_s: int = sandbox_return_after_s_default
     webhooks_allow_private: bool = False
     """Deliver webhooks to loopback and private addresses: development and tests only."""

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.stub import StubBroker
 
 from regions.router import Router
 from workers.broker import install
@@ -85,17 +87,33 @@ def broker_publish(broker: dramatiq.Broker) -> Publish:
     def publish(batch: list[OutboxEvent]) -> None:
         message = handle_events.message(batch[0].region, [
             {"id": e.id, "tenant_id": e.tenant_id, "topic": e.topic, "payload": e.payload,
-             "created_at": e.created_at} for e in batch])
+             "created_at": e.created_at, "trace_context": e.trace_context} for e in batch])
         broker.enqueue(message.copy(message_id=f"{batch[0].id}..{batch[-1].id}"))
 
     return publish
+
+
+def queue_depths(broker: dramatiq.Broker) -> Callable[[], dict[str, int]]:
+    """Messages waiting per declared queue (RabbitMQ: ready, delayed and dead-lettered)."""
+    def measure() -> dict[str, int]:
+        found: dict[str, int] = {}
+        for queue in sorted(broker.get_declared_queues()):
+            if isinstance(broker, RabbitmqBroker):
+                ready, delayed, dead = broker.get_queue_message_counts(queue)
+                found |= {queue: ready, f"{queue}.DQ": delayed, f"{queue}.XQ": dead}
+            elif isinstance(broker, StubBroker):
+                found[queue] = broker.queues[queue].qsize()
+        return found
+
+    return measure
 
 
 def run_relay(config: WorkerConfig) -> int:
     """``corridor relay``: publish every region's outbox until SIGTERM or SIGINT."""
     broker, _ = install(config)
     _run_until_signalled(config, lambda router, stop: Relay(
-        router, [r.code for r in config.topology.regions], broker_publish(broker)).run(stop))
+        router, [r.code for r in config.topology.regions], broker_publish(broker),
+        queue_depths=queue_depths(broker)).run(stop))
     broker.close()
     return 0
 
@@ -142,7 +160,7 @@ def start_in_process(config: WorkerConfig) -> Callable[[], None]:
     async def schedule() -> None:
         router = Router(config.topology, config.urls, pool_size=2)
         relay = Relay(router, [r.code for r in config.topology.regions],
-                      broker_publish(worker.broker))
+                      broker_publish(worker.broker), queue_depths=queue_depths(worker.broker))
         try:
             await asyncio.gather(Scheduler(router, scheduled_jobs(config)).run(stop),
                                  relay.run(stop))

@@ -23,12 +23,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from regions import telemetry
 from regions.router import Router
 from workers.scheduler import holder_id, take_lease
 
 batch_events_max = 200
 idle_s = 0.2
 lease_s = 15
+measure_s = 5.0
+"""How often the relay measures outbox backlog and queue depth for the metrics."""
 
 _log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class OutboxEvent:
     topic: str
     payload: dict[str, Any]
     created_at: str
+    trace_context: str | None = None
 
 
 Publish = Callable[[list[OutboxEvent]], None]
@@ -48,9 +52,13 @@ Publish = Callable[[list[OutboxEvent]], None]
 it did not)."""
 
 _pending = text("""
-    SELECT id, region, tenant_id, topic, payload, created_at FROM outbox
+    SELECT id, region, tenant_id, topic, payload, created_at, trace_context FROM outbox
     WHERE region = :region AND published_at IS NULL
     ORDER BY created_at, id LIMIT :n
+""")
+_backlog = text("""
+    SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS lag_s FROM outbox
+    WHERE region = :region AND published_at IS NULL
 """)
 _mark = text("""
     UPDATE outbox SET published_at = now()
@@ -60,7 +68,9 @@ _mark = text("""
 
 class Relay:
     def __init__(self, router: Router, regions: list[str], publish: Publish,
-                 holder: str | None = None) -> None:
+                 holder: str | None = None,
+                 queue_depths: Callable[[], dict[str, int]] | None = None) -> None:
+        self.queue_depths = queue_depths
         self.router = router
         self.regions = regions
         self.publish = publish
@@ -87,7 +97,7 @@ class Relay:
         async def pending(conn: AsyncConnection) -> list[OutboxEvent]:
             rows = await conn.execute(_pending, {"region": region, "n": batch_events_max})
             return [OutboxEvent(r.id, r.region, r.tenant_id, r.topic, dict(r.payload),
-                                r.created_at.isoformat()) for r in rows]
+                                r.created_at.isoformat(), r.trace_context) for r in rows]
 
         batch = await self.router.read(region, pending)
         if batch:
@@ -96,11 +106,26 @@ class Relay:
                 await conn.execute(_mark, {"region": region, "ids": [e.id for e in batch]})
 
             await self.router.run(region, mark)
+            _count(region, batch)
         return len(batch)
 
+    async def measure(self, region: str) -> None:
+        """The region's outbox backlog and the age of its oldest unpublished event, for the
+        ``corridor.outbox.*`` gauges (this relay's regions only)."""
+        async def body(conn: AsyncConnection) -> Any:
+            return (await conn.execute(_backlog, {"region": region})).one()
+
+        row = await self.router.read(region, body)
+        telemetry.set_gauge("corridor.outbox.backlog", int(row.n), region=region)
+        telemetry.set_gauge("corridor.outbox.lag", float(row.lag_s or 0.0), region=region)
+
     async def run(self, stop: asyncio.Event) -> None:
+        measured_at = 0.0
         while not stop.is_set():
             moved = 0
+            if time.monotonic() - measured_at >= measure_s:
+                measured_at = time.monotonic()
+                await self._measure_all()
             for region in self.regions:
                 try:
                     moved += await self.relay_region(region)
@@ -109,3 +134,28 @@ class Relay:
             if moved == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=idle_s)
+
+    async def _measure_all(self) -> None:
+        for region in self.regions:
+            try:
+                if await self.holds(region):
+                    await self.measure(region)
+            except Exception:  # noqa: BLE001 - metrics never stop the relay
+                _log.warning("measuring the outbox of %s failed", region, exc_info=True)
+        if self.queue_depths is not None:
+            try:
+                for queue, depth in (await asyncio.to_thread(self.queue_depths)).items():
+                    telemetry.set_gauge("corridor.queue.depth", depth, queue=queue)
+            except Exception:  # noqa: BLE001
+                _log.warning("measuring the queues failed", exc_info=True)
+
+
+def _count(region: str, batch: list[OutboxEvent]) -> None:
+    """Metrics from what was committed and published, once per event: events by topic (the
+    payout.* topics are payout state changes), and transfers posted."""
+    for e in batch:
+        telemetry.events_published.add(1, {"region": region, "topic": e.topic})
+        if e.topic == "transfer.created":
+            telemetry.transfers_posted.add(1, {"region": region})
+        elif e.topic == "transfer_batch.created" and e.payload.get("posted"):
+            telemetry.transfers_posted.add(int(e.payload["posted"]), {"region": region})

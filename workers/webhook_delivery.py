@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 import httpx
+from opentelemetry.trace import SpanKind
+
+from regions import telemetry
 
 user_agent = "Corridor-Webhooks/1"
 response_bytes_max = 16 * 1024
@@ -173,8 +176,14 @@ async def deliver(url: str, body: bytes, headers: Mapping[str, str], *,
         parsed = httpx.URL(url)
         if parsed.scheme not in ("http", "https") or not parsed.raw_host:
             return failed(f"invalid url: {url!r} is not an absolute http(s) URL")
-        async with asyncio.timeout(delivery_timeout_s):
-            status, excerpt = await _post(parsed, body, headers, allow_private)
+        with telemetry.span("webhook POST", kind=SpanKind.CLIENT, attributes={
+                "http.request.method": "POST",
+                "server.address": parsed.host}) as span:
+            carried = telemetry.current_context()  # the receiver may join the trace
+            sent = {**headers, "traceparent": carried} if carried else headers
+            async with asyncio.timeout(delivery_timeout_s):
+                status, excerpt = await _post(parsed, body, sent, allow_private)
+            span.set_attribute("http.response.status_code", status)
     except UnsafeDestination as exc:
         return failed(f"unsafe destination: {exc}")
     except httpx.InvalidURL as exc:

@@ -10,6 +10,8 @@ audit trail, and the origin of every audit row.
   like the regions' own.
 - ``audit_events.origin``: the client address a mutation came from.
 - ``tenants.erased_at``: when a tenant's personal data was shredded.
+- ``outbox.trace_context``: the W3C trace context of the request that wrote the event, so its
+  trace runs on through the relay, RabbitMQ and the workers.
 """
 
 from regions.ddl import Index, Raw, TableDef
@@ -52,6 +54,7 @@ control = (
 
 regional = (
     Raw("ALTER TABLE audit_events ADD COLUMN origin TEXT"),
+    Raw("ALTER TABLE outbox ADD COLUMN trace_context TEXT"),
     Raw("ALTER TABLE data_keys ADD COLUMN seals BIGINT NOT NULL DEFAULT 0"),
     Raw("ALTER TABLE data_keys ADD COLUMN retired_at TIMESTAMPTZ"),
     Raw("CREATE INDEX data_keys_destroyed_idx ON data_keys (region, destroyed_at) "

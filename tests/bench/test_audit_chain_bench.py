@@ -44,7 +44,8 @@ def test_smoke_run_reports_every_figure(tmp_path: Path, pg_server: str) -> None:
     assert chainer["lag_rows_at_end"] >= 0, chainer
     for chaining in (r["catch_up_after_alone"], r["catch_up_after_chainer"], r["backlog"]):
         assert all(chaining[k] > 0 for k in per_chaining), chaining
-    assert r["backlog"]["chained"] == audit_chain.plan_for(True, None, None).backlog_rows
+    assert r["backlog"]["chained"] == audit_chain.plan_for(smoke=True).backlog_rows
+    assert r["backlog"]["idle_run_ms"] > 0
     verify = r["verify"]
     assert verify["intact"], verify["breaks"]
     assert verify["entries"] > 0, verify

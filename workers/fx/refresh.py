@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from policies import catalog
 from policies.fx import refresh_jump_bps_max
-from regions import fx_store
+from regions import fx_store, telemetry
 from regions.policy_gate import PolicyGate
 from regions.router import Router
 from workers.fx.providers import ProviderError, RateProvider
@@ -69,6 +69,7 @@ async def refresh(router: Router, provider: RateProvider, message_id: str,
         _log.info("fx refresh skipped: message %s was already applied", message_id)
         return RefreshReport("duplicate")
     refreshes.add(1, {"status": "ok", "source": snap.source})
+    telemetry.set_gauge_since("corridor.fx.rate_age", snap.as_of.timestamp(), source=snap.source)
     if outcome.held:
         rates_held.add(len(outcome.held), {"source": snap.source})
     _log.info("fx refresh ok: source=%s as_of=%s written=%d held=%s message=%s", snap.source,

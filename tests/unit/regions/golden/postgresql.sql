@@ -532,6 +532,7 @@ CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events 
 CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 5, 'security');
 ALTER TABLE audit_events ADD COLUMN origin TEXT;
+ALTER TABLE outbox ADD COLUMN trace_context TEXT;
 ALTER TABLE data_keys ADD COLUMN seals BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE data_keys ADD COLUMN retired_at TIMESTAMPTZ;
 CREATE INDEX data_keys_destroyed_idx ON data_keys (region, destroyed_at) WHERE destroyed_at IS NOT NULL;
@@ -973,6 +974,7 @@ CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events 
 CREATE TRIGGER audit_chain_append_only BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_append_only();
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 5, 'security');
 ALTER TABLE audit_events ADD COLUMN origin TEXT;
+ALTER TABLE outbox ADD COLUMN trace_context TEXT;
 ALTER TABLE data_keys ADD COLUMN seals BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE data_keys ADD COLUMN retired_at TIMESTAMPTZ;
 CREATE INDEX data_keys_destroyed_idx ON data_keys (region, destroyed_at) WHERE destroyed_at IS NOT NULL;
