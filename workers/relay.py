@@ -125,7 +125,7 @@ class Relay:
             moved = 0
             if time.monotonic() - measured_at >= measure_s:
                 measured_at = time.monotonic()
-                await self._measure_all()
+                await self.measure_all()
             for region in self.regions:
                 try:
                     moved += await self.relay_region(region)
@@ -135,7 +135,7 @@ class Relay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=idle_s)
 
-    async def _measure_all(self) -> None:
+    async def measure_all(self) -> None:
         for region in self.regions:
             try:
                 if await self.holds(region):
