@@ -6,6 +6,8 @@ the key is known, else the client address's. Health checks are not counted.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +37,8 @@ from schema.build import build_schema
 from schema.context import Context
 
 verdict_state_key = "corridor.rate_limit"
+readiness_timeout_s = 2.0
+broker_check_s = 5.0
 
 
 async def graphql_context(request: Request[Any, Any, Any]) -> Context:
@@ -133,7 +137,9 @@ def healthz() -> dict[str, str]:
 
 @get("/readyz")
 async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    """Ready when the control plane and every cluster answer."""
+    """Ready when the control plane and every cluster answer. The body also gives each region's
+    status (its cluster's) and the broker's; the broker does not decide readiness, because the
+    API writes events to the outbox and never waits for RabbitMQ."""
     router: Router = request.app.state.router
     checks: dict[str, str] = {}
     engines = {"control": router.control} | {
@@ -141,14 +147,43 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         for c in router.topology.clusters}
     for name, engine in engines.items():
         try:
-            async with engine.connect() as conn:
+            async with asyncio.timeout(readiness_timeout_s), engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             checks[name] = "ok"
         except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
             checks[name] = f"error: {type(exc).__name__}"
+    regions = {r.code: checks[f"cluster:{r.cluster}"] for r in router.topology.regions}
     ready = all(v == "ok" for v in checks.values())
-    return Response({"ready": ready, "checks": checks},
+    broker = await request.app.state.broker_check.status(request.app.state.settings.amqp_url)
+    return Response({"ready": ready, "checks": checks, "regions": regions, "broker": broker},
                     status_code=200 if ready else HTTP_503_SERVICE_UNAVAILABLE)
+
+
+class BrokerCheck:
+    """Whether RabbitMQ accepts a connection, asked at most every ``broker_check_s``."""
+
+    def __init__(self) -> None:
+        self._at = float("-inf")
+        self._status = "unknown"
+
+    async def status(self, url: str) -> str:
+        if time.monotonic() - self._at >= broker_check_s:
+            self._at = time.monotonic()
+            self._status = await asyncio.to_thread(_broker_status, url)
+        return self._status
+
+
+def _broker_status(url: str) -> str:
+    import pika
+
+    params = pika.URLParameters(url)
+    params.socket_timeout = params.stack_timeout = readiness_timeout_s
+    params.connection_attempts = 1
+    try:
+        pika.BlockingConnection(params).close()
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, by kind only
+        return f"error: {type(exc).__name__}"
 
 
 def create_app(settings: Settings, router: Router | None = None) -> Litestar:
@@ -171,6 +206,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
         app.state.settings = settings
         app.state.key_cache = KeyCache()
         app.state.failed_auth = FailedAuthTrail()
+        app.state.broker_check = BrokerCheck()
         app.state.limiter = Limiter.of(
             Rate(settings.rate_limit_per_s, settings.rate_limit_burst),
             Rate(settings.unauthenticated_rate_limit_per_s,

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bench.stats import percentile
@@ -54,9 +55,11 @@ from payments import ids
 from regions import audit_chain, events, migrate
 from regions.databases import drop_databases, ensure_databases, local_urls
 from regions.local_pg import server_url
-from regions.router import isolation_level
-from regions.topology import Topology, load
+from regions.router import DatabaseUrls, Router, isolation_level
+from regions.topology import Topology
+from regions.topology import load as load_topology
 from regions.txn import T, run_txn
+from workers.maintenance import chain_region
 
 results_dir = Path(__file__).resolve().parent / "results"
 region_writes = "eu-central"
@@ -76,6 +79,8 @@ backlog_batch_rows = 1_000
 chainer_join_s_max = 30.0
 cleanup_s_max = 120
 chain_interval_s_max = 60.0
+chain_job_runs_max = 20
+"""As the scheduled job runs it (``workers.actors.audit_chain_runs_max``)."""
 idle_runs = 3
 setup_s_max = 120
 
@@ -122,13 +127,19 @@ class Load:
     lock_waiters_max: int = 0
 
 
+def with_limits(url: str) -> str:
+    """The URL with a connect timeout, a statement timeout and a lock timeout, so that no
+    statement of the bench (nor of the code it measures) can wait forever."""
+    options = f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={lock_timeout_ms}"
+    return make_url(url).update_query_dict({
+        "connect_timeout": str(connect_timeout_s), "options": options}).render_as_string(
+        hide_password=False)
+
+
 def engine(url: str, pool_size: int) -> AsyncEngine:
     assert pool_size < 25, pool_size  # the server's 100 connections are shared
-    options = f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={lock_timeout_ms}"
     return create_async_engine(url, isolation_level=isolation_level, pool_size=pool_size,
-                               max_overflow=0, pool_timeout=pool_timeout_s,
-                               connect_args={"connect_timeout": connect_timeout_s,
-                                             "options": options})
+                               max_overflow=0, pool_timeout=pool_timeout_s)
 
 
 async def bounded(what: str, s_max: float, awaitable: Awaitable[T]) -> T:
@@ -209,41 +220,43 @@ def load_figures(load: Load, plan: Plan) -> dict[str, Any]:
             "lock_samples_waiting_pct": 100 * load.lock_samples_waiting / load.lock_samples}
 
 
-async def chain_loop(url: str, region: str, plan: Plan, ready: MpEvent, stop: MpEvent
-                     ) -> dict[str, Any]:
-    db = engine(url, 1)
-    runs_ms: list[float] = []
+async def chain_loop(urls: DatabaseUrls, region: str, plan: Plan, ready: MpEvent,
+                     stop: MpEvent) -> dict[str, Any]:
+    """The maintenance job (``chain_region``: runs until one chains less than a full run)
+    tick after tick, until told to stop."""
+    router = Router(load_topology(), urls, pool_size=1)
+    ticks_ms: list[float] = []
     chained, start, cpu0 = 0, time.perf_counter(), time.process_time()
     ready.set()
     try:
         while not stop.is_set() and time.perf_counter() - start < plan.writers_s_max:
             t = time.perf_counter()
-            chained += await bounded("a chain run", txn_s_max, run_txn(
-                db, lambda c: audit_chain.chain_txn(c, region)))
-            runs_ms.append((time.perf_counter() - t) * 1000)
+            chained += await bounded("a chaining job", chainer_join_s_max, chain_region(
+                router, region, chain_job_runs_max))
+            ticks_ms.append((time.perf_counter() - t) * 1000)
             if plan.chain_interval_s:
                 await asyncio.to_thread(stop.wait, plan.chain_interval_s)
     finally:
-        await db.dispose()
-    return {"chained": chained, "elapsed_s": time.perf_counter() - start, "runs": len(runs_ms),
-            "run_ms_p50": percentile(sorted(runs_ms), 50), "run_ms_max": max(runs_ms),
-            "cpu_s": time.process_time() - cpu0}
+        await router.dispose()
+    return {"chained": chained, "elapsed_s": time.perf_counter() - start,
+            "jobs": len(ticks_ms), "job_ms_p50": percentile(sorted(ticks_ms), 50),
+            "job_ms_max": max(ticks_ms), "cpu_s": time.process_time() - cpu0}
 
 
-def chainer_process(url: str, region: str, plan: Plan, ready: MpEvent, stop: MpEvent,
-                    out: Connection) -> None:
-    """The maintenance worker's chaining, in its own process."""
-    out.send(asyncio.run(chain_loop(url, region, plan, ready, stop)))
+def chainer_process(urls: DatabaseUrls, region: str, plan: Plan, ready: MpEvent,
+                    stop: MpEvent, out: Connection) -> None:
+    """The maintenance worker's chaining, in a process of its own as in production."""
+    out.send(asyncio.run(chain_loop(urls, region, plan, ready, stop)))
 
 
-async def with_chainer(db: AsyncEngine, url: str, region: str, plan: Plan
+async def with_chainer(db: AsyncEngine, urls: DatabaseUrls, region: str, plan: Plan
                        ) -> tuple[Load, dict[str, Any], dict[str, Any]]:
     """Writers with the chainer running; its figures, and what it left unchained at the end."""
     ctx = multiprocessing.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
     results, sink = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=chainer_process, daemon=True,
-                       args=(url, region, plan, ready, stop, sink))
+                       args=(urls, region, plan, ready, stop, sink))
     proc.start()
     try:
         # Writers start once the process has imported its modules: starting up is not chaining.
@@ -343,8 +356,9 @@ async def verify_all(db: AsyncEngine, regions: list[str]) -> dict[str, Any]:
             "intact": not breaks, "breaks": breaks[:20]}
 
 
-async def measure(url: str, plan: Plan) -> dict[str, Any]:
-    db = engine(url, plan.writers + pool_spare)
+async def measure(urls: DatabaseUrls, plan: Plan) -> dict[str, Any]:
+    cluster = load_topology().region(region_writes).cluster
+    db = engine(urls.clusters[cluster], plan.writers + pool_spare)
     try:
         out: dict[str, Any] = {}
         await refresh_statistics(db, plan)
@@ -354,7 +368,7 @@ async def measure(url: str, plan: Plan) -> dict[str, Any]:
         out["catch_up_after_alone"] = await catch_up(db, region_writes, plan)
         await refresh_statistics(db, plan)
         load, chainer, lag = await bounded("writers with the chainer", plan.writers_s_max,
-                                           with_chainer(db, url, region_writes, plan))
+                                           with_chainer(db, urls, region_writes, plan))
         out["writers_with_chainer"] = load_figures(load, plan)
         out["chainer"] = {**chainer, "rows_per_s": chainer["chained"] / chainer["elapsed_s"],
                           "lag_rows_at_end": lag["rows"], "lag_oldest_s_at_end": lag["oldest_s"]}
@@ -378,9 +392,10 @@ def scratch_run(pg: str, topo: Topology, plan: Plan) -> dict[str, Any]:
         ensure_databases(pg, topo, prefix, fresh=True)
         urls, by_target = local_urls(pg, topo, prefix)
         migrate.apply(topo, by_target)
-        url = urls.clusters[topo.region(region_writes).cluster]
         assert topo.region(region_backlog).cluster == topo.region(region_writes).cluster
-        return asyncio.run(bounded("the whole run", plan.wall_s_max, measure(url, plan)))
+        limited = DatabaseUrls(with_limits(urls.control),
+                               {k: with_limits(v) for k, v in urls.clusters.items()})
+        return asyncio.run(bounded("the whole run", plan.wall_s_max, measure(limited, plan)))
     finally:
         drop_databases(pg, topo, prefix)
 
@@ -406,7 +421,7 @@ def markdown(doc: dict[str, Any]) -> str:
                      f"max {x['lock_waiters_max']} |")
     lines += [
         f"| chainer, {every} during writes | {n(c['rows_per_s'])} | "
-        f"{c['run_ms_p50']:.1f} (run) | {c['run_ms_max']:.1f} (max run) | {c['runs']} runs, "
+        f"{c['job_ms_p50']:.1f} (job) | {c['job_ms_max']:.1f} (max job) | {c['jobs']} jobs, "
         f"{c['cpu_s']:.1f} s CPU; lag at end {c['lag_rows_at_end']:,} rows, oldest "
         f"{c['lag_oldest_s_at_end']:.1f} s; then caught up in {k['seconds']:.2f} s |",
         f"| chaining a backlog of {b['chained']:,} | {n(b['rows_per_s'])} | | | {b['runs']} "
@@ -441,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     faulthandler.dump_traceback_later(setup_s_max + plan.wall_s_max + cleanup_s_max, exit=True)
     try:
         with server_url(args.database_url) as pg:
-            results = scratch_run(pg, load(), plan)
+            results = scratch_run(pg, load_topology(), plan)
     finally:
         faulthandler.cancel_dump_traceback_later()
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
