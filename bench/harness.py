@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +120,37 @@ async def _seed(topo: Topology, urls: DatabaseUrls, accounts_per_currency: int) 
         await router.dispose()
 
 
-def env_vars(topo: Topology, urls: DatabaseUrls) -> dict[str, str]:
+class _OtlpSink(BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports and drops them: the API pays for making and sending its
+    telemetry, as in production, without a collector to run."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def telemetry_vars(sink_port: int | None) -> dict[str, str]:
+    """``CORRIDOR_BENCH_TELEMETRY=off`` measures the API without OpenTelemetry (the SDK's own
+    switch); by default it exports traces and metrics over OTLP to a local sink."""
+    if os.environ.get("CORRIDOR_BENCH_TELEMETRY", "on") == "off" or sink_port is None:
+        return {"OTEL_SDK_DISABLED": "true"}
+    return {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"}
+
+
+def env_vars(topo: Topology, urls: DatabaseUrls, sink_port: int | None = None
+             ) -> dict[str, str]:
     """The API's settings. Every load generator client shares the bench tenant's one key, so
     its rate limit is raised to the settings' maximum: the bench measures throughput, not the
     limiter (whose own cost is a few microseconds a request, measured in its unit tests)."""
-    env = {**os.environ, "CORRIDOR_ENV": "production", "CORRIDOR_API_KEY_PEPPER": pepper,
+    env = {**os.environ, **telemetry_vars(sink_port), "CORRIDOR_ENV": "production",
+           "CORRIDOR_API_KEY_PEPPER": pepper,
            "CORRIDOR_KEYRING_FILE": str(keyring_file), topo.control_database_url_env: urls.control,
            "CORRIDOR_RATE_LIMIT_PER_S": str(int(rate_limit_per_s_max)),
            "CORRIDOR_RATE_LIMIT_BURST": str(rate_limit_burst_max)}
@@ -141,9 +168,12 @@ def environment(accounts_per_currency: int = 128) -> Iterator[Env]:
         migrate.apply(topo, by_target)
         tenant = asyncio.run(_seed(topo, urls, accounts_per_currency))
         port = _free_port()
+        sink = ThreadingHTTPServer(("127.0.0.1", 0), _OtlpSink)
+        threading.Thread(target=sink.serve_forever, daemon=True).start()
         proc = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--no-access-log"],
-            env=env_vars(topo, urls), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            env=env_vars(topo, urls, sink.server_port), stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
         try:
             _wait_ready(port, proc)
             env = Env(topo, pg, urls, port, psutil.Process(proc.pid), tenant)
@@ -154,6 +184,7 @@ def environment(accounts_per_currency: int = 128) -> Iterator[Env]:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+            sink.shutdown()
             drop_databases(pg, topo, prefix)
             keyring_file.unlink(missing_ok=True)
 

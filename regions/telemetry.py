@@ -11,6 +11,7 @@ Exporters follow OpenTelemetry's own variables: ``OTEL_TRACES_EXPORTER`` and
 ``OTEL_METRICS_EXPORTER`` (``otlp``, ``console`` or ``none``; default ``otlp`` in production,
 ``console`` in development, ``none`` in tests), and the OTLP exporter reads
 ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS`` and the rest itself.
+``OTEL_SDK_DISABLED=true`` turns it all off.
 ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` add to the resource, which names the
 service, the deployment environment and (``CORRIDOR_CLOUD_REGION``) the cloud region.
 """
@@ -156,6 +157,8 @@ def setup(service: str, environment: str) -> None:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return  # OpenTelemetry's own switch: no-op providers, nothing recorded
     default = {"production": "otlp", "development": "console"}.get(environment, "none")
     attributes = {"service.name": os.environ.get("OTEL_SERVICE_NAME", service),
                   "deployment.environment": environment}
