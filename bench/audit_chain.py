@@ -6,20 +6,21 @@ On a scratch set of databases (migrated as the tests do, dropped at the end), fo
 1. W writer tasks commit small transactions, each recording a transfer's two audit events
    (``transfer.created`` and its ``policy.decided``) with ``events.record``, as
    ``createTransfer`` does; the chainer is not running;
-2. the same with the chainer running back to back (``chain_txn``, one transaction a run, in a
-   process of its own as the maintenance worker is), the worst case of its 5 s schedule;
-   then its lag when the writers stop, and how long it takes to catch up once the last rows
-   are ``lag_s`` old;
+2. the same with the chainer running: the maintenance job (``chain_region``, a ``chain_txn``
+   transaction a run) in a process of its own as in production, back to back (the worst case
+   of its 5 s schedule) or every ``--chain-interval-s``; then its lag when the writers stop,
+   and how long it takes to catch up once the last rows are ``lag_s`` old;
 3. chaining a backlog of rows recorded beforehand (in a second region: its own partition and
    chain);
 4. ``verify`` over every chain; a break makes the bench exit non-zero.
 
 The bench refreshes the planner's statistics of the audit tables (``ANALYZE``) before each
 phase, as autovacuum does for a live database: the scratch tables are minutes old, and
-autovacuum may be off (the test server runs without it). Without statistics the planner answers
-``chain_txn``'s query for unchained rows with a nested loop that reads the region's whole chain
-for every audit row, so a run over some 40,000 rows outlasts any timeout; ``--no-analyze``
-shows it.
+autovacuum may be off (the test server runs without it). With no statistics, or those of an
+empty chain, the planner answers ``chain_txn``'s query for unchained rows with a nested loop
+that reads the region's whole chain for every audit row: catching up 40,000 rows, each run
+takes seconds more than the one before, and the seventh outlasts the 60 s statement timeout.
+``--no-analyze`` shows it.
 
 While writers run, a monitor samples ``pg_stat_activity`` for backends waiting on a lock: the
 direct evidence for (or against) writers queueing on one row. It reports figures; nothing
@@ -222,10 +223,10 @@ def load_figures(load: Load, plan: Plan) -> dict[str, Any]:
 
 async def chain_loop(urls: DatabaseUrls, region: str, plan: Plan, ready: MpEvent,
                      stop: MpEvent) -> dict[str, Any]:
-    """The maintenance job (``chain_region``: runs until one chains less than a full run)
-    tick after tick, until told to stop."""
+    """The maintenance job (``chain_region``: runs until one chains less than a full run),
+    job after job, until told to stop."""
     router = Router(load_topology(), urls, pool_size=1)
-    ticks_ms: list[float] = []
+    jobs_ms: list[float] = []
     chained, start, cpu0 = 0, time.perf_counter(), time.process_time()
     ready.set()
     try:
@@ -233,14 +234,14 @@ async def chain_loop(urls: DatabaseUrls, region: str, plan: Plan, ready: MpEvent
             t = time.perf_counter()
             chained += await bounded("a chaining job", chainer_join_s_max, chain_region(
                 router, region, chain_job_runs_max))
-            ticks_ms.append((time.perf_counter() - t) * 1000)
+            jobs_ms.append((time.perf_counter() - t) * 1000)
             if plan.chain_interval_s:
                 await asyncio.to_thread(stop.wait, plan.chain_interval_s)
     finally:
         await router.dispose()
     return {"chained": chained, "elapsed_s": time.perf_counter() - start,
-            "jobs": len(ticks_ms), "job_ms_p50": percentile(sorted(ticks_ms), 50),
-            "job_ms_max": max(ticks_ms), "cpu_s": time.process_time() - cpu0}
+            "jobs": len(jobs_ms), "job_ms_p50": percentile(sorted(jobs_ms), 50),
+            "job_ms_max": max(jobs_ms), "cpu_s": time.process_time() - cpu0}
 
 
 def chainer_process(urls: DatabaseUrls, region: str, plan: Plan, ready: MpEvent,
@@ -400,7 +401,7 @@ def scratch_run(pg: str, topo: Topology, plan: Plan) -> dict[str, Any]:
         drop_databases(pg, topo, prefix)
 
 
-def n(x: float) -> str:
+def figure(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
 
@@ -409,25 +410,25 @@ def markdown(doc: dict[str, Any]) -> str:
     a, w, c = r["writers_alone"], r["writers_with_chainer"], r["chainer"]
     b, v, k = r["backlog"], r["verify"], r["catch_up_after_chainer"]
     lines = [
-        f"Audit chain, {p['writers']} writers, {n(p['seconds'])} s, {doc['machine']['cpus']} "
+        f"Audit chain, {p['writers']} writers, {figure(p['seconds'])} s, {doc['machine']['cpus']} "
         f"cores, statistics {'refreshed' if p['analyze'] else 'left to autovacuum'} "
         "(a writer transaction records a transfer's 2 audit rows)", "",
         "| measurement | audit rows/s | p50 ms | p99 ms | notes |", "|---|---:|---:|---:|---|"]
     every = f"every {p['chain_interval_s']:g} s" if p["chain_interval_s"] else "back to back"
     for label, x in (("writers, chainer off", a), (f"writers, chainer {every}", w)):
-        lines.append(f"| {label} | {n(x['rows_per_s'])} | {x['latency_ms_p50']:.2f} | "
-                     f"{x['latency_ms_p99']:.2f} | {n(x['txns_per_s'])} txn/s; lock waits: "
+        lines.append(f"| {label} | {figure(x['rows_per_s'])} | {x['latency_ms_p50']:.2f} | "
+                     f"{x['latency_ms_p99']:.2f} | {figure(x['txns_per_s'])} txn/s; lock waits: "
                      f"{x['lock_samples_waiting_pct']:.0f}% of samples, "
                      f"max {x['lock_waiters_max']} |")
     lines += [
-        f"| chainer, {every} during writes | {n(c['rows_per_s'])} | "
+        f"| chainer, {every} during writes | {figure(c['rows_per_s'])} | "
         f"{c['job_ms_p50']:.1f} (job) | {c['job_ms_max']:.1f} (max job) | {c['jobs']} jobs, "
         f"{c['cpu_s']:.1f} s CPU; lag at end {c['lag_rows_at_end']:,} rows, oldest "
         f"{c['lag_oldest_s_at_end']:.1f} s; then caught up in {k['seconds']:.2f} s |",
-        f"| chaining a backlog of {b['chained']:,} | {n(b['rows_per_s'])} | | | {b['runs']} "
+        f"| chaining a backlog of {b['chained']:,} | {figure(b['rows_per_s'])} | | | {b['runs']} "
         f"runs, first {b['run_ms_first']:.0f} ms, last {b['run_ms_last']:.0f} ms; a run with "
         f"nothing to chain over these rows: {b['idle_run_ms']:.0f} ms |",
-        f"| verify | {n(v['rows_per_s'])} | | | {v['entries']:,} entries, "
+        f"| verify | {figure(v['rows_per_s'])} | | | {v['entries']:,} entries, "
         f"{'intact' if v['intact'] else 'BROKEN'} |"]
     return "\n".join(lines) + "\n"
 

@@ -42,8 +42,12 @@ def test_smoke_run_reports_every_figure(tmp_path: Path, pg_server: str) -> None:
     chainer = r["chainer"]
     assert all(chainer[k] > 0 for k in ("chained", "rows_per_s", "jobs", "job_ms_p50")), chainer
     assert chainer["lag_rows_at_end"] >= 0, chainer
-    for chaining in (r["catch_up_after_alone"], r["catch_up_after_chainer"], r["backlog"]):
+    for chaining in (r["catch_up_after_alone"], r["backlog"]):
         assert all(chaining[k] > 0 for k in per_chaining), chaining
+    # The running chainer may have left nothing behind by the time it stopped.
+    after = r["catch_up_after_chainer"]
+    assert after["runs"] > 0, after
+    assert after["chained"] >= 0, after
     assert r["backlog"]["chained"] == audit_chain.plan_for(smoke=True).backlog_rows
     assert r["backlog"]["idle_run_ms"] > 0
     verify = r["verify"]

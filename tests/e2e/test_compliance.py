@@ -222,7 +222,8 @@ async def footprint(router: Router, *officers: Partner) -> tuple[int, ...]:
     for p in officers:
         async def audit(conn: AsyncConnection, p: Partner = p) -> int:
             return int((await conn.execute(text(
-                "SELECT count(*) FROM audit_events WHERE region = :r AND tenant_id = :t"),
+                "SELECT count(*) FROM audit_events WHERE region = :r AND tenant_id = :t "
+                "AND action NOT LIKE '%.refused'"),  # refusals are audited on purpose
                 {"r": p.region, "t": p.tenant_id})).scalar_one())
 
         counts.append(await router.run(p.region, audit))

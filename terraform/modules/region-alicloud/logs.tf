@@ -9,12 +9,12 @@ resource "alicloud_log_project" "this" {
 }
 
 resource "alicloud_log_store" "this" {
-  for_each         = toset(["containers", "alb-access"])
-  project_name     = alicloud_log_project.this.project_name
-  logstore_name    = each.value
-  retention_period = var.log_retention_days
-  shard_count      = 2
-  auto_split       = true
+  for_each              = toset(["containers", "alb-access"])
+  project_name          = alicloud_log_project.this.project_name
+  logstore_name         = each.value
+  retention_period      = var.log_retention_days
+  shard_count           = 2
+  auto_split            = true
   max_split_shard_count = 16
 
   encrypt_conf {

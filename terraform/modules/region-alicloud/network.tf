@@ -58,12 +58,13 @@ resource "alicloud_eip_association" "nat" {
 }
 
 resource "alicloud_snat_entry" "this" {
-  for_each          = { for i, cidr in concat(local.node_cidrs, local.pod_cidrs) : tostring(i) => cidr }
-  snat_table_id     = alicloud_nat_gateway.this.snat_table_ids
-  source_cidr       = each.value
-  snat_ip           = alicloud_eip_address.nat.ip_address
-  snat_entry_name   = "${local.name}-${each.key}"
-  depends_on        = [alicloud_eip_association.nat]
+  for_each        = { for i, cidr in concat(local.node_cidrs, local.pod_cidrs) : tostring(i) => cidr }
+  snat_table_id   = alicloud_nat_gateway.this.snat_table_ids
+  source_cidr     = each.value
+  snat_ip         = alicloud_eip_address.nat.ip_address
+  snat_entry_name = "${local.name}-${each.key}"
+
+  depends_on = [alicloud_eip_association.nat]
 }
 
 resource "alicloud_security_group" "nodes" {

@@ -7,7 +7,7 @@ terraform {
   required_providers {
     alicloud = {
       source  = "aliyun/alicloud"
-      version = "~> 1.240"
+      version = "~> 1.252"
     }
   }
 }

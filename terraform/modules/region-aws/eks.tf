@@ -157,14 +157,24 @@ resource "aws_eks_node_group" "app" {
     ignore_changes = [scaling_config[0].desired_size]
   }
 
-  depends_on = [aws_iam_role_policy_attachment.node]
+  depends_on = [aws_iam_role_policy_attachment.node, aws_eks_addon.networking]
 }
 
-resource "aws_eks_addon" "core" {
-  for_each                    = toset(["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"])
+# Self-managed add-ons are not bootstrapped: the networking add-ons are EKS-managed and exist
+# before the nodes join; CoreDNS needs nodes to run on.
+resource "aws_eks_addon" "networking" {
+  for_each                    = toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent"])
   region                      = var.region.location
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = each.value
+  resolve_conflicts_on_update = "OVERWRITE"
+  tags                        = local.tags
+}
+
+resource "aws_eks_addon" "coredns" {
+  region                      = var.region.location
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "coredns"
   resolve_conflicts_on_update = "OVERWRITE"
   tags                        = local.tags
 

@@ -37,6 +37,17 @@ resource "aws_vpc_security_group_egress_rule" "alb_api" {
   to_port           = local.api_port
 }
 
+# The pods run in the EKS cluster security group, which admits only its own members.
+resource "aws_vpc_security_group_ingress_rule" "api_from_alb" {
+  region                       = var.region.location
+  security_group_id            = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+  description                  = "API pods from the ALB"
+  referenced_security_group_id = aws_security_group.alb.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.api_port
+  to_port                      = local.api_port
+}
+
 # ALB access logs can only go to an S3 bucket encrypted with S3-managed keys (SSE-S3).
 resource "aws_s3_bucket" "alb_logs" {
   #checkov:skip=CKV_AWS_145:ELB access logs support only SSE-S3 (AES256), not SSE-KMS.

@@ -59,5 +59,5 @@ resource "aws_eks_addon" "observability" {
     service_account = "cloudwatch-agent"
   }
 
-  depends_on = [aws_eks_addon.core, aws_cloudwatch_log_group.containers]
+  depends_on = [aws_eks_addon.coredns, aws_cloudwatch_log_group.containers]
 }

@@ -22,7 +22,6 @@ resource "aws_vpc_security_group_ingress_rule" "mq" {
 }
 
 resource "aws_mq_broker" "this" {
-  #checkov:skip=CKV_AWS_197:Audit logging exists only for ActiveMQ brokers; RabbitMQ brokers ship their general log (enabled below).
   region                     = var.region.location
   broker_name                = local.name
   engine_type                = "RabbitMQ"

@@ -24,7 +24,6 @@ resource "azurerm_role_assignment" "cluster_disks" {
 resource "azurerm_kubernetes_cluster" "this" {
   #checkov:skip=CKV_AZURE_171:checkov 3.1.47 reads the azurerm 3 name automatic_channel_upgrade; azurerm 4 calls it automatic_upgrade_channel, set to patch below.
   #checkov:skip=CKV_AZURE_227:checkov 3.1.47 reads the azurerm 3 name enable_host_encryption; azurerm 4 calls it host_encryption_enabled, set to true on every pool below.
-  #checkov:skip=CKV_AZURE_6:The API server is private (private_cluster_enabled); authorised IP ranges apply only to a public API server.
   name                              = local.name
   location                          = azurerm_resource_group.this.location
   resource_group_name               = azurerm_resource_group.this.name
@@ -97,7 +96,7 @@ resource "azurerm_kubernetes_cluster" "this" {
     secret_rotation_interval = "2m"
   }
 
-  depends_on = [azurerm_role_assignment.cluster_network, azurerm_role_assignment.cluster_disks]
+  depends_on = [azurerm_role_assignment.cluster_network, azurerm_role_assignment.cluster_disks, azurerm_role_assignment.disk_encryption_set]
 }
 
 resource "azurerm_kubernetes_cluster_node_pool" "app" {

@@ -64,7 +64,6 @@ resource "azurerm_application_gateway" "this" {
   resource_group_name = azurerm_resource_group.this.name
   zones               = ["1", "2", "3"]
   firewall_policy_id  = azurerm_web_application_firewall_policy.this.id
-  enable_http2        = true
   tags                = local.tags
 
   sku {

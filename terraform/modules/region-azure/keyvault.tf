@@ -132,12 +132,12 @@ resource "azurerm_role_assignment" "disk_encryption_set" {
 # the value back (ignore_changes): operators put the real values (README: "Secrets").
 resource "azurerm_key_vault_secret" "app" {
   #checkov:skip=CKV_AZURE_41:An expiring database URL or pepper would stop the region; these values change through the application's rotation procedures instead.
-  for_each        = toset(var.secret_names)
-  name            = replace(each.value, "_", "-")
-  key_vault_id    = azurerm_key_vault.this.id
-  value           = "unset: put the value of ${each.value} here"
-  content_type    = "text/plain; env=${each.value}"
-  tags            = merge(local.tags, { "corridor-env-var" = each.value })
+  for_each     = toset(var.secret_names)
+  name         = replace(each.value, "_", "-")
+  key_vault_id = azurerm_key_vault.this.id
+  value        = "unset: put the value of ${each.value} here"
+  content_type = "text/plain; env=${each.value}"
+  tags         = merge(local.tags, { "corridor-env-var" = each.value })
 
   lifecycle {
     ignore_changes = [value, tags]
@@ -158,8 +158,8 @@ resource "azurerm_key_vault_certificate" "api" {
 
     key_properties {
       exportable = true
-      key_type   = "EC"
-      curve      = "P-256"
+      key_type   = "RSA"
+      key_size   = 2048
       reuse_key  = false
     }
 
