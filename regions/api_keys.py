@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payments.errors import DomainError, IdempotencyConflict, InvalidInput, NotFound
 from payments.principal import Principal, Role
 from payments.text import check_text
+from regions import events
 from regions.tables import api_keys, tenants
 from regions.tenants import create_api_key
 
@@ -77,6 +78,9 @@ async def create(conn: AsyncConnection, pepper: bytes, who: Principal, role: Rol
     issued = await create_api_key(conn, pepper, who.tenant.id, role, label=label,
                                   expires_at=expires_at, created_by=who.key_id,
                                   creation_key=idempotency_key)
+    await events.record_control(conn, who.actor, "api_key.created", issued.id, {
+        "role": role.value, "label": label,
+        "expires_at": expires_at.isoformat() if expires_at else None}, tenant_id=who.tenant.id)
     return issued.id, issued.key
 
 
@@ -87,6 +91,9 @@ async def revoke(conn: AsyncConnection, who: Principal, key_id: str) -> None:
         api_keys.c.revoked_at.is_(None)).values(revoked_at=func.now()))
     if done.rowcount == 0 and await key_row(conn, who.tenant.id, key_id) is None:
         raise NotFound("API key", key_id)
+    if done.rowcount:
+        await events.record_control(conn, who.actor, "api_key.revoked", key_id, {},
+                                    tenant_id=who.tenant.id)
 
 
 async def key_row(conn: AsyncConnection, tenant_id: str, key_id: str) -> Row[Any] | None:

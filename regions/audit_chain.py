@@ -14,7 +14,9 @@ Both tables are append-only (a trigger refuses UPDATE and DELETE).
   rewritten or removed);
 - **gap**: a sequence number missing;
 - **inserted**: a row older than the chain's reach that was never chained (added behind the
-  chain's back).
+  chain's back);
+- **unchained**: the region has no chain at all, yet rows older than the grace window (the
+  chaining job is not running).
 
 The control plane has a trail of its own (``control_audit_events``, chained into
 ``control_audit_chain``) under the label ``control``: policy changes, failed
@@ -39,8 +41,12 @@ from typing import Any
 from sqlalchemy import Row, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-grace_s = 600
-"""How far behind the chain's newest row the job still looks for rows committed late."""
+grace_s = 120
+"""How far behind the chain's newest row the job still looks for rows committed late. Rows are
+stamped when written (``clock_timestamp()``), and an audit row is among the last statements
+of its transaction, whose length the request time limit (10 s) and the workers' bounded
+chunks keep far below this. Each run reads this window once, so it is kept short: its cost
+grows with the rows written in it (bench/audit_chain.py)."""
 lag_s = 2
 """Rows younger than this are left for the next run (their transaction may be open)."""
 chain_rows_per_run_max = 5_000
@@ -142,13 +148,19 @@ async def chain_txn(conn: AsyncConnection, region: str,
                                  "event_ids": [r.id for r in rows],
                                  "created": [r.created_at for r in rows],
                                  "prev": prevs, "hashes": hashes})
+    if ((last.seq if last is not None else 0).bit_length() != seq.bit_length()
+            and conn.dialect.name == "postgresql"):  # CockroachDB collects statistics itself
+        # The chain doubled: fresh statistics keep the planner on the index probes (with
+        # stale ones it scans the whole chain once per candidate row; autovacuum may be off).
+        await conn.execute(_sql("ANALYZE {chain}", region))
+        await conn.execute(_sql("ANALYZE {events}", region))
     return len(rows)
 
 
 @dataclass(frozen=True, slots=True)
 class Break:
     kind: str
-    """modified, deleted, broken_link, gap, inserted or head_mismatch."""
+    """modified, deleted, broken_link, gap, inserted, unchained or head_mismatch."""
     seq: int | None
     event_id: str | None
     detail: str
@@ -243,4 +255,13 @@ async def verify(conn: AsyncConnection, region: str,
                 "limit": inserted_reported_max}):
             breaks.append(Break("inserted", None, row.id,
                                 "an audit row older than the chain's reach was never chained"))
+    else:
+        # No chain at all: rows older than the grace window mean the job is not running.
+        now = (await conn.execute(text("SELECT now()"))).scalar_one()
+        for row in await conn.execute(_sql(_inserted, region), {
+                "region": region, "before": now - timedelta(seconds=grace_s),
+                "limit": inserted_reported_max}):
+            breaks.append(Break("unchained", None, row.id,
+                                "the region has no chain yet, and this row is older than "
+                                "the grace window: is the chaining job running?"))
     return Report(region, chained, top, breaks)

@@ -58,9 +58,10 @@ WITH o AS (
     FROM unnest(CAST(:event_ids AS TEXT[]), CAST(:topics AS TEXT[]), CAST(:payloads AS TEXT[]))
          AS u(id, topic, payload)),
 a AS (
-    INSERT INTO audit_events (region, id, tenant_id, actor, action, target, detail, origin)
+    INSERT INTO audit_events (region, id, tenant_id, actor, action, target, detail, origin,
+                              created_at)
     SELECT :region, u.id, :tenant_id, :actor, u.topic, u.target, CAST(u.detail AS JSONB),
-           :origin
+           :origin, clock_timestamp()
     FROM unnest(CAST(:audit_ids AS TEXT[]), CAST(:audit_topics AS TEXT[]),
                 CAST(:targets AS TEXT[]), CAST(:details AS TEXT[]))
          AS u(id, topic, target, detail))
@@ -106,9 +107,9 @@ async def emit(
 
 _record_control = text("""
     INSERT INTO control_audit_events (region, id, tenant_id, actor, action, target, detail,
-                                      origin)
+                                      origin, created_at)
     VALUES ('control', :id, :tenant_id, :actor, :action, :target, CAST(:detail AS JSONB),
-            :origin)""")
+            :origin, clock_timestamp())""")
 
 
 async def record_control(conn: AsyncConnection, actor: str, action: str, target: str | None,

@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from api import auth
 from payments.principal import Role
+from regions.router import Router
 from tests.e2e.conftest import MakePartner, Partner
 
 CREATE = """mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { __typename
@@ -135,3 +137,25 @@ async def test_only_partner_admins_manage_keys(make_partner: MakePartner, role: 
                              (CREATE, {"i": {"role": "AUDITOR", "idempotencyKey": "k"}})):
         got = await p.gql(query, variables)
         assert got["errors"][0]["extensions"]["code"] == "FORBIDDEN", got
+
+
+async def test_key_creation_and_revocation_are_audited_once(make_partner: MakePartner,
+                                                            router: Router) -> None:
+    p = await make_partner("EU")
+    made = await _create(p, "aud-1")
+    await _create(p, "aud-1")  # a replay
+    key_id = made["apiKey"]["id"]
+    for n in range(2):
+        await p.gql(REVOKE, {"i": {"keyId": key_id, "idempotencyKey": f"rv{n}"}})
+
+    async def trail(conn: Any) -> list[Any]:
+        return list(await conn.execute(text(
+            "SELECT action, actor, tenant_id, detail FROM control_audit_events "
+            "WHERE target = :k ORDER BY created_at, id"), {"k": key_id}))
+
+    rows = await router.read_control(trail)
+    assert [r.action for r in rows] == ["api_key.created", "api_key.revoked"]
+    assert {r.tenant_id for r in rows} == {p.tenant_id}
+    assert all(r.actor.startswith("apikey:key_") for r in rows)
+    assert rows[0].detail["role"] == "partner_readonly"
+    assert made["key"] not in str(rows[0].detail)

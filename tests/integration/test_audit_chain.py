@@ -218,3 +218,34 @@ async def test_cli_verify_and_export_head(router: Router, topo: Topology, db_url
     bad = _cli(topo, db_urls, "verify", "--region", "mars-north")
     assert bad.returncode == 2
     assert "unknown region" in bad.stderr
+
+
+class _RolledBack(Exception):
+    pass
+
+
+async def test_a_region_never_chained_is_named_unchained(
+        router: Router, make_principal: MakePrincipal, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if the chaining job never ran: the region's chain is removed (triggers off) inside a
+    transaction that is then rolled back, and verify in it names the rows."""
+    who = await make_principal("EU")
+    await router.run(region, lambda c: events.emit(c, region, who.tenant.id, "test.unchained",
+                                                   {}, actor=who.actor, target="t"))
+    monkeypatch.setattr(audit_chain, "lag_s", 0)
+    await chain_region(router, region, 1_000)
+    monkeypatch.setattr(audit_chain, "grace_s", 0)
+    found: list[audit_chain.Report] = []
+
+    async def body(conn: AsyncConnection) -> None:
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))
+        await conn.execute(text("DELETE FROM audit_chain WHERE region = :r"), {"r": region})
+        found.append(await audit_chain.verify(conn, region))
+        raise _RolledBack
+
+    with pytest.raises(_RolledBack):
+        await router.run(region, body)
+    [report] = found
+    assert report.head is None
+    assert report.breaks
+    assert {b.kind for b in report.breaks} == {"unchained"}
+    assert (await _verify(router)).head is not None  # rolled back: the chain is still there
