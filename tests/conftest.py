@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings as hypothesis_settings
 
 from api.settings import Env, Settings
 from payments.principal import Environment, Principal, Role
@@ -19,6 +20,11 @@ from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology, load
 from tests import pg
+
+# Tests never assert on wall-clock time: hypothesis's per-example deadline is one (a first
+# example that loads a lazy table on a busy CI machine took 316 ms and failed).
+hypothesis_settings.register_profile("corridor", deadline=None)
+hypothesis_settings.load_profile("corridor")
 
 test_prefix = f"corridor_test_{os.getpid()}"
 test_pepper = b"corridor-test-pepper-0123456789abcdef"
