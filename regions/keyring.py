@@ -203,6 +203,12 @@ def provider_from_settings(default: str, path: Path | None, regions: Iterable[st
     unknown = set(per_region or {}) - set(chosen)
     if unknown:
         raise ValueError(f"key providers configured for unknown regions: {sorted(unknown)}")
+    shared = sorted(r for r, spec in chosen.items() if spec == default and spec != "local")
+    if len(shared) > 1 and default.partition(":")[0] in provider_kinds:
+        # A remote key is one region's KEK: as every region's default it would wrap them all
+        # under one key, in one place. Each region names its own.
+        raise ValueError(f"key provider {default!r} names one key but would serve regions "
+                         f"{shared}: set CORRIDOR_KEY_PROVIDER_<REGION> for each of them")
     local_regions = [r for r, spec in chosen.items() if spec == "local"]
     local: KeyProvider | None = None
     if local_regions:

@@ -122,6 +122,8 @@ def test_provider_from_settings(path: Path) -> None:
         provider_from_settings("local", path, regions, {"us-east": "aws-kms:"})
     with pytest.raises(ValueError, match="unknown regions"):
         provider_from_settings("local", path, regions, {"mars-north": "local"})
+    with pytest.raises(ValueError, match="names one key but would serve regions"):
+        provider_from_settings("vault-transit:transit/one", path, regions)
 
 
 def test_rewrap_moves_a_key_to_the_current_version(ring: LocalKeyring) -> None:
