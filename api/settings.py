@@ -11,7 +11,8 @@
 | ``CORRIDOR_FX_URL`` | the provider's URL (``ecb``: a URL or file; default the shipped sample) |
 | ``CORRIDOR_FX_REFRESH_S`` | seconds between scheduled FX refreshes (default 60) |
 | ``CORRIDOR_KEY_PROVIDER`` | key-encryption keys of every region: ``local`` (a keyring file; dev |
-| | and tests, the default), ``aws-kms:<key ARN>``, ``vault-transit:<mount>/<key>`` |
+| | and tests, the default), ``aws-kms:<key ARN>``, ``vault-transit:<mount>/<key>``, |
+| | ``azure-keyvault:https://<vault>/keys/<name>``, ``alicloud-kms:<region id>/<key id>`` |
 | ``CORRIDOR_KEY_PROVIDER_<REGION>`` | one region's, e.g. ``CORRIDOR_KEY_PROVIDER_EU_CENTRAL`` |
 | ``CORRIDOR_KEYRING_FILE`` | the local keyring (``corridor dev``: ``.corridor/keyring.json``) |
 | ``CORRIDOR_SANDBOX_RETURN_AFTER_S`` | when sandbox rails return a ".93" payout (default 2 days) |

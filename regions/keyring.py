@@ -7,7 +7,11 @@ turns a wrapped key back into one. Providers are chosen per region in one place,
 - ``local``: a keyring file (mode 0600) holding every region's KEK versions; dev and tests;
 - ``aws-kms:<key ARN or alias ARN>``: AWS KMS in the key's own AWS region (``regions.kms``);
 - ``vault-transit:<mount>/<key name>``: a HashiCorp Vault transit key (``regions.vault``),
-  at ``VAULT_ADDR`` with ``VAULT_TOKEN`` (and ``VAULT_NAMESPACE``), Vault's own variables.
+  at ``VAULT_ADDR`` with ``VAULT_TOKEN`` (and ``VAULT_NAMESPACE``), Vault's own variables;
+- ``azure-keyvault:https://<vault>.vault.azure.net/keys/<name>``: an Azure Key Vault RSA key
+  (``regions.azure_keys``), with Azure's default credential chain;
+- ``alicloud-kms:<region id>/<key id or alias/name>``: an Alibaba Cloud KMS key
+  (``regions.alicloud_keys``), with ``ALIBABA_CLOUD_ACCESS_KEY_ID`` and ``..._SECRET``.
 
 Every provider names the KEK version that wrapped a key in ``WrappedKey.kek_id``; after
 ``rotate`` the old versions still unwrap, and ``rewrap`` moves a wrapped key to the current
@@ -37,7 +41,7 @@ from payments.crypto import (
     seal_bytes,
 )
 
-provider_kinds = ("local", "aws-kms", "vault-transit")
+provider_kinds = ("local", "aws-kms", "vault-transit", "azure-keyvault", "alicloud-kms")
 reload_check_s = 1.0
 keyring_file_format = 1
 keyring_file_bytes_max = 1_000_000
@@ -230,10 +234,18 @@ def provider_from_settings(default: str, path: Path | None, regions: Iterable[st
             from regions.kms import AwsKmsKeys
 
             providers[region] = AwsKmsKeys.from_spec(region, rest)
-        else:
+        elif kind == "vault-transit":
             from regions.vault import VaultTransitKeys
 
             providers[region] = VaultTransitKeys.from_spec(region, rest)
+        elif kind == "azure-keyvault":
+            from regions.azure_keys import AzureKeyVaultKeys
+
+            providers[region] = AzureKeyVaultKeys.from_spec(region, rest)
+        else:
+            from regions.alicloud_keys import AlicloudKmsKeys
+
+            providers[region] = AlicloudKmsKeys.from_spec(region, rest)
     return RegionalKeys(providers)
 
 

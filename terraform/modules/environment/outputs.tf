@@ -28,7 +28,7 @@ output "amqp" {
 }
 
 output "key_providers" {
-  description = "CORRIDOR_KEY_PROVIDER_<REGION> -> value, for regions whose KEK has an adapter in the application (aws-kms today)."
+  description = "CORRIDOR_KEY_PROVIDER_<REGION> -> value for every region (aws-kms, azure-keyvault or alicloud-kms)."
   value = {
     for code, m in local.region_modules : "CORRIDOR_KEY_PROVIDER_${upper(replace(code, "-", "_"))}" => m.key_provider
     if m.key_provider != null
@@ -36,12 +36,12 @@ output "key_providers" {
 }
 
 output "kek_key_ids" {
-  description = "Per region: the KEK's cloud, key id, and the application adapter that reads it (none yet for Azure Key Vault and Alibaba KMS)."
+  description = "Per region: the KEK's cloud, key id, and the application adapter that reads it."
   value = {
     for code, m in local.region_modules : code => {
       cloud       = local.regions[code].cloud
       key_id      = m.kek_key_id
-      app_adapter = m.key_provider == null ? "none yet" : "aws-kms"
+      app_adapter = split(":", m.key_provider)[0]
     }
   }
 }

@@ -1,8 +1,7 @@
 # Two KMS keys per region. The KEK wraps Corridor's per-tenant data keys; KMS rotates it
 # automatically and keeps every version, so keys wrapped before a rotation still unwrap.
-# Corridor has no Alibaba KMS adapter yet (regions/keyring.py knows local, aws-kms and
-# vault-transit): the key id is an output for when it has one. The platform key encrypts the
-# region's secrets, node disks, Kubernetes secrets and logs.
+# Corridor reads it with its alicloud-kms provider (regions/alicloud_keys.py). The platform
+# key encrypts the region's secrets, node disks, Kubernetes secrets and logs.
 
 data "alicloud_account" "current" {}
 

@@ -28,7 +28,7 @@ output "kubernetes_cluster" {
 }
 
 output "kek_key_id" {
-  description = "Id of the region's key-encryption key in Alibaba KMS. Corridor has no Alibaba KMS adapter yet: nothing reads this until one is built."
+  description = "Id of the region's key-encryption key in Alibaba KMS (Aliyun_AES_256, automatic rotation)."
   value       = alicloud_kms_key.kek.id
 }
 
@@ -38,8 +38,8 @@ output "platform_key_id" {
 }
 
 output "key_provider" {
-  description = "Value of CORRIDOR_KEY_PROVIDER_<REGION> for this region, or null: the application has no Alibaba KMS adapter yet."
-  value       = null
+  description = "Value of CORRIDOR_KEY_PROVIDER_<REGION> for this region (regions/alicloud_keys.py)."
+  value       = "alicloud-kms:${var.region.location}/${alicloud_kms_key.kek.id}"
 }
 
 output "secret_refs" {

@@ -1,8 +1,7 @@
 # The region's Key Vault: Premium (HSM-backed keys), RBAC authorisation, purge protection.
 # The KEK wraps Corridor's per-tenant data keys; Key Vault rotates it by its rotation policy
-# and keeps every version, so keys wrapped before a rotation still unwrap. Corridor has no
-# Key Vault adapter yet (regions/keyring.py knows local, aws-kms and vault-transit): the key id
-# is an output for when it has one.
+# and keeps every version, so keys wrapped before a rotation still unwrap. Corridor reads it
+# with its azure-keyvault provider (regions/azure_keys.py): RSA-OAEP-256 wrap and unwrap.
 
 resource "azurerm_key_vault" "this" {
   #checkov:skip=CKV_AZURE_189:The data plane stays reachable only from var.operator_cidrs (Terraform and operators write keys and secrets) and trusted Azure services (the Application Gateway reads its certificate); network_acls deny everything else and pods use the private endpoint.

@@ -18,13 +18,13 @@ output "kubernetes_cluster" {
 }
 
 output "kek_key_id" {
-  description = "Versionless id of the region's key-encryption key in Key Vault. Corridor has no Key Vault adapter yet: nothing reads this until one is built."
+  description = "Versionless id of the region's key-encryption key in Key Vault (RSA-HSM, wrapKey/unwrapKey)."
   value       = azurerm_key_vault_key.kek.versionless_id
 }
 
 output "key_provider" {
-  description = "Value of CORRIDOR_KEY_PROVIDER_<REGION> for this region, or null: the application has no Azure Key Vault adapter yet."
-  value       = null
+  description = "Value of CORRIDOR_KEY_PROVIDER_<REGION> for this region (regions/azure_keys.py)."
+  value       = "azure-keyvault:${azurerm_key_vault_key.kek.versionless_id}"
 }
 
 output "secret_refs" {

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from payments.crypto import new_data_key
-from regions.keyring import KeyUnavailable, LocalKeyring, WrappedKey, provider_from_settings
+from regions.keyring import (
+    KeyUnavailable,
+    LocalKeyring,
+    RegionalKeys,
+    WrappedKey,
+    provider_from_settings,
+)
 
 regions = ("eu-central", "us-east")
 
@@ -114,7 +120,8 @@ def test_provider_from_settings(path: Path) -> None:
     assert keys.unwrap("us-east", keys.wrap("us-east", data_key)) == data_key
     with pytest.raises(KeyUnavailable, match="no key provider"):
         keys.wrap("cn-east", data_key)
-    with pytest.raises(ValueError, match="supported: local, aws-kms, vault-transit"):
+    with pytest.raises(ValueError, match="supported: local, aws-kms, vault-transit, "
+                                         "azure-keyvault, alicloud-kms"):
         provider_from_settings("kms", path, regions)
     with pytest.raises(ValueError, match="path"):
         provider_from_settings("local", None, regions)
@@ -149,3 +156,25 @@ def test_a_running_process_sees_another_process_rotate(path: Path,
     assert rotated.kek_id == "local:eu-central:v2"
     assert running.unwrap("eu-central", rotated) == data_key
     assert running.current_kek_id("eu-central") == "local:eu-central:v2"
+
+
+def test_each_region_gets_the_provider_its_spec_names(path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built from configuration alone: no provider is called until a key is wrapped."""
+    for name, value in {"ALIBABA_CLOUD_ACCESS_KEY_ID": "id",
+                        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret",
+                        "VAULT_ADDR": "http://127.0.0.1:1", "VAULT_TOKEN": "t",
+                        "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}.items():
+        monkeypatch.setenv(name, value)
+    keys = provider_from_settings("local", path, (
+        "eu-central", "us-east", "uk-south", "cn-east", "ap-southeast"), {
+        "us-east": "aws-kms:arn:aws:kms:us-east-1:111122223333:key/"
+                   "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "uk-south": "azure-keyvault:https://corridor-uk.vault.azure.net/keys/kek",
+        "cn-east": "alicloud-kms:cn-shanghai/key-shh0123456789",
+        "ap-southeast": "vault-transit:transit/corridor-ap-southeast"})
+    assert isinstance(keys, RegionalKeys)
+    kinds = {r: type(p).__name__ for r, p in keys._providers.items()}
+    assert kinds == {"eu-central": "LocalKeyring", "us-east": "AwsKmsKeys",
+                     "uk-south": "AzureKeyVaultKeys", "cn-east": "AlicloudKmsKeys",
+                     "ap-southeast": "VaultTransitKeys"}
