@@ -130,9 +130,10 @@ class FailedAuthTrail:
 def _public_prefix(header: str | None) -> str | None:
     """The part of a presented key that Corridor shows anyway (``apiKeys``' prefix), when it
     has the shape of a Corridor key; nothing of anything else."""
-    if not header or not header.lower().startswith(bearer):
+    try:
+        key = bearer_key(header)
+    except Unauthenticated:
         return None
-    key = header[len(bearer):].strip()
     if not tenants.looks_like_key(key):
         return None
     return key[:tenants.key_display_length]

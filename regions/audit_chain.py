@@ -247,21 +247,16 @@ async def verify(conn: AsyncConnection, region: str,
                             "the exported head is no longer in the chain"))
     top = await head(conn, region)
     if top is not None:
-        last = (await conn.execute(_sql(
+        reach = (await conn.execute(_sql(
             "SELECT event_created_at FROM {chain} WHERE region = :r AND seq = :s", region),
             {"r": region, "s": top.seq})).scalar_one()
-        for row in await conn.execute(_sql(_inserted, region), {
-                "region": region, "before": last - timedelta(seconds=grace_s),
-                "limit": inserted_reported_max}):
-            breaks.append(Break("inserted", None, row.id,
-                                "an audit row older than the chain's reach was never chained"))
-    else:
-        # No chain at all: rows older than the grace window mean the job is not running.
-        now = (await conn.execute(text("SELECT now()"))).scalar_one()
-        for row in await conn.execute(_sql(_inserted, region), {
-                "region": region, "before": now - timedelta(seconds=grace_s),
-                "limit": inserted_reported_max}):
-            breaks.append(Break("unchained", None, row.id,
-                                "the region has no chain yet, and this row is older than "
-                                "the grace window: is the chaining job running?"))
+        kind, why = "inserted", "an audit row older than the chain's reach was never chained"
+    else:  # no chain at all: rows older than the grace window mean the job is not running
+        reach = (await conn.execute(text("SELECT now()"))).scalar_one()
+        kind, why = "unchained", ("the region has no chain yet, and this row is older than "
+                                  "the grace window: is the chaining job running?")
+    for row in await conn.execute(_sql(_inserted, region), {
+            "region": region, "before": reach - timedelta(seconds=grace_s),
+            "limit": inserted_reported_max}):
+        breaks.append(Break(kind, None, row.id, why))
     return Report(region, chained, top, breaks)

@@ -150,18 +150,37 @@ outbox = Table(
     Column("trace_context", Text),
 )
 
-audit_events = Table(
-    "audit_events", regional,
-    Column("region", Text, primary_key=True),
-    Column("id", Text, primary_key=True),
-    Column("tenant_id", Text),
-    Column("actor", Text, nullable=False),
-    Column("action", Text, nullable=False),
-    Column("target", Text),
-    Column("detail", JSONB, nullable=False),
-    _ts("created_at"),
-    Column("origin", Text),
-)
+def _trail(name: str, metadata: MetaData) -> Table:
+    """An audit trail: a region's (``audit_events``) or the control plane's."""
+    return Table(
+        name, metadata,
+        Column("region", Text, primary_key=True),
+        Column("id", Text, primary_key=True),
+        Column("tenant_id", Text),
+        Column("actor", Text, nullable=False),
+        Column("action", Text, nullable=False),
+        Column("target", Text),
+        Column("detail", JSONB, nullable=False),
+        _ts("created_at"),
+        Column("origin", Text),
+    )
+
+
+def _chain(name: str, metadata: MetaData) -> Table:
+    """The hash chain over a trail (``regions.audit_chain``)."""
+    return Table(
+        name, metadata,
+        Column("region", Text, primary_key=True),
+        Column("seq", BigInteger, primary_key=True),
+        Column("event_id", Text, nullable=False),
+        _ts("event_created_at"),
+        Column("prev_hash", LargeBinary, nullable=False),
+        Column("hash", LargeBinary, nullable=False),
+        _ts("chained_at"),
+    )
+
+
+audit_events = _trail("audit_events", regional)
 
 fx_rates = Table(
     "fx_rates", control,
@@ -483,37 +502,7 @@ limit_usage = Table(
     Column("count", Integer, nullable=False),
 )
 
-audit_chain = Table(
-    "audit_chain", regional,
-    Column("region", Text, primary_key=True),
-    Column("seq", BigInteger, primary_key=True),
-    Column("event_id", Text, nullable=False),
-    _ts("event_created_at"),
-    Column("prev_hash", LargeBinary, nullable=False),
-    Column("hash", LargeBinary, nullable=False),
-    _ts("chained_at"),
-)
+audit_chain = _chain("audit_chain", regional)
 
-control_audit_events = Table(
-    "control_audit_events", control,
-    Column("region", Text, primary_key=True),
-    Column("id", Text, primary_key=True),
-    Column("tenant_id", Text),
-    Column("actor", Text, nullable=False),
-    Column("action", Text, nullable=False),
-    Column("target", Text),
-    Column("detail", JSONB, nullable=False),
-    Column("origin", Text),
-    _ts("created_at"),
-)
-
-control_audit_chain = Table(
-    "control_audit_chain", control,
-    Column("region", Text, primary_key=True),
-    Column("seq", BigInteger, primary_key=True),
-    Column("event_id", Text, nullable=False),
-    _ts("event_created_at"),
-    Column("prev_hash", LargeBinary, nullable=False),
-    Column("hash", LargeBinary, nullable=False),
-    _ts("chained_at"),
-)
+control_audit_events = _trail("control_audit_events", control)
+control_audit_chain = _chain("control_audit_chain", control)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -45,6 +47,18 @@ def corridor_env(topo: Topology, urls: DatabaseUrls, **extra: str) -> dict[str, 
     for c in topo.clusters:
         env[c.database_url_env] = urls.clusters[c.name]
     return env
+
+
+cli_timeout_s = 120
+
+
+def run_cli(topo: Topology, urls: DatabaseUrls, *args: str,
+            **extra: str) -> subprocess.CompletedProcess[str]:
+    """``corridor <args>`` as its own process on the test databases; ``extra``: more
+    environment (``USER``, ``CORRIDOR_API_KEY``)."""
+    return subprocess.run([sys.executable, "-m", "api.cli", *args],
+                          env=corridor_env(topo, urls, **extra), capture_output=True, text=True,
+                          timeout=cli_timeout_s)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -28,8 +28,8 @@ control = (
         action TEXT NOT NULL,
         target TEXT,
         detail JSONB NOT NULL,
-        origin TEXT,
         created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        origin TEXT,
         PRIMARY KEY (region, id)""",
         indexes=(Index("control_audit_events_time_idx", "(region, created_at, id)"),)),
     TableDef("control_audit_chain", """

@@ -9,8 +9,6 @@ a second or so. Erasure waits for payouts still on their way.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -19,7 +17,7 @@ from regions import sealing
 from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
-from tests.conftest import corridor_env
+from tests.conftest import run_cli
 from tests.e2e.conftest import MakePartner, Partner
 from tests.e2e.test_webhooks import ISSUE, REGISTER, SIMULATE
 from tests.integration.helpers import rows
@@ -149,12 +147,6 @@ async def test_erase_needs_a_partner_admin(make_partner: MakePartner) -> None:
     assert got["errors"][0]["extensions"]["code"] == "FORBIDDEN", got
 
 
-def _cli(topo: Topology, urls: DatabaseUrls, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args],
-                          env=corridor_env(topo, urls), capture_output=True, text=True,
-                          timeout=120)
-
-
 async def test_tenant_erase_shreds_every_key_of_the_tenant_and_stops_it(
         router: Router, topo: Topology, db_urls: DatabaseUrls,
         make_partner: MakePartner) -> None:
@@ -174,7 +166,7 @@ async def test_tenant_erase_shreds_every_key_of_the_tenant_and_stops_it(
                                         "idempotencyKey": "hook"}})
     assert hook["data"]["registerWebhookEndpoint"]["__typename"] == "WebhookEndpointSecret"
 
-    refused = await asyncio.to_thread(_cli, topo, db_urls, "tenant", "erase", p.tenant_id,
+    refused = await asyncio.to_thread(run_cli, topo, db_urls, "tenant", "erase", p.tenant_id,
                                       "--reason", "GDPR art. 17 request #42")
     assert refused.returncode == 1, refused.stderr
     assert '"status": "erasing"' in refused.stdout
@@ -183,11 +175,11 @@ async def test_tenant_erase_shreds_every_key_of_the_tenant_and_stops_it(
     assert await process_payout(router, sandbox_sealer(), PolicyGate(), sandbox_rails(0),
                                 p.region, payout["id"], "m1")
 
-    done = await asyncio.to_thread(_cli, topo, db_urls, "tenant", "erase", p.tenant_id,
+    done = await asyncio.to_thread(run_cli, topo, db_urls, "tenant", "erase", p.tenant_id,
                                    "--reason", "GDPR art. 17 request #42")
     assert done.returncode == 0, done.stderr
     assert '"status": "erased"' in done.stdout
-    again = await asyncio.to_thread(_cli, topo, db_urls, "tenant", "erase", p.tenant_id,
+    again = await asyncio.to_thread(run_cli, topo, db_urls, "tenant", "erase", p.tenant_id,
                                     "--reason", "GDPR art. 17 request #42")
     assert again.returncode == 0, again.stderr
     assert '"data_keys_destroyed": 0' in again.stdout
@@ -216,10 +208,10 @@ async def test_tenant_erase_shreds_every_key_of_the_tenant_and_stops_it(
 
 
 def test_tenant_erase_bad_input(topo: Topology, db_urls: DatabaseUrls) -> None:
-    unknown = _cli(topo, db_urls, "tenant", "erase", "ten_nope", "--reason", "x")
+    unknown = run_cli(topo, db_urls, "tenant", "erase", "ten_nope", "--reason", "x")
     assert unknown.returncode == 2
     assert "not found" in unknown.stderr
-    empty = _cli(topo, db_urls, "tenant", "erase", "ten_nope", "--reason", "  ")
+    empty = run_cli(topo, db_urls, "tenant", "erase", "ten_nope", "--reason", "  ")
     assert empty.returncode == 2
     assert "--reason" in empty.stderr
 

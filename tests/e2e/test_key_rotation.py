@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -18,18 +16,12 @@ from regions.keyring import LocalKeyring
 from regions.router import DatabaseUrls, Router
 from regions.sealing import Place
 from regions.topology import Topology
-from tests.conftest import corridor_env, test_keyring_file
+from tests.conftest import run_cli, test_keyring_file
 from tests.e2e.conftest import MakePartner, Partner
 from tests.integration.helpers import rows
 from tests.payouts_helpers import BENEFICIARY, de_iban, sandbox_sealer
 
 GET = """query($id: ID!) { beneficiary(id: $id) { ... on Beneficiary { name address } } }"""
-
-
-def _cli(topo: Topology, urls: DatabaseUrls, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args],
-                          env=corridor_env(topo, urls), capture_output=True, text=True,
-                          timeout=120)
 
 
 async def _beneficiary(p: Partner, name: str) -> str:
@@ -54,7 +46,7 @@ async def test_rotate_rewraps_and_data_before_and_after_reads(
     before = [await _beneficiary(p, f"Rota Before {n}") for n in range(3)]
     current = LocalKeyring(test_keyring_file, []).current_kek_id(p.region)
 
-    done = await asyncio.to_thread(_cli, topo, db_urls, "keys", "rotate", "--region",
+    done = await asyncio.to_thread(run_cli, topo, db_urls, "keys", "rotate", "--region",
                                    p.region, "--settle-s", "0")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -77,7 +69,7 @@ async def test_rotate_rewraps_and_data_before_and_after_reads(
         assert await router.run(p.region, lambda c, k=row.data_key_id, s=fresh: s.key(
             c, p.region, k)) is not None
 
-    status = await asyncio.to_thread(_cli, topo, db_urls, "keys", "status", "--region",
+    status = await asyncio.to_thread(run_cli, topo, db_urls, "keys", "status", "--region",
                                      p.region)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["current"] == rotated
@@ -136,9 +128,9 @@ async def test_a_ciphertext_copied_to_another_row_does_not_open(
 
 
 def test_rotate_bad_input(topo: Topology, db_urls: DatabaseUrls) -> None:
-    unknown = _cli(topo, db_urls, "keys", "rotate", "--region", "mars-north")
+    unknown = run_cli(topo, db_urls, "keys", "rotate", "--region", "mars-north")
     assert unknown.returncode == 2
     assert "unknown region" in unknown.stderr
-    missing = _cli(topo, db_urls, "keys", "rotate")
+    missing = run_cli(topo, db_urls, "keys", "rotate")
     assert missing.returncode == 2
     assert "--region" in missing.stderr

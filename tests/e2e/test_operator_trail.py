@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -15,14 +14,12 @@ from sqlalchemy import text
 from regions import audit_chain
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
-from tests.conftest import corridor_env
+from tests.conftest import run_cli
 from workers.maintenance import chain_region
 
 
 def _cli(topo: Topology, urls: DatabaseUrls, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args],
-                          env=corridor_env(topo, urls, USER="ops-alice"), capture_output=True,
-                          text=True, timeout=120)
+    return run_cli(topo, urls, *args, USER="ops-alice")
 
 
 async def _trail(router: Router, target: str) -> list[Any]:

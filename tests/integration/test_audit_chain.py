@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from regions import audit_chain, events
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
-from tests.conftest import MakePrincipal, corridor_env
+from tests.conftest import MakePrincipal, run_cli
 from workers.maintenance import chain_region
 
 region = "eu-central"
@@ -184,9 +183,7 @@ async def test_a_rewritten_chain_is_caught_by_an_exported_head(router: Router,
 
 
 def _cli(topo: Topology, urls: DatabaseUrls, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", "audit", *args],
-                          env=corridor_env(topo, urls), capture_output=True, text=True,
-                          timeout=120)
+    return run_cli(topo, urls, "audit", *args)
 
 
 async def test_cli_verify_and_export_head(router: Router, topo: Topology, db_urls: DatabaseUrls,

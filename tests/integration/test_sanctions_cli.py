@@ -25,7 +25,7 @@ from regions import tenants
 from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
-from tests.conftest import corridor_env, test_pepper
+from tests.conftest import run_cli, test_pepper
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import MakePartner, Partner
 from tests.fx_helpers import load_rates
@@ -46,9 +46,7 @@ gate_refresh_s = 1.2
 
 def _cli(topo: Topology, urls: DatabaseUrls, *args: str, key: str | None = None
          ) -> subprocess.CompletedProcess[str]:
-    env = corridor_env(topo, urls) | ({"CORRIDOR_API_KEY": key} if key else {})
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_cli(topo, urls, *args, **({"CORRIDOR_API_KEY": key} if key else {}))
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> Any:

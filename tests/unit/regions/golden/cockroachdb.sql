@@ -159,8 +159,8 @@ CREATE TABLE control_audit_events (
     action TEXT NOT NULL,
     target TEXT,
     detail JSONB NOT NULL,
-    origin TEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    origin TEXT,
     PRIMARY KEY (region, id)
 ) LOCALITY GLOBAL;
 CREATE INDEX control_audit_events_time_idx ON control_audit_events (region, created_at, id);

@@ -155,8 +155,8 @@ CREATE TABLE control_audit_events (
     action TEXT NOT NULL,
     target TEXT,
     detail JSONB NOT NULL,
-    origin TEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    origin TEXT,
     PRIMARY KEY (region, id)
 );
 CREATE INDEX control_audit_events_time_idx ON control_audit_events (region, created_at, id);
