@@ -21,6 +21,7 @@ default_path = Path(__file__).resolve().parent.parent / "regions.yaml"
 _code = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)+")
 _env_name = re.compile(r"[A-Z][A-Z0-9_]*")
 _identifier = re.compile(r"[a-z][a-z0-9-]{0,30}")
+_database_region = re.compile(r"[a-z][a-z0-9-]{1,40}")
 
 
 class RegionsFileError(ValueError):
@@ -47,6 +48,7 @@ class Region:
     sovereign: bool
     amqp_vhost: str
     status: str
+    database_region: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,10 @@ class Topology:
 
     def regions_of(self, cluster: str) -> list[Region]:
         return [r for r in self.regions if r.cluster == cluster]
+
+    def database_regions(self, cluster: str) -> dict[str, str]:
+        """Region code -> the name the cluster's database knows the region by."""
+        return {r.code: r.database_region for r in self.regions_of(cluster)}
 
     def regions_for(self, jurisdiction: str) -> list[Region]:
         return [r for r in self.regions if jurisdiction in r.jurisdictions]
@@ -166,6 +172,8 @@ def _region(raw: Any, index: int) -> Region:
         sovereign=sovereign,
         amqp_vhost=_str(raw, "amqp_vhost", where),
         status=status,
+        database_region=(code if raw.get("database_region") is None
+                         else _str(raw, "database_region", where, _database_region)),
     )
 
 
@@ -190,6 +198,8 @@ def _check_references(topo: Topology) -> None:
         members = [r.code for r in topo.regions_of(c.name)]
         if not members:
             raise RegionsFileError(f"cluster {c.name}", "name", "no region uses this cluster")
+        _unique([r.database_region for r in topo.regions_of(c.name)],
+                 f"cluster {c.name}: database region", "database_region")
         if c.primary_region not in members:
             raise RegionsFileError(f"cluster {c.name}", "primary_region",
                                    f"{c.primary_region!r} is not one of its regions {members}")

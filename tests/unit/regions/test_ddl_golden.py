@@ -23,11 +23,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 
 from regions import migrate
-from regions.ddl import Dialect, Statement, partition_name
+from regions.ddl import Dialect, Statement, partition_name, region_map_record
 from regions.migrations import migrations
-from regions.topology import Topology
+from regions.topology import Topology, parse
 
 repo = Path(__file__).resolve().parents[3]
 golden_dir = Path(__file__).resolve().parent / "golden"
@@ -56,6 +57,12 @@ _primary_key = re.compile(r"PRIMARY KEY \(([^)]*)\)")
 
 def _plan(topo: Topology, dialect: Dialect, **kw: Any) -> list[Statement]:
     return migrate.plan(topo, dialect, **kw)
+
+
+def _recorded(topo: Topology) -> dict[str, str]:
+    """What a previous run of ``corridor migrate`` recorded for every cluster."""
+    return {f"cluster:{c.name}": region_map_record(topo.database_regions(c.name))
+            for c in topo.clusters}
 
 
 def _by_db(statements: list[Statement]) -> dict[str, list[str]]:
@@ -140,21 +147,47 @@ def test_crdb_plan_targets(topo: Topology) -> None:
     assert list(dbs) == ["control", "cluster:global", "cluster:cn"]
 
 
-def test_crdb_regional_tables_are_regional_by_row_on_region(topo: Topology) -> None:
-    dbs = _by_db(_plan(topo, Dialect.COCKROACHDB))
-    for target in ("cluster:global", "cluster:cn"):
-        creates = _creates(dbs[target])
-        assert set(creates) == {*regional_tables, "corridor_migrations"}, target
-        for table in regional_tables:
-            sql = creates[table]
-            assert sql.endswith("\n) LOCALITY REGIONAL BY ROW AS region"), (target, sql)
-            cols = _columns(sql)
-            assert cols[0] == "region crdb_internal_region NOT NULL", (target, table)
-            assert sum(c.startswith("region ") for c in cols) == 1, (target, table)
-            pk = _pk(sql)
-            assert pk, (target, table)
-            assert pk[0] == "region", (target, table, pk)
-            assert "PARTITION BY" not in sql
+def test_crdb_cn_regional_tables_are_regional_by_row_on_region(topo: Topology) -> None:
+    """Cluster cn is self-hosted with its nodes' locality named by the code: ``region`` itself
+    homes each row."""
+    creates = _creates(_by_db(_plan(topo, Dialect.COCKROACHDB))["cluster:cn"])
+    assert set(creates) == {*regional_tables, "corridor_migrations"}
+    for table in regional_tables:
+        sql = creates[table]
+        assert sql.endswith("\n) LOCALITY REGIONAL BY ROW AS region"), sql
+        cols = _columns(sql)
+        assert cols[0] == "region crdb_internal_region NOT NULL", table
+        assert sum(c.startswith("region ") for c in cols) == 1, table
+        assert _pk(sql)[0] == "region", table
+        assert "crdb_region" not in sql and "PARTITION BY" not in sql
+
+
+def _case_map(sql: str) -> dict[str, str]:
+    m = re.search(r"crdb_region crdb_internal_region NOT VISIBLE NOT NULL "
+                  r"AS \(CASE region ((?:WHEN '[^']+' THEN '[^']+' ?)+)END\) STORED", sql)
+    assert m, sql
+    return dict(re.findall(r"WHEN '([^']+)' THEN '([^']+)'", m.group(1)))
+
+
+def test_crdb_global_regional_tables_are_homed_by_the_computed_database_region(
+    topo: Topology,
+) -> None:
+    """CockroachDB Cloud names its regions after the cloud's: rows keep Corridor's code in a
+    text ``region`` and are homed by a hidden column computed from it, mapping every region of
+    the cluster (and nothing else) to its database_region."""
+    creates = _creates(_by_db(_plan(topo, Dialect.COCKROACHDB))["cluster:global"])
+    assert set(creates) == {*regional_tables, "corridor_migrations"}
+    expected = topo.database_regions("global")
+    assert expected["eu-central"] == "eu-central-1"
+    for table in regional_tables:
+        sql = creates[table]
+        assert sql.endswith("\n) LOCALITY REGIONAL BY ROW AS crdb_region"), sql
+        cols = _columns(sql)
+        assert cols[0] == "region TEXT NOT NULL", table
+        assert cols[-1].startswith("crdb_region crdb_internal_region NOT VISIBLE NOT NULL"), table
+        assert _case_map(sql) == expected, table
+        assert _pk(sql)[0] == "region", table
+        assert "PARTITION BY" not in sql
 
 
 def test_crdb_control_tables_are_global(topo: Topology) -> None:
@@ -171,17 +204,18 @@ def test_crdb_control_tables_are_global(topo: Topology) -> None:
 def test_crdb_every_create_table_has_a_locality(topo: Topology) -> None:
     for s in _plan(topo, Dialect.COCKROACHDB):
         if s.sql.startswith("CREATE TABLE"):
-            assert re.search(r"\) LOCALITY (GLOBAL|REGIONAL BY ROW AS region)$", s.sql), s.sql
+            assert re.search(r"\) LOCALITY (GLOBAL|REGIONAL BY ROW AS (region|crdb_region))$",
+                             s.sql), s.sql
 
 
 def test_crdb_global_cluster_database_regions(topo: Topology) -> None:
     sqls = _by_db(_plan(topo, Dialect.COCKROACHDB))["cluster:global"]
     alters = [s for s in sqls if s.startswith("ALTER DATABASE")]
     assert alters == [
-        'ALTER DATABASE corridor SET PRIMARY REGION "eu-central"',
-        'ALTER DATABASE corridor ADD REGION IF NOT EXISTS "uk-south"',
-        'ALTER DATABASE corridor ADD REGION IF NOT EXISTS "us-east"',
-        'ALTER DATABASE corridor ADD REGION IF NOT EXISTS "ap-southeast"',
+        'ALTER DATABASE corridor SET PRIMARY REGION "eu-central-1"',
+        'ALTER DATABASE corridor ADD REGION IF NOT EXISTS "eu-west-2"',
+        'ALTER DATABASE corridor ADD REGION IF NOT EXISTS "us-east-1"',
+        'ALTER DATABASE corridor ADD REGION IF NOT EXISTS "ap-southeast-1"',
     ]
     assert not any("cn-east" in s for s in sqls), "the sovereign region leaked into cluster global"
 
@@ -317,13 +351,14 @@ def test_pg_has_no_cockroach_syntax(topo: Topology) -> None:
 def test_plan_with_everything_applied_only_reruns_idempotent_statements(
     topo: Topology, dialect: Dialect,
 ) -> None:
-    statements = _plan(topo, dialect, applied=all_applied)
+    statements = _plan(topo, dialect, applied=all_applied, recorded_regions=_recorded(topo))
     assert statements
     for s in statements:
         assert s.version is None, s
         if s.sql.startswith("CREATE TABLE"):
             assert s.sql.startswith("CREATE TABLE IF NOT EXISTS "), s.sql
         assert not s.sql.startswith(("CREATE INDEX", "CREATE UNIQUE INDEX", "INSERT")), s.sql
+        assert s.phase != "remap", s.sql
         if s.sql.startswith("ALTER DATABASE") and "ADD REGION" in s.sql:
             assert "ADD REGION IF NOT EXISTS" in s.sql
     # Re-planning still carries the idempotent topology statements.
@@ -374,9 +409,14 @@ class _RecordingConn:
     def exec_driver_sql(self, sql: str, *args: object) -> None:
         self.sql.append(sql)
 
-    def execute(self, stmt: object, params: object = None) -> list[object]:
+    def execute(self, stmt: object, params: object = None) -> _NoRows:
         self.sql.append(str(stmt))
-        return []  # nothing applied yet
+        return _NoRows()  # nothing applied yet
+
+
+class _NoRows(list[object]):
+    def first(self) -> None:
+        return None
 
 
 class _RecordingEngine:
@@ -455,3 +495,128 @@ def test_cli_dry_run_prints_the_rendered_plan(topo: Topology, dialect: Dialect) 
     assert result.returncode == 0, result.stderr
     assert result.stdout == migrate.render(_plan(topo, dialect))
     assert result.stdout == (golden_dir / f"{dialect.value}.sql").read_text(encoding="utf-8")
+
+
+# --- region mapping changes on CockroachDB -------------------------------------------------------
+
+
+def _with_region(topo: Topology, **region: Any) -> Topology:
+    raw = yaml.safe_load((repo / "regions.yaml").read_text(encoding="utf-8"))
+    raw["regions"].append({"jurisdictions": ["EU"], "cluster": "global", "sovereign": False,
+                           "status": "planned", **region})
+    return parse(raw)
+
+
+def _global(statements: list[Statement]) -> list[Statement]:
+    return [s for s in statements if s.database == "cluster:global"]
+
+
+def test_crdb_records_the_region_mapping_last(topo: Topology) -> None:
+    for target in ("cluster:global", "cluster:cn"):
+        sqls = _by_db(_plan(topo, Dialect.COCKROACHDB))[target]
+        assert sqls[-1].startswith(
+            f"UPSERT INTO corridor_migrations (scope, version, name) VALUES "
+            f"('{target}/database-regions', 0, '"), sqls[-1]
+    assert '"form":"computed"' in _by_db(_plan(topo, Dialect.COCKROACHDB))["cluster:global"][-1]
+    assert '"form":"code"' in _by_db(_plan(topo, Dialect.COCKROACHDB))["cluster:cn"][-1]
+    assert not any("database-regions" in s.sql for s in _plan(topo, Dialect.POSTGRESQL))
+
+
+def test_crdb_a_new_region_rebuilds_the_computed_column_of_existing_tables(
+    topo: Topology,
+) -> None:
+    grown = _with_region(topo, code="eu-west", cloud="aws", location="eu-west-1",
+                         amqp_vhost="corridor-eu-west", database_region="eu-west-1")
+    applied = {"control": all_applied["control"], "cluster:global": {1, 2},
+               "cluster:cn": all_applied["cluster:cn"]}
+    statements = _global(_plan(grown, Dialect.COCKROACHDB, applied=applied,
+                               recorded_regions=_recorded(topo)))
+    phases = [s.phase for s in statements]
+    assert phases == sorted(phases, key=["prepare", "remap", "migrate", "finish"].index)
+    assert 'ALTER DATABASE corridor ADD REGION IF NOT EXISTS "eu-west-1"' in [
+        s.sql for s in statements]
+    remap = [s.sql for s in statements if s.phase == "remap"]
+    early = [t.name for m in migrations if m.version in {1, 2}
+             for t in m.regional if hasattr(t, "body")]
+    assert early and len(remap) == 5 * len(early)
+    for i, table in enumerate(early):
+        steps = remap[5 * i: 5 * i + 5]
+        assert steps[0] == f"ALTER TABLE {table} DROP COLUMN IF EXISTS crdb_region_next"
+        assert steps[1].startswith(f"ALTER TABLE {table} ADD COLUMN crdb_region_next "
+                                   "crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region ")
+        assert _case_map(steps[1].replace("crdb_region_next", "crdb_region")) == (
+            grown.database_regions("global"))
+        assert steps[2:] == [
+            f"ALTER TABLE {table} SET LOCALITY REGIONAL BY ROW AS crdb_region_next",
+            f"ALTER TABLE {table} DROP COLUMN crdb_region",
+            f"ALTER TABLE {table} RENAME COLUMN crdb_region_next TO crdb_region"]
+    # Tables of migrations not yet applied are created with the new mapping, not rebuilt.
+    created = _creates([s.sql for s in statements if s.phase == "migrate"])
+    assert created and not set(created) & set(early)
+    for sql in created.values():
+        if "REGIONAL BY ROW" in sql:
+            assert _case_map(sql)["eu-west"] == "eu-west-1"
+    assert "eu-west-1" in statements[-1].sql and statements[-1].phase == "finish"
+
+
+def test_crdb_an_unchanged_mapping_rebuilds_nothing(topo: Topology) -> None:
+    statements = _plan(topo, Dialect.COCKROACHDB, applied=all_applied,
+                       recorded_regions=_recorded(topo))
+    assert not [s for s in statements if s.phase == "remap"]
+
+
+def test_crdb_a_new_region_on_the_code_named_cluster_only_adds_the_region(
+    topo: Topology,
+) -> None:
+    raw = yaml.safe_load((repo / "regions.yaml").read_text(encoding="utf-8"))
+    raw["regions"].append({"code": "cn-north", "jurisdictions": ["CN"], "cloud": "alibaba",
+                           "location": "cn-beijing", "cluster": "cn", "sovereign": False,
+                           "amqp_vhost": "corridor-cn-north", "status": "planned"})
+    for r in raw["regions"]:
+        if r["code"] == "cn-east":
+            r["sovereign"] = False
+    grown = parse(raw)
+    statements = [s for s in _plan(grown, Dialect.COCKROACHDB, applied=all_applied,
+                                   recorded_regions=_recorded(topo))
+                  if s.database == "cluster:cn"]
+    assert 'ALTER DATABASE corridor ADD REGION IF NOT EXISTS "cn-north"' in [
+        s.sql for s in statements]
+    assert not [s for s in statements if s.phase == "remap"]
+
+
+@pytest.mark.parametrize("recorded", [None, '{"form":"code","regions":{"eu-central":"eu-central"}}'])
+def test_crdb_refuses_to_switch_a_live_cluster_to_computed_homes(
+    topo: Topology, recorded: str | None,
+) -> None:
+    """A cluster created with code-named regions (or before mappings were recorded) cannot be
+    switched in place: the REGIONAL BY ROW column would change type."""
+    records = _recorded(topo)
+    if recorded is None:
+        del records["cluster:global"]
+    else:
+        records["cluster:global"] = recorded
+    with pytest.raises(migrate.MigrationRefused, match="cluster:global: its tables home rows by "
+                                                       "region code"):
+        _plan(topo, Dialect.COCKROACHDB, applied=all_applied, recorded_regions=records)
+    # A fresh cluster has nothing to switch.
+    assert _plan(topo, Dialect.COCKROACHDB, recorded_regions=records)
+
+
+def test_crdb_refuses_to_switch_computed_homes_back_to_codes(topo: Topology) -> None:
+    raw = yaml.safe_load((repo / "regions.yaml").read_text(encoding="utf-8"))
+    for r in raw["regions"]:
+        r.pop("database_region", None)
+    with pytest.raises(migrate.MigrationRefused, match="computed database region"):
+        _plan(parse(raw), Dialect.COCKROACHDB, applied=all_applied,
+              recorded_regions=_recorded(topo))
+
+
+def test_crdb_apply_reads_the_recorded_mapping(
+    monkeypatch: pytest.MonkeyPatch, topo: Topology,
+) -> None:
+    executed = _record_apply(monkeypatch, topo, "cockroachdb")
+    for target in ("cluster:global", "cluster:cn"):
+        reads = [s for s in executed[target] if "database-regions" not in s
+                 and s.startswith("SELECT name FROM corridor_migrations")]
+        assert len(reads) == 1, executed[target]
+    assert not any("SELECT name FROM corridor_migrations" in s for s in executed["control"])

@@ -102,7 +102,35 @@ def test_region_fields_are_parsed() -> None:
     r = load().region("uk-south")
     assert r == topology.Region(
         code="uk-south", jurisdictions=("UK",), cloud="azure", location="uksouth",
-        cluster="global", sovereign=False, amqp_vhost="corridor-uk-south", status="active")
+        cluster="global", sovereign=False, amqp_vhost="corridor-uk-south", status="active",
+        database_region="eu-west-2")
+
+
+def test_database_region_defaults_to_the_code(raw: Raw) -> None:
+    del _region(raw, "us-east")["database_region"]
+    topo = parse(raw)
+    assert topo.region("us-east").database_region == "us-east"
+    assert topo.region("cn-east").database_region == "cn-east"
+    assert topo.database_regions("global") == {
+        "eu-central": "eu-central-1", "uk-south": "eu-west-2", "us-east": "us-east",
+        "ap-southeast": "ap-southeast-1"}
+
+
+def test_database_region_twice_in_one_cluster(raw: Raw) -> None:
+    _region(raw, "us-east")["database_region"] = "eu-central-1"
+    err = _fails(raw)
+    _assert_names(err, "cluster global: database region eu-central-1", "database_region")
+
+
+def test_the_same_database_region_in_two_clusters_is_fine(raw: Raw) -> None:
+    _region(raw, "cn-east")["database_region"] = "eu-central-1"
+    assert parse(raw).region("cn-east").database_region == "eu-central-1"
+
+
+@pytest.mark.parametrize("bad", ["", "EU-CENTRAL-1", "eu central", "x", 7, "eu'1"])
+def test_database_region_malformed(raw: Raw, bad: object) -> None:
+    _region(raw, "us-east")["database_region"] = bad
+    _assert_names(_fails(raw), "region us-east", "database_region")
 
 
 def test_topology_is_immutable() -> None:
@@ -356,6 +384,7 @@ def _extra_regions(raw: Raw, total: int) -> None:
         extra = copy.deepcopy(template)
         extra["code"] = f"eu-extra{i}"
         extra["amqp_vhost"] = f"corridor-eu-extra{i}"
+        extra["database_region"] = f"eu-extra-{i}"
         raw["regions"].append(extra)
     assert len(raw["regions"]) == total
 

@@ -1,8 +1,8 @@
 -- database: control
-ALTER DATABASE corridor SET PRIMARY REGION "eu-central";
-ALTER DATABASE corridor ADD REGION IF NOT EXISTS "uk-south";
-ALTER DATABASE corridor ADD REGION IF NOT EXISTS "us-east";
-ALTER DATABASE corridor ADD REGION IF NOT EXISTS "ap-southeast";
+ALTER DATABASE corridor SET PRIMARY REGION "eu-central-1";
+ALTER DATABASE corridor ADD REGION IF NOT EXISTS "eu-west-2";
+ALTER DATABASE corridor ADD REGION IF NOT EXISTS "us-east-1";
+ALTER DATABASE corridor ADD REGION IF NOT EXISTS "ap-southeast-1";
 CREATE TABLE IF NOT EXISTS corridor_migrations (
     scope TEXT NOT NULL,
     version INT NOT NULL,
@@ -182,10 +182,10 @@ ALTER TABLE tenants ADD COLUMN erased_at TIMESTAMPTZ;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 6, 'keys_and_erasure');
 
 -- database: cluster:global
-ALTER DATABASE corridor SET PRIMARY REGION "eu-central";
-ALTER DATABASE corridor ADD REGION IF NOT EXISTS "uk-south";
-ALTER DATABASE corridor ADD REGION IF NOT EXISTS "us-east";
-ALTER DATABASE corridor ADD REGION IF NOT EXISTS "ap-southeast";
+ALTER DATABASE corridor SET PRIMARY REGION "eu-central-1";
+ALTER DATABASE corridor ADD REGION IF NOT EXISTS "eu-west-2";
+ALTER DATABASE corridor ADD REGION IF NOT EXISTS "us-east-1";
+ALTER DATABASE corridor ADD REGION IF NOT EXISTS "ap-southeast-1";
 CREATE TABLE IF NOT EXISTS corridor_migrations (
     scope TEXT NOT NULL,
     version INT NOT NULL,
@@ -194,7 +194,7 @@ CREATE TABLE IF NOT EXISTS corridor_migrations (
     PRIMARY KEY (scope, version)
 ) LOCALITY GLOBAL;
 CREATE TABLE accounts (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT,
     kind TEXT NOT NULL CHECK (kind IN ('customer', 'internal')),
@@ -214,20 +214,22 @@ CREATE TABLE accounts (
         NOT debits_must_not_exceed_credits
         OR debits_posted + debits_pending <= credits_posted),
     CONSTRAINT accounts_owner CHECK ((kind = 'customer') = (tenant_id IS NOT NULL)),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE INDEX accounts_tenant_idx ON accounts (region, tenant_id, id);
 CREATE UNIQUE INDEX accounts_internal_idx ON accounts (region, purpose, currency) WHERE kind = 'internal';
 CREATE TABLE journals (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT,
     kind TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE TABLE transfers (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     journal_id TEXT NOT NULL,
     tenant_id TEXT,
@@ -240,11 +242,12 @@ CREATE TABLE transfers (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK (debit_account_id <> credit_account_id),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE INDEX transfers_tenant_idx ON transfers (region, tenant_id, id);
 CREATE TABLE entries (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     account_id TEXT NOT NULL,
     seq BIGINT NOT NULL CHECK (seq > 0),
     transfer_id TEXT NOT NULL,
@@ -253,31 +256,34 @@ CREATE TABLE entries (
     amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
     currency TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (region, account_id, seq)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, account_id, seq),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE TABLE idempotency_keys (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     key TEXT NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
     operation TEXT NOT NULL,
     request_hash BYTEA NOT NULL,
     response JSONB NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (region, tenant_id, key)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, tenant_id, key),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE TABLE outbox (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT,
     topic TEXT NOT NULL,
     payload JSONB NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     published_at TIMESTAMPTZ,
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE INDEX outbox_unpublished_idx ON outbox (region, id) WHERE published_at IS NULL;
 CREATE TABLE audit_events (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT,
     actor TEXT NOT NULL,
@@ -285,11 +291,12 @@ CREATE TABLE audit_events (
     target TEXT,
     detail JSONB NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 1, 'initial');
 CREATE TABLE fx_quotes (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     sell_currency TEXT NOT NULL,
@@ -307,12 +314,13 @@ CREATE TABLE fx_quotes (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK (sell_currency <> buy_currency),
     CHECK ((status = 'EXECUTED') = (journal_id IS NOT NULL)),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE INDEX fx_quotes_tenant_idx ON fx_quotes (region, tenant_id, id);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 2, 'fx');
 CREATE TABLE virtual_accounts (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     account_id TEXT NOT NULL,
@@ -327,12 +335,13 @@ CREATE TABLE virtual_accounts (
     status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'CLOSED')),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK ((scheme = 'IBAN') = (iban IS NOT NULL)),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE UNIQUE INDEX virtual_accounts_routing_idx ON virtual_accounts (region, routing_key);
 CREATE INDEX virtual_accounts_account_idx ON virtual_accounts (region, tenant_id, account_id, id);
 CREATE TABLE data_keys (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     subject_id TEXT NOT NULL,
@@ -341,11 +350,12 @@ CREATE TABLE data_keys (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     destroyed_at TIMESTAMPTZ,
     CHECK ((wrapped_key IS NULL) = (destroyed_at IS NOT NULL)),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE UNIQUE INDEX data_keys_subject_idx ON data_keys (region, subject_id);
 CREATE TABLE beneficiaries (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     country TEXT NOT NULL CHECK (length(country) = 2),
@@ -360,11 +370,12 @@ CREATE TABLE beneficiaries (
     address_sealed BYTEA,
     status TEXT NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'ERASED')),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE INDEX beneficiaries_tenant_idx ON beneficiaries (region, tenant_id, id);
 CREATE TABLE payouts (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     account_id TEXT NOT NULL,
@@ -392,14 +403,15 @@ CREATE TABLE payouts (
     CHECK ((fee_minor > 0) = (fee_transfer_id IS NOT NULL)),
     CHECK (external_id IS NULL OR batch_id IS NOT NULL),
     CHECK ((status = 'RETURNED') = (return_transfer_id IS NOT NULL)),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE INDEX payouts_tenant_idx ON payouts (region, tenant_id, id);
 CREATE INDEX payouts_returns_due_idx ON payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
 CREATE INDEX payouts_batch_idx ON payouts (region, batch_id, id) WHERE batch_id IS NOT NULL;
 CREATE UNIQUE INDEX payouts_external_idx ON payouts (region, batch_id, external_id) WHERE external_id IS NOT NULL;
 CREATE TABLE payout_batches (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     account_id TEXT NOT NULL,
@@ -409,11 +421,12 @@ CREATE TABLE payout_batches (
     status TEXT NOT NULL CHECK (status IN ('PROCESSING', 'COMPLETED')),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     completed_at TIMESTAMPTZ,
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE INDEX payout_batches_tenant_idx ON payout_batches (region, tenant_id, id);
 CREATE TABLE incoming_payments (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     bank_reference TEXT NOT NULL,
     source TEXT NOT NULL CHECK (source IN ('SIMULATED', 'CAMT053', 'CSV')),
@@ -436,13 +449,14 @@ CREATE TABLE incoming_payments (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK ((status = 'SUSPENSE') = (account_id IS NULL) OR status = 'RETURNED'),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE UNIQUE INDEX incoming_payments_bank_ref_idx ON incoming_payments (region, bank_reference);
 CREATE INDEX incoming_payments_tenant_idx ON incoming_payments (region, tenant_id, id);
 CREATE INDEX incoming_payments_suspense_idx ON incoming_payments (region, id) WHERE status = 'SUSPENSE';
 CREATE TABLE webhook_endpoints (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     url TEXT NOT NULL CHECK (length(url) BETWEEN 1 AND 2048),
@@ -454,11 +468,12 @@ CREATE TABLE webhook_endpoints (
     status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'DISABLED')),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE INDEX webhook_endpoints_tenant_idx ON webhook_endpoints (region, tenant_id, id);
 CREATE TABLE webhook_deliveries (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     endpoint_id TEXT NOT NULL,
@@ -472,22 +487,24 @@ CREATE TABLE webhook_deliveries (
     last_error TEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     delivered_at TIMESTAMPTZ,
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE UNIQUE INDEX webhook_deliveries_event_idx ON webhook_deliveries (region, endpoint_id, event_id);
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (region, next_attempt_at) WHERE status = 'PENDING';
 CREATE INDEX webhook_deliveries_tenant_idx ON webhook_deliveries (region, tenant_id, id);
 CREATE TABLE message_inbox (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     consumer TEXT NOT NULL,
     message_id TEXT NOT NULL,
     processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (region, consumer, message_id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, consumer, message_id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE INDEX outbox_relay_idx ON outbox (region, created_at, id) WHERE published_at IS NULL;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 3, 'money_out');
 CREATE TABLE review_cases (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     decision_id TEXT NOT NULL,
@@ -504,12 +521,13 @@ CREATE TABLE review_cases (
     note TEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK ((status = 'OPEN') = (resolved_by IS NULL)),
-    PRIMARY KEY (region, id)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, id),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE INDEX review_cases_status_idx ON review_cases (region, status, id);
 CREATE UNIQUE INDEX review_cases_open_subject_idx ON review_cases (region, subject_id) WHERE status = 'OPEN';
 CREATE TABLE limit_usage (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     meter TEXT NOT NULL,
     scope TEXT NOT NULL,
@@ -519,20 +537,22 @@ CREATE TABLE limit_usage (
     currency TEXT NOT NULL,
     amount_minor BIGINT NOT NULL CHECK (amount_minor >= 0),
     count INT NOT NULL CHECK (count >= 0),
-    PRIMARY KEY (region, tenant_id, meter, scope, scope_id, period, period_start)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, tenant_id, meter, scope, scope_id, period, period_start),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 ALTER TABLE payouts ADD COLUMN review_case_id TEXT;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 4, 'policies');
 CREATE TABLE audit_chain (
-    region crdb_internal_region NOT NULL,
+    region TEXT NOT NULL,
     seq BIGINT NOT NULL CHECK (seq > 0),
     event_id TEXT NOT NULL,
     event_created_at TIMESTAMPTZ NOT NULL,
     prev_hash BYTEA NOT NULL,
     hash BYTEA NOT NULL,
     chained_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (region, seq)
-) LOCALITY REGIONAL BY ROW AS region;
+    PRIMARY KEY (region, seq),
+    crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
+) LOCALITY REGIONAL BY ROW AS crdb_region;
 CREATE UNIQUE INDEX audit_chain_event_idx ON audit_chain (region, event_id);
 CREATE INDEX audit_events_time_idx ON audit_events (region, created_at, id);
 CREATE FUNCTION corridor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only', ERRCODE = '42501'; END $$;
@@ -546,6 +566,7 @@ ALTER TABLE data_keys ADD COLUMN retired_at TIMESTAMPTZ;
 CREATE INDEX data_keys_destroyed_idx ON data_keys (region, destroyed_at) WHERE destroyed_at IS NOT NULL;
 CREATE INDEX data_keys_tenant_idx ON data_keys (region, tenant_id);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 6, 'keys_and_erasure');
+UPSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global/database-regions', 0, '{"form":"computed","regions":{"ap-southeast":"ap-southeast-1","eu-central":"eu-central-1","uk-south":"eu-west-2","us-east":"us-east-1"}}');
 
 -- database: cluster:cn
 ALTER DATABASE corridor SET PRIMARY REGION "cn-east";
@@ -909,3 +930,4 @@ ALTER TABLE data_keys ADD COLUMN retired_at TIMESTAMPTZ;
 CREATE INDEX data_keys_destroyed_idx ON data_keys (region, destroyed_at) WHERE destroyed_at IS NOT NULL;
 CREATE INDEX data_keys_tenant_idx ON data_keys (region, tenant_id);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 6, 'keys_and_erasure');
+UPSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn/database-regions', 0, '{"form":"code","regions":{"cn-east":"cn-east"}}');
