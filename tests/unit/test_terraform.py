@@ -100,7 +100,6 @@ class EnvironmentWiring:
     alicloud_locations: frozenset[str]
     validated_clouds: frozenset[str]
     validated_alicloud_locations: frozenset[str]
-    cockroach_region_for_location: dict[str, str]
     self_hosted_location: str
     self_hosted_alias: str
 
@@ -156,9 +155,6 @@ def environment_wiring(parsed: Hcl) -> EnvironmentWiring:
         alicloud_locations=frozenset(unquote(v) for v in local["alicloud_locations"]),
         validated_clouds=_validated(parsed, "cloud"),
         validated_alicloud_locations=_validated(parsed, "location"),
-        cockroach_region_for_location={
-            unquote(k): unquote(v) for k, v in local["cockroach_cloud_region_for_location"].items()
-        },
         self_hosted_location=unquote(crdb["self_hosted_location"]),
         self_hosted_alias=_alias_of(crdb),
     )
@@ -220,15 +216,14 @@ def _alibaba_problems(topology: Topology, wiring: EnvironmentWiring,
 def _database_problems(topology: Topology, wiring: EnvironmentWiring,
                        root: RootEnvironment) -> list[str]:
     provider = root.cockroach_cloud_provider.lower()
-    needed = {f"{r.cloud}:{r.location}": r.code
-              for r in _cloud_cluster_regions(topology) if r.cloud != provider}
-    mapping = wiring.cockroach_region_for_location
-    problems = [f"region {code}: no CockroachDB Cloud region for {key} "
-                f"(modules/environment local.cockroach_cloud_region_for_location)"
-                for key, code in sorted(needed.items()) if key not in mapping]
-    problems += [f"CockroachDB Cloud region mapping for {key}, which no region of a CockroachDB "
-                 f"Cloud cluster uses on environment {root.name}"
-                 for key in sorted(set(mapping) - set(needed))]
+    cloud = _cloud_cluster_regions(topology)
+    problems = [f"region {r.code}: no database_region, the CockroachDB Cloud region on "
+                f"{provider} that hosts its rows (regions.yaml)"
+                for r in cloud if r.database_region == r.code]
+    problems += [f"region {r.code}: on {r.cloud} in {r.location}, but its rows would live in "
+                 f"{r.database_region} (database_region)"
+                 for r in cloud
+                 if r.cloud == provider and r.database_region not in {r.code, r.location}]
     sovereign = [r for r in topology.regions if r not in _cloud_cluster_regions(topology)]
     problems += [f"region {r.code}: sovereign cluster {r.cluster} is self-hosted on alibaba in "
                  f"{wiring.self_hosted_location}, but the region is on {r.cloud} in {r.location}"
@@ -442,21 +437,42 @@ def test_an_alibaba_location_without_provider_disagrees(tmp_path: Path) -> None:
     assert any("wires Alibaba Cloud location ap-southeast-1" in p for p in problems)
 
 
-def test_a_removed_region_leaves_stale_terraform_data(tmp_path: Path) -> None:
+def test_a_removed_region_leaves_nothing_behind_in_terraform(tmp_path: Path) -> None:
     def remove_uk_south(raw: dict[str, Any]) -> None:
         raw["regions"] = [r for r in raw["regions"] if r["code"] != "uk-south"]
 
-    problems = _disagreements(tmp_path, remove_uk_south)
-    assert any("mapping for azure:uksouth" in p for p in problems)
+    assert _disagreements(tmp_path, remove_uk_south) == []
 
 
-def test_a_new_location_needs_a_database_region(tmp_path: Path) -> None:
+def test_a_region_of_a_cloud_cluster_needs_a_database_region(tmp_path: Path) -> None:
     new = {"code": "eu-west", "jurisdictions": ["EU"], "cloud": "azure", "location": "westeurope",
            "cluster": "global", "sovereign": False, "amqp_vhost": "corridor-eu-west",
            "status": "planned"}
     problems = _disagreements(tmp_path, lambda raw: raw["regions"].append(new))
-    assert any(p.startswith("region eu-west: no CockroachDB Cloud region for azure:westeurope")
-               for p in problems)
+    assert any(p.startswith("region eu-west: no database_region") for p in problems)
+    new["database_region"] = "eu-west-1"
+    assert _disagreements(tmp_path, lambda raw: raw["regions"].append(new)) == []
+
+
+def test_an_aws_region_homed_elsewhere_disagrees(tmp_path: Path) -> None:
+    problems = _disagreements(tmp_path, lambda raw: _region(raw, "us-east").update(
+        database_region="us-west-2"))
+    assert ("region us-east: on aws in us-east-1, but its rows would live in us-west-2 "
+            "(database_region)") in problems
+
+
+def test_the_cockroachdb_module_reads_database_region() -> None:
+    """The same names reach the database twice: through Terraform's cluster regions and through
+    regions/ddl.py's ADD REGION. Terraform must take them from regions.yaml, not keep its own."""
+    module = terraform_dir / "modules" / "cockroachdb"
+    main = load_hcl(module / "main.tf")
+    cloud_region = str(locals_of(main)["cloud_region"])
+    assert "database_region" in cloud_region
+    assert "location" not in cloud_region
+    for variables in (module / "variables.tf", environment_module_dir / "variables.tf"):
+        text = variables.read_text(encoding="utf-8")
+        assert re.search(r"database_region\s*=\s*optional\(string\)", text), variables
+    assert "database_region" in (module / "self_hosted.tf").read_text(encoding="utf-8")
 
 
 def test_a_moved_sovereign_region_disagrees(tmp_path: Path) -> None:
@@ -469,7 +485,7 @@ def test_a_moved_sovereign_region_disagrees(tmp_path: Path) -> None:
 def test_a_new_aws_region_is_one_entry(tmp_path: Path) -> None:
     new = {"code": "eu-west", "jurisdictions": ["EU"], "cloud": "aws", "location": "eu-west-1",
            "cluster": "global", "sovereign": False, "amqp_vhost": "corridor-eu-west",
-           "status": "planned"}
+           "status": "planned", "database_region": "eu-west-1"}
     assert _disagreements(tmp_path, lambda raw: raw["regions"].append(new)) == []
 
 

@@ -1,8 +1,9 @@
 # CockroachDB Cloud (Advanced) for the clusters without sovereign regions. A CockroachDB
 # Cloud cluster runs on one cloud and names its regions after that cloud's (for example
-# eu-central-1), not after Corridor's region codes: output database_regions maps one to the
-# other. regions/ddl.py adds database regions named by Corridor's codes, which such a cluster
-# does not know (README: "Limits").
+# eu-central-1), not after Corridor's region codes: each region's database_region in
+# regions.yaml names the cloud region hosting its rows. regions/ddl.py adds those database
+# regions and homes every row by a column computed from its code; output database_regions
+# repeats the mapping.
 
 resource "cockroach_cluster" "shared" {
   for_each          = local.cloud_clusters

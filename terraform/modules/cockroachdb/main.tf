@@ -21,12 +21,17 @@ locals {
 
   cloud_provider = lower(var.cloud.provider)
 
-  # Corridor region code -> the CockroachDB Cloud region that hosts its nodes.
+  # Corridor region code -> the CockroachDB Cloud region that hosts its rows: regions.yaml's
+  # database_region, which regions/ddl.py also gives the database (ADD REGION, crdb_region).
   cloud_region = {
-    for r in var.regions : r.code => (
-      r.cloud == local.cloud_provider ? r.location : lookup(var.cloud_region_for_location, "${r.cloud}:${r.location}", null)
-    ) if contains(keys(local.cloud_clusters), r.cluster)
+    for r in var.regions : r.code => r.database_region
+    if contains(keys(local.cloud_clusters), r.cluster)
   }
+  # A region on the Cloud cluster's own cloud keeps its rows in its own location.
+  misplaced = [
+    for r in var.regions : r.code
+    if contains(keys(local.cloud_clusters), r.cluster) && lower(r.cloud) == local.cloud_provider && r.database_region != null && r.database_region != r.location
+  ]
 
   cluster_settings_sql = [
     "SET CLUSTER SETTING sql.txn.read_committed_isolation.enabled = true",
@@ -39,7 +44,12 @@ resource "terraform_data" "topology_checks" {
   lifecycle {
     precondition {
       condition     = alltrue([for code, name in local.cloud_region : name != null])
-      error_message = "Every region of a CockroachDB Cloud cluster needs a cloud region on ${var.cloud.provider}: add \"<cloud>:<location>\" of ${jsonencode([for code, name in local.cloud_region : code if name == null])} to cloud_region_for_location."
+      error_message = "Every region of a CockroachDB Cloud cluster needs database_region in regions.yaml, the ${var.cloud.provider} region that hosts its rows: ${jsonencode([for code, name in local.cloud_region : code if name == null])} have none."
+    }
+
+    precondition {
+      condition     = length(local.misplaced) == 0
+      error_message = "Regions on ${var.cloud.provider} keep their rows in their own location: database_region of ${jsonencode(local.misplaced)} must equal their location."
     }
 
     precondition {

@@ -1,7 +1,7 @@
 # Self-hosted CockroachDB for sovereign clusters: ECS instances in the region's own VPC and
 # location (cn-shanghai for cluster cn), so no byte of the cluster leaves it. Each node starts
-# with --locality=region=<Corridor region code>,zone=<zone>, which is the name regions/ddl.py
-# gives the database region. Node certificates are created once by an operator inside the
+# with --locality=region=<database_region, default the Corridor region code>,zone=<zone>, which
+# is the name regions/ddl.py gives the database region. Node certificates are created once by an operator inside the
 # location (`cockroach cert`, README) and kept in the region's KMS Secrets Manager; the nodes
 # read them at boot through their RAM role, so no key material passes through Terraform.
 # Node 0 initialises the cluster and applies local.cluster_settings_sql.
@@ -21,7 +21,7 @@ locals {
       for i in range(var.self_hosted.node_count) : "${name}-${i}" => {
         cluster = name
         index   = i
-        region  = local.regions_by_cluster[name][0].code
+        region  = coalesce(local.regions_by_cluster[name][0].database_region, local.regions_by_cluster[name][0].code)
         zone    = var.self_hosted_network[name].zone_ids[i % length(var.self_hosted_network[name].zone_ids)]
         vswitch = var.self_hosted_network[name].vswitch_ids[i % length(var.self_hosted_network[name].vswitch_ids)]
         # Fixed addresses so that every node knows the join list before any exists.

@@ -28,6 +28,9 @@ variable "regions" {
     sovereign     = bool
     amqp_vhost    = string
     status        = string
+    # The region's name in its cluster: the CockroachDB Cloud region hosting its rows on a
+    # Cloud cluster; the node locality (default: the code) on a self-hosted one.
+    database_region = optional(string)
   }))
 }
 
@@ -65,12 +68,6 @@ variable "cloud" {
     condition     = var.cloud.nodes_per_region >= 3
     error_message = "cloud.nodes_per_region must be at least 3 (a region survives a node's loss)."
   }
-}
-
-variable "cloud_region_for_location" {
-  description = "CockroachDB Cloud region (on cloud.provider) serving a Corridor region whose own cloud differs from cloud.provider, keyed \"<cloud>:<location>\" as in regions.yaml (e.g. \"azure:uksouth\" = \"eu-west-2\"). Regions already on cloud.provider use their own location."
-  type        = map(string)
-  default     = {}
 }
 
 variable "self_hosted" {

@@ -9,7 +9,6 @@ module "cockroachdb" {
   clusters                  = var.topology.clusters
   regions                   = var.topology.regions
   cloud                     = var.cockroach_cloud
-  cloud_region_for_location = local.cockroach_cloud_region_for_location
   self_hosted               = var.cockroach_self_hosted
   self_hosted_location      = "cn-shanghai"
   labels                    = local.tags

@@ -22,13 +22,6 @@ locals {
   database_url_envs = distinct(concat([var.topology.control.database_url_env], [for c in var.topology.clusters : c.database_url_env]))
   secret_names      = concat(local.database_url_envs, ["CORRIDOR_API_KEY_PEPPER", "AMQP_URL"])
 
-  # Nearest CockroachDB Cloud region (on var.cockroach_cloud.provider) for cloud locations of
-  # regions in a CockroachDB Cloud cluster that are not on that provider.
-  cockroach_cloud_region_for_location = {
-    "azure:uksouth"          = "eu-west-2"
-    "alibaba:ap-southeast-1" = "ap-southeast-1"
-  }
-
   api_hostname = { for code, r in local.regions : code => "api-${code}.${var.api_domain}" }
 
   tags = merge(var.tags, { "corridor-environment" = var.environment, "managed-by" = "terraform" })

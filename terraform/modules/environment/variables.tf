@@ -25,6 +25,8 @@ variable "topology" {
       sovereign     = bool
       amqp_vhost    = string
       status        = string
+      # The name the cluster knows the region by (regions/ddl.py); the code when absent.
+      database_region = optional(string)
     }))
   })
 

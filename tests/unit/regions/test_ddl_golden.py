@@ -159,7 +159,8 @@ def test_crdb_cn_regional_tables_are_regional_by_row_on_region(topo: Topology) -
         assert cols[0] == "region crdb_internal_region NOT NULL", table
         assert sum(c.startswith("region ") for c in cols) == 1, table
         assert _pk(sql)[0] == "region", table
-        assert "crdb_region" not in sql and "PARTITION BY" not in sql
+        assert "crdb_region" not in sql
+        assert "PARTITION BY" not in sql
 
 
 def _case_map(sql: str) -> dict[str, str]:
@@ -538,7 +539,8 @@ def test_crdb_a_new_region_rebuilds_the_computed_column_of_existing_tables(
     remap = [s.sql for s in statements if s.phase == "remap"]
     early = [t.name for m in migrations if m.version in {1, 2}
              for t in m.regional if hasattr(t, "body")]
-    assert early and len(remap) == 5 * len(early)
+    assert early
+    assert len(remap) == 5 * len(early)
     for i, table in enumerate(early):
         steps = remap[5 * i: 5 * i + 5]
         assert steps[0] == f"ALTER TABLE {table} DROP COLUMN IF EXISTS crdb_region_next"
@@ -552,11 +554,13 @@ def test_crdb_a_new_region_rebuilds_the_computed_column_of_existing_tables(
             f"ALTER TABLE {table} RENAME COLUMN crdb_region_next TO crdb_region"]
     # Tables of migrations not yet applied are created with the new mapping, not rebuilt.
     created = _creates([s.sql for s in statements if s.phase == "migrate"])
-    assert created and not set(created) & set(early)
+    assert created
+    assert not set(created) & set(early)
     for sql in created.values():
         if "REGIONAL BY ROW" in sql:
             assert _case_map(sql)["eu-west"] == "eu-west-1"
-    assert "eu-west-1" in statements[-1].sql and statements[-1].phase == "finish"
+    assert "eu-west-1" in statements[-1].sql
+    assert statements[-1].phase == "finish"
 
 
 def test_crdb_an_unchanged_mapping_rebuilds_nothing(topo: Topology) -> None:
@@ -584,7 +588,10 @@ def test_crdb_a_new_region_on_the_code_named_cluster_only_adds_the_region(
     assert not [s for s in statements if s.phase == "remap"]
 
 
-@pytest.mark.parametrize("recorded", [None, '{"form":"code","regions":{"eu-central":"eu-central"}}'])
+_code_named = '{"form":"code","regions":{"eu-central":"eu-central"}}'
+
+
+@pytest.mark.parametrize("recorded", [None, _code_named])
 def test_crdb_refuses_to_switch_a_live_cluster_to_computed_homes(
     topo: Topology, recorded: str | None,
 ) -> None:
