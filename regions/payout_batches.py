@@ -30,7 +30,7 @@ from payments.errors import (
 )
 from payments.ledger import AccountStatus
 from payments.principal import Principal
-from regions import beneficiaries, idempotency
+from regions import beneficiaries, idempotency, xr_dispatch
 from regions.events import Event, Trail
 from regions.ledger_store import (
     PlannedTransfer,
@@ -39,7 +39,16 @@ from regions.ledger_store import (
     post_journal,
     sharded_account,
 )
-from regions.payouts import CreatePayout, Plan, Route, created_event, plan, policy_events, route
+from regions.payouts import (
+    CreatePayout,
+    Plan,
+    Route,
+    clearing_purpose,
+    created_event,
+    plan,
+    policy_events,
+    route,
+)
 from regions.policy_gate import PolicyGate
 from regions.sealing import Sealer
 from regions.tables import payout_batches, payouts
@@ -88,17 +97,21 @@ def _request(cmd: CreatePayoutBatch) -> dict[str, Any]:
     return {"accountId": cmd.account_id, "atomic": cmd.atomic, "items": [list(r) for r in cmd.raw]}
 
 
-def _route(cmd: CreatePayoutBatch, who: Principal, bens: Mapping[str, Row[Any]]
-           ) -> tuple[list[_Routed], dict[int, DomainError]]:
-    """Each item's route, or its error."""
+def _route(cmd: CreatePayoutBatch, who: Principal, gate: PolicyGate,
+           bens: Mapping[str, Row[Any]]) -> tuple[list[_Routed], dict[int, DomainError]]:
+    """Each item's route, or its error (an item whose payee may not go to its rail's region
+    included)."""
     routed: list[_Routed] = []
     rejected: dict[int, DomainError] = {}
     for index, item in enumerate(cmd.items):
         try:
             if isinstance(item, DomainError):
                 raise item
-            routed.append(_Routed(index, item, route(who, item, bens.get(item.beneficiary_id)),
-                                  cmd.external_ids[index]))
+            way = route(who, item, bens.get(item.beneficiary_id))
+            if way.rail.region != who.region:
+                xr_dispatch.fields_for(gate, who.tenant.jurisdiction, who.region,
+                                       way.rail.region)
+            routed.append(_Routed(index, item, way, cmd.external_ids[index]))
         except InvalidInput as exc:
             prefix = f"items[{index}]."
             field = exc.field if exc.field is None or exc.field.startswith(prefix) else (
@@ -169,18 +182,21 @@ async def _write(conn: AsyncConnection, who: Principal, account_id: str, currenc
     """The holds as one pending journal, then every payout in one statement; returns each
     payout's created event."""
     shard = pick_shard()
-    clearing = await sharded_account(conn, who.region, "payout_clearing", currency, shard)
+    clearing = {purpose: await sharded_account(conn, who.region, purpose, currency, shard)
+                for purpose in sorted({clearing_purpose(who.region, a.plan.rail.region)
+                                       for a in accepted})}
     fees = await sharded_account(conn, who.region, "fees", currency, shard)
     payout_ids = [a.payout_id for a in accepted]
     planned = []
     for payout_id, a in zip(payout_ids, accepted, strict=True):
-        planned.append(PlannedTransfer(account_id, clearing, a.cmd.amount_minor, currency,
-                                       f"payout {payout_id}"))
+        planned.append(PlannedTransfer(
+            account_id, clearing[clearing_purpose(who.region, a.plan.rail.region)],
+            a.cmd.amount_minor, currency, f"payout {payout_id}"))
         if a.plan.fee_minor > 0:
             planned.append(PlannedTransfer(account_id, fees, a.plan.fee_minor, currency,
                                            f"payout fee {payout_id}"))
     outcome = await post_journal(conn, who.region, who.tenant.id, "payout_batch_hold", planned,
-                                 internal_ids=[clearing, fees], pending=True)
+                                 internal_ids=[*clearing.values(), fees], pending=True)
     transfer_ids = iter(outcome.transfer_ids)
     holds, fee_transfers = [], []
     for a in accepted:
@@ -219,7 +235,7 @@ async def create_batch_txn(conn: AsyncConnection, who: Principal, sealer: Sealer
             raise AccountNotActive(account.id, account.status)
         wanted = [i.beneficiary_id for i in cmd.items if isinstance(i, CreatePayout)]
         bens = await beneficiaries.rows_by_id(conn, who.region, who.tenant.id, wanted)
-        routed, rejected = _route(cmd, who, bens)
+        routed, rejected = _route(cmd, who, gate, bens)
         for r in [r for r in routed if r.cmd.currency != account.currency]:
             rejected[r.index] = CurrencyMismatch(account.id, account.currency, r.cmd.currency)
         routed, short = _afford([r for r in routed if r.index not in rejected],

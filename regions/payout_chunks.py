@@ -13,7 +13,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, all_, and_, any_, bindparam, func, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Row,
+    Text,
+    all_,
+    and_,
+    any_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.ledger import TransferStatus
@@ -28,6 +41,7 @@ from regions.payouts import (
     instruction,
     payout_payload,
     recheck,
+    send_across,
     worker_actor,
 )
 from regions.policy_gate import PolicyGate
@@ -39,7 +53,9 @@ chunk_payouts_max = 500
 _open = (
     select(payouts)
     .where(payouts.c.region == bindparam("region"), payouts.c.batch_id == bindparam("batch"),
-           payouts.c.status.in_([PayoutStatus.PENDING.value, PayoutStatus.PROCESSING.value]),
+           or_(payouts.c.status == PayoutStatus.PENDING.value,
+               and_(payouts.c.status == PayoutStatus.PROCESSING.value,
+                    payouts.c.rail_region == payouts.c.region)),
            payouts.c.id != all_(bindparam("skip", type_=ARRAY(Text))))
     .order_by(payouts.c.id).limit(chunk_payouts_max).with_for_update()
 )
@@ -50,7 +66,8 @@ async def begin_chunk_txn(conn: AsyncConnection, sealer: Sealer, gate: PolicyGat
                           jurisdiction_of: JurisdictionOf) -> list[Instruction]:
     """The next chunk of the batch's open payouts, moved to PROCESSING, as instructions;
     the policies are asked again about each one starting (a payout they now hold or refuse
-    leaves the chunk)."""
+    leaves the chunk). A payout another region's rail pays leaves as a message to that region
+    instead of an instruction, and waits in PROCESSING for its answer (``regions.xr_payouts``)."""
     rows = (await conn.execute(_open, {"region": region, "batch": batch_id,
                                        "skip": list(skip)})).all()
     if not rows:
@@ -62,15 +79,22 @@ async def begin_chunk_txn(conn: AsyncConnection, sealer: Sealer, gate: PolicyGat
                                keys[bens[r.beneficiary_id].data_key_id]) for r in rows}
     starting = [r for r in rows if r.status == PayoutStatus.PENDING.value]
     stopped: list[Event] = []
+    across: list[Row[Any]] = []
     if starting:
         jurisdiction = await jurisdiction_of(rows[0].tenant_id)
         for r in starting:
             stop = await recheck(conn, gate, r, bens[r.beneficiary_id],
                                  found[r.id].payee_name, jurisdiction)
+            if not stop and r.rail_region != region:
+                stop = await send_across(conn, sealer, gate, r, found[r.id], jurisdiction)
+                if not stop:
+                    across.append(r)
+                    del found[r.id]
+                    continue
             if stop:
                 stopped.extend(stop)
                 del found[r.id]
-        starting = [r for r in starting if r.id in found]
+        starting = [r for r in starting if r.id in found or r in across]
         if stopped:
             await events.record(conn, region, rows[0].tenant_id, worker_actor, stopped)
     if starting:

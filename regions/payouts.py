@@ -32,7 +32,7 @@ from payments.payouts import (
 from payments.principal import Principal
 from policies.model import Kind, Operation
 from policies.payouts import payout_parameters
-from regions import beneficiaries, events, idempotency, review_cases
+from regions import beneficiaries, events, idempotency, review_cases, xr_dispatch
 from regions.events import Event, Trail
 from regions.holds import settle
 from regions.ledger_store import PlannedTransfer, pick_shard, post_journal, sharded_account
@@ -183,9 +183,11 @@ async def create_payout(conn: AsyncConnection, who: Principal, sealer: Sealer, g
     name = (await beneficiaries.open_row(conn, sealer, ben)).name if ben is not None else None
     way = route(who, cmd, ben, charge_fee=charge_fee)
     assert ben is not None
+    if way.rail.region != who.region:
+        xr_dispatch.fields_for(gate, who.tenant.jurisdiction, who.region, way.rail.region)
     payout_id = ids.new_id("pay", who.region)
     planned = await plan(conn, gate, who, cmd, ben, name, payout_id, way)
-    hold, fee = await _hold(conn, who, cmd, payout_id, planned.fee_minor)
+    hold, fee = await _hold(conn, who, cmd, payout_id, planned.fee_minor, planned.rail.region)
     await conn.execute(insert(payouts).values(
         region=who.region, id=payout_id, tenant_id=who.tenant.id,
         account_id=cmd.account_id, beneficiary_id=cmd.beneficiary_id,
@@ -209,11 +211,18 @@ async def create_payout_txn(
                                   _request(cmd), effect)
 
 
+def clearing_purpose(region: str, rail_region: str) -> str:
+    """Where a payout's amount goes: the region's payout clearing when its own rail pays it,
+    else what the region owes the rail's region (``due_to:<region>``)."""
+    return "payout_clearing" if rail_region == region else f"due_to:{rail_region}"
+
+
 async def _hold(conn: AsyncConnection, who: Principal, cmd: CreatePayout, payout_id: str,
-                fee_minor: int) -> tuple[str, str | None]:
+                fee_minor: int, rail_region: str) -> tuple[str, str | None]:
     """Hold the amount and fee on the customer account; returns the two transfer ids."""
     shard = pick_shard()
-    clearing = await sharded_account(conn, who.region, "payout_clearing", cmd.currency, shard)
+    clearing = await sharded_account(conn, who.region, clearing_purpose(who.region, rail_region),
+                                     cmd.currency, shard)
     planned = [PlannedTransfer(cmd.account_id, clearing, cmd.amount_minor, cmd.currency,
                                f"payout {payout_id}")]
     internal = [clearing]
@@ -235,11 +244,11 @@ def payout_payload(payout_id: str, status: PayoutStatus, amount_minor: int, curr
             "currency": currency, **{k: v for k, v in extra.items() if v}}
 
 
-def _held_ids(row: Row[Any]) -> list[str]:
+def held_ids(row: Row[Any]) -> list[str]:
     return [row.hold_transfer_id, *([row.fee_transfer_id] if row.fee_transfer_id else [])]
 
 
-async def _locked(conn: AsyncConnection, region: str, payout_id: str,
+async def locked_payout(conn: AsyncConnection, region: str, payout_id: str,
                   tenant_id: str | None = None) -> Row[Any] | None:
     q = select(payouts).where(payouts.c.region == region, payouts.c.id == payout_id)
     if tenant_id is not None:
@@ -247,7 +256,7 @@ async def _locked(conn: AsyncConnection, region: str, payout_id: str,
     return (await conn.execute(q.with_for_update())).first()
 
 
-async def _move(conn: AsyncConnection, row: Row[Any], status: PayoutStatus,
+async def move_payout(conn: AsyncConnection, row: Row[Any], status: PayoutStatus,
                 **values: Any) -> None:
     await conn.execute(update(payouts).where(
         payouts.c.region == row.region, payouts.c.id == row.id).values(
@@ -256,14 +265,14 @@ async def _move(conn: AsyncConnection, row: Row[Any], status: PayoutStatus,
 
 async def cancel_payout_txn(conn: AsyncConnection, who: Principal, cmd: CancelPayout) -> Response:
     async def effect() -> tuple[Response, list[Event]]:
-        row = await _locked(conn, who.region, cmd.payout_id, who.tenant.id)
+        row = await locked_payout(conn, who.region, cmd.payout_id, who.tenant.id)
         if row is None:
             raise NotFound("payout", cmd.payout_id)
         status = PayoutStatus(row.status)
         if status not in (PayoutStatus.PENDING, PayoutStatus.HELD_FOR_REVIEW):
             raise PayoutNotCancellable(cmd.payout_id, status)
-        await settle(conn, who.region, _held_ids(row), TransferStatus.VOIDED)
-        await _move(conn, row, PayoutStatus.CANCELLED)
+        await settle(conn, who.region, held_ids(row), TransferStatus.VOIDED)
+        await move_payout(conn, row, PayoutStatus.CANCELLED)
         caused = [Event("payout.cancelled", payout_payload(
             row.id, PayoutStatus.CANCELLED, row.amount_minor, row.currency), row.id)]
         case = await review_cases.open_case_of(conn, who.region, row.id)
@@ -285,8 +294,9 @@ async def begin_processing_txn(conn: AsyncConnection, sealer: Sealer, gate: Poli
     """PENDING -> PROCESSING and the rail instruction, after the policies are asked again (a
     sanctions list may have changed since the payout was accepted); a payout already
     PROCESSING (a redelivery after a crash or a rail time-out) resumes; any other status:
-    None."""
-    row = await _locked(conn, region, payout_id)
+    None. A payout whose rail is another region's leaves as a sealed instruction for that
+    region in this transaction, and None is returned: the rail's region answers later."""
+    row = await locked_payout(conn, region, payout_id)
     if row is None:
         return None
     status = PayoutStatus(row.status)
@@ -295,17 +305,33 @@ async def begin_processing_txn(conn: AsyncConnection, sealer: Sealer, gate: Poli
     ben = await beneficiaries.beneficiary_row(conn, region, row.tenant_id, row.beneficiary_id)
     assert ben is not None, row
     found = instruction(sealer, row, ben, await sealer.key(conn, region, ben.data_key_id))
+    crosses = row.rail_region != region
     if status is PayoutStatus.PENDING:
-        stop = await recheck(conn, gate, row, ben, found.payee_name,
-                             await jurisdiction_of(row.tenant_id))
+        jurisdiction = await jurisdiction_of(row.tenant_id)
+        stop = await recheck(conn, gate, row, ben, found.payee_name, jurisdiction)
+        if not stop and crosses:
+            stop = await send_across(conn, sealer, gate, row, found, jurisdiction)
         if stop:
             await events.record(conn, region, row.tenant_id, worker_actor, stop)
             return None
-        await _move(conn, row, PayoutStatus.PROCESSING)
+        await move_payout(conn, row, PayoutStatus.PROCESSING)
         await events.emit(conn, region, row.tenant_id, "payout.processing", payout_payload(
             row.id, PayoutStatus.PROCESSING, row.amount_minor, row.currency, rail=row.rail),
             actor=worker_actor, target=row.id)
-    return found
+    return None if crosses else found
+
+
+async def send_across(conn: AsyncConnection, sealer: Sealer, gate: PolicyGate, row: Row[Any],
+                       found: Instruction, jurisdiction: str) -> list[Event]:
+    """Send the payout to its rail's region; if the payee may no longer cross (a policy
+    changed since it was accepted), fail it here and return its events."""
+    try:
+        fields = xr_dispatch.fields_for(gate, jurisdiction, row.region, row.rail_region)
+    except PolicyDenied as exc:
+        return await fail(conn, row, xr_dispatch.residency_code, "; ".join(exc.reasons))
+    await xr_dispatch.send_instruction(conn, sealer, row, found.payee_name, found.payee,
+                                       fields)
+    return []
 
 
 async def recheck(conn: AsyncConnection, gate: PolicyGate, row: Row[Any], ben: Row[Any],
@@ -325,7 +351,7 @@ async def recheck(conn: AsyncConnection, gate: PolicyGate, row: Row[Any], ben: R
         return [*trail, *await fail(conn, row, "POLICY_DENIED", "; ".join(exc.reasons))]
     if not ruling.held:
         return []
-    await _move(conn, row, PayoutStatus.HELD_FOR_REVIEW)
+    await move_payout(conn, row, PayoutStatus.HELD_FOR_REVIEW)
     held = Event("payout.held_for_review", payout_payload(
         row.id, PayoutStatus.HELD_FOR_REVIEW, row.amount_minor, row.currency,
         reasons=ruling.decision.reason_texts(), batch_id=row.batch_id), row.id)
@@ -335,8 +361,8 @@ async def recheck(conn: AsyncConnection, gate: PolicyGate, row: Row[Any], ben: R
 
 async def fail(conn: AsyncConnection, row: Row[Any], code: str, message: str) -> list[Event]:
     """A payout that will not be paid: its hold voided, FAILED with ``code``."""
-    await settle(conn, row.region, _held_ids(row), TransferStatus.VOIDED)
-    await _move(conn, row, PayoutStatus.FAILED, failure_code=code,
+    await settle(conn, row.region, held_ids(row), TransferStatus.VOIDED)
+    await move_payout(conn, row, PayoutStatus.FAILED, failure_code=code,
                 failure_message=message[:failure_message_length_max])
     return [Event("payout.failed", payout_payload(
         row.id, PayoutStatus.FAILED, row.amount_minor, row.currency, failure_code=code,
@@ -346,10 +372,10 @@ async def fail(conn: AsyncConnection, row: Row[Any], code: str, message: str) ->
 async def release(conn: AsyncConnection, region: str, payout_id: str,
                   case_id: str) -> list[Event]:
     """An officer released the held payout: it goes to the rail (HELD_FOR_REVIEW -> PENDING)."""
-    row = await _locked(conn, region, payout_id)
+    row = await locked_payout(conn, region, payout_id)
     assert row is not None, payout_id
     assert row.status == PayoutStatus.HELD_FOR_REVIEW.value, payout_id
-    await _move(conn, row, PayoutStatus.PENDING, review_case_id=case_id)
+    await move_payout(conn, row, PayoutStatus.PENDING, review_case_id=case_id)
     return [Event("payout.created", payout_payload(
         row.id, PayoutStatus.PENDING, row.amount_minor, row.currency, released=True), row.id)]
 
@@ -357,7 +383,7 @@ async def release(conn: AsyncConnection, region: str, payout_id: str,
 async def reject(conn: AsyncConnection, region: str, payout_id: str, note: str | None
                  ) -> list[Event]:
     """An officer rejected the held payout: its hold is voided and it fails."""
-    row = await _locked(conn, region, payout_id)
+    row = await locked_payout(conn, region, payout_id)
     assert row is not None, payout_id
     assert row.status == PayoutStatus.HELD_FOR_REVIEW.value, payout_id
     return await fail(conn, row, "REVIEW_REJECTED",
@@ -376,20 +402,20 @@ def instruction(sealer: Sealer, row: Row[Any], ben: Row[Any], key: bytes | None
 async def finish_txn(conn: AsyncConnection, region: str, payout_id: str, result: RailOutcome,
                      message_id: str) -> bool:
     """PROCESSING -> COMPLETED (hold posted) or FAILED (hold voided); False if not processing."""
-    row = await _locked(conn, region, payout_id)
+    row = await locked_payout(conn, region, payout_id)
     if row is None or PayoutStatus(row.status) is not PayoutStatus.PROCESSING:
         return False
     await _inbox(conn, region, message_id)
     if result.completed:
-        await settle(conn, region, _held_ids(row), TransferStatus.POSTED)
+        await settle(conn, region, held_ids(row), TransferStatus.POSTED)
         due = (func.now() + timedelta(seconds=result.return_after_s)
                if result.return_after_s is not None else None)
-        await _move(conn, row, PayoutStatus.COMPLETED, rail_reference=result.rail_reference,
+        await move_payout(conn, row, PayoutStatus.COMPLETED, rail_reference=result.rail_reference,
                     return_due_at=due)
         status = PayoutStatus.COMPLETED
     else:
-        await settle(conn, region, _held_ids(row), TransferStatus.VOIDED)
-        await _move(conn, row, PayoutStatus.FAILED, rail_reference=result.rail_reference,
+        await settle(conn, region, held_ids(row), TransferStatus.VOIDED)
+        await move_payout(conn, row, PayoutStatus.FAILED, rail_reference=result.rail_reference,
                     failure_code=result.failure_code, failure_message=result.failure_message)
         status = PayoutStatus.FAILED
     await events.emit(conn, region, row.tenant_id, f"payout.{status.value.lower()}",
@@ -402,7 +428,7 @@ async def finish_txn(conn: AsyncConnection, region: str, payout_id: str, result:
 async def return_txn(conn: AsyncConnection, region: str, payout_id: str, code: str,
                      message: str) -> bool:
     """COMPLETED -> RETURNED: the amount comes back by a reversal journal; the fee is kept."""
-    row = await _locked(conn, region, payout_id)
+    row = await locked_payout(conn, region, payout_id)
     if row is None or PayoutStatus(row.status) is not PayoutStatus.COMPLETED:
         return False
     clearing = await sharded_account(conn, region, "payout_clearing", row.currency,
@@ -411,7 +437,7 @@ async def return_txn(conn: AsyncConnection, region: str, payout_id: str, code: s
         conn, region, row.tenant_id, "payout_return",
         [PlannedTransfer(clearing, row.account_id, row.amount_minor, row.currency,
                          f"return {row.id}")], internal_ids=[clearing])
-    await _move(conn, row, PayoutStatus.RETURNED, return_transfer_id=outcome.transfer_ids[0],
+    await move_payout(conn, row, PayoutStatus.RETURNED, return_transfer_id=outcome.transfer_ids[0],
                 failure_code=code, failure_message=message, return_due_at=None)
     await events.emit(conn, region, row.tenant_id, "payout.returned", payout_payload(
         row.id, PayoutStatus.RETURNED, row.amount_minor, row.currency, failure_code=code),

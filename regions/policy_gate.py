@@ -45,6 +45,7 @@ from regions import fx_store, limit_usage, policy_store, sanctions_store
 from regions.events import Event, Trail
 from regions.router import Router
 from regions.tables import tenants
+from regions.topology import Topology
 
 refresh_interval_s = 1.0
 hits_cache_entries_max = 100_000
@@ -76,8 +77,22 @@ class PolicyGate:
         self._checked_s = float("-inf")
         self._hits: dict[tuple[Any, ...], tuple[Hit, ...]] = {}
         self._tenants: dict[str, str] = {}
+        self._region_jurisdictions: dict[str, tuple[str, ...]] = {}
+
+    def know_regions(self, topology: Topology) -> None:
+        """The jurisdictions each region serves: whose policies a payment entering it meets."""
+        self._region_jurisdictions = {r.code: r.jurisdictions for r in topology.regions}
+
+    def jurisdictions_of_region(self, region: str) -> tuple[str, ...]:
+        found = self._region_jurisdictions.get(region)
+        if found is None:
+            raise LookupError(f"the policy gate does not know region {region!r}: "
+                              "call know_regions or refresh first")
+        return found
 
     async def refresh(self, router: Router, *, force: bool = False) -> None:
+        if not self._region_jurisdictions:
+            self.know_regions(router.topology)
         now_s = time.monotonic()
         if not force and now_s - self._checked_s < refresh_interval_s:
             return

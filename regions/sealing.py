@@ -104,6 +104,18 @@ class Sealer:
                                                               subject_id, key, seals)))
         return SubjectKey(key_id, key)
 
+    async def adopt_key(self, conn: AsyncConnection, region: str, tenant_id: str,
+                        subject_id: str, wrapped: WrappedKey) -> SubjectKey:
+        """Store a data key another region wrapped under this region's key-encryption key (a
+        payee sealed for this region by the payout's home region). It must open here first:
+        ``KeyUnavailable`` otherwise, and nothing is stored."""
+        key = self._keys.unwrap(region, wrapped)
+        key_id = ids.new_id("dek", region)
+        await conn.execute(insert(data_keys).values(
+            region=region, id=key_id, tenant_id=tenant_id, subject_id=subject_id,
+            kek_id=wrapped.kek_id, wrapped_key=wrapped.ciphertext, seals=1))
+        return SubjectKey(key_id, self._remember(key_id, key))
+
     def _row(self, region: str, key_id: str, tenant_id: str, subject_id: str,
              key: bytes, seals: int) -> dict[str, Any]:
         if not 0 <= seals <= self._seals_max:

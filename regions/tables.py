@@ -506,3 +506,97 @@ audit_chain = _chain("audit_chain", regional)
 
 control_audit_events = _trail("control_audit_events", control)
 control_audit_chain = _chain("control_audit_chain", control)
+
+xr_streams = Table(
+    "xr_streams", regional,
+    Column("region", Text, primary_key=True),
+    Column("peer", Text, primary_key=True),
+    Column("sent_seq", BigInteger, nullable=False),
+    Column("applied_seq", BigInteger, nullable=False),
+    Column("acked_seq", BigInteger, nullable=False),
+    _ts("updated_at"),
+)
+
+xr_outbox = Table(
+    "xr_outbox", regional,
+    Column("region", Text, primary_key=True),
+    Column("peer", Text, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("trace_context", Text),
+    _ts("created_at"),
+    _ts("published_at", nullable=True),
+    Column("publishes", Integer, nullable=False),
+)
+
+xr_inbox = Table(
+    "xr_inbox", regional,
+    Column("region", Text, primary_key=True),
+    Column("peer", Text, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("message_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    _ts("received_at"),
+    _ts("applied_at", nullable=True),
+)
+
+xr_payouts = Table(
+    "xr_payouts", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("origin", Text, nullable=False),
+    Column("origin_tenant_id", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("rail", Text, nullable=False),
+    Column("reference", Text),
+    Column("purpose_code", Text),
+    Column("fields", ARRAY(Text), nullable=False),
+    Column("data_key_id", Text),
+    Column("payee_sealed", LargeBinary),
+    Column("status", Text, nullable=False),
+    Column("hold_transfer_id", Text, nullable=False),
+    Column("return_transfer_id", Text),
+    Column("rail_reference", Text),
+    Column("failure_code", Text),
+    Column("failure_message", Text),
+    _ts("return_due_at", nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+settlement_obligations = Table(
+    "settlement_obligations", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("peer", Text, nullable=False),
+    Column("direction", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("payout_id", Text, nullable=False),
+    _ts("occurred_at"),
+    Column("batch_id", Text),
+    _ts("created_at"),
+)
+
+settlement_batches = Table(
+    "settlement_batches", regional,
+    Column("region", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("peer", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("coordinator", Text, nullable=False),
+    _ts("window_start"),
+    _ts("window_end"),
+    Column("payable_minor", BigInteger, nullable=False),
+    Column("receivable_minor", BigInteger, nullable=False),
+    Column("obligations", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("journal_id", Text),
+    Column("dispute", Text),
+    _ts("created_at"),
+    _ts("settled_at", nullable=True),
+)

@@ -12,10 +12,15 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 from opentelemetry.trace import SpanKind
 
-from regions import telemetry
+from regions import telemetry, xr_payouts
 from workers.fx.refresh import refresh
 from workers.maintenance import chain_region, purge_region
-from workers.payouts import apply_due_returns, process_batch, process_payout
+from workers.payouts import (
+    apply_due_returns,
+    process_batch,
+    process_payout,
+    process_xr_payout,
+)
 from workers.rails import RailTimeout
 from workers.runtime import Runtime, runtime
 from workers.webhooks import deliver_due, enqueue_event
@@ -104,6 +109,8 @@ async def _trigger(rt: Runtime, region: str, event_id: str, topic: str,
     if topic == "payout.created" and not payload.get("batch_id"):
         await process_payout(rt.db(), rt.sealer(), await rt.policies(), rt.rails, region,
                              payload["payout_id"], event_id)
+    elif topic == xr_payouts.accepted_topic:
+        await process_xr_payout(rt.db(), rt.sealer(), rt.rails, region, payload["payout_id"])
     elif topic == "payout_batch.created" and payload.get("accepted"):
         await process_batch(rt.db(), rt.sealer(), await rt.policies(), rt.rails, region,
                             payload["batch_id"])

@@ -13,7 +13,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from regions import payout_chunks, payouts
+from regions import payout_chunks, payouts, xr_payouts
 from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.sealing import Sealer
@@ -48,18 +48,48 @@ async def process_payout(router: Router, sealer: Sealer, gate: PolicyGate, rails
     return done
 
 
-async def apply_due_returns(router: Router, region: str) -> int:
-    """Return the region's completed payouts whose bank return has come due."""
-    async def due(conn: AsyncConnection) -> list[str]:
-        return await payouts.due_returns(conn, region, returns_batch_max)
+async def process_xr_payout(router: Router, sealer: Sealer, rails: Rails, region: str,
+                            payout_id: str) -> bool:
+    """Pay on this region's rail a payout another region sent (``regions.xr_payouts``); the
+    same three steps as ``process_payout``, and the answer goes back to the payout's region."""
+    async def begin(conn: AsyncConnection) -> payouts.Instruction | None:
+        return await xr_payouts.begin_txn(conn, sealer, region, payout_id)
 
+    instruction = await router.run(region, begin)
+    if instruction is None:
+        return False
+    outcome = await rails[instruction.rail].submit(instruction)
+
+    async def finish(conn: AsyncConnection) -> bool:
+        return await xr_payouts.finish_txn(conn, region, payout_id, outcome)
+
+    done = await router.run(region, finish)
+    _log.info("payout %s for another region on %s: %s", payout_id, instruction.rail,
+              "completed" if outcome.completed else f"failed {outcome.failure_code}")
+    return done
+
+
+async def apply_due_returns(router: Router, region: str) -> int:
+    """Return the region's completed payouts whose bank return has come due: its own, and
+    those it paid for other regions (which then owes the amount back)."""
+    async def due(conn: AsyncConnection) -> tuple[list[str], list[str]]:
+        return (await payouts.due_returns(conn, region, returns_batch_max),
+                await xr_payouts.due_returns(conn, region, returns_batch_max))
+
+    own, theirs = await router.run(region, due)
     returned = 0
-    for payout_id in await router.run(region, due):
+    for payout_id in own:
         async def body(conn: AsyncConnection, payout_id: str = payout_id) -> bool:
             return await payouts.return_txn(conn, region, payout_id, return_code,
                                             return_message)
 
         returned += await router.run(region, body)
+    for payout_id in theirs:
+        async def xr_body(conn: AsyncConnection, payout_id: str = payout_id) -> bool:
+            return await xr_payouts.return_txn(conn, region, payout_id, return_code,
+                                               return_message)
+
+        returned += await router.run(region, xr_body)
     return returned
 
 

@@ -14,7 +14,8 @@ from regions.migrations import (
     m0004_policies,
     m0005_security,
     m0006_keys_and_erasure,
+    m0007_settlement,
 )
 
 migrations = (m0001_initial, m0002_fx, m0003_money_out, m0004_policies, m0005_security,
-              m0006_keys_and_erasure)
+              m0006_keys_and_erasure, m0007_settlement)

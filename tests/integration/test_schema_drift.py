@@ -111,7 +111,9 @@ def test_metadata_table_sets() -> None:
         "accounts", "journals", "transfers", "entries", "idempotency_keys", "outbox",
         "audit_events", "fx_quotes", "virtual_accounts", "data_keys", "beneficiaries",
         "payouts", "payout_batches", "incoming_payments", "webhook_endpoints",
-        "webhook_deliveries", "message_inbox", "review_cases", "limit_usage", "audit_chain"}
+        "webhook_deliveries", "message_inbox", "review_cases", "limit_usage", "audit_chain",
+        "xr_streams", "xr_outbox", "xr_inbox", "xr_payouts", "settlement_obligations",
+        "settlement_batches"}
 
 
 # --- partitions ----------------------------------------------------------------------------------

@@ -39,7 +39,8 @@ regional_tables = ("accounts", "journals", "transfers", "entries", "idempotency_
                    "audit_events", "fx_quotes", "virtual_accounts", "data_keys", "beneficiaries",
                    "payouts", "payout_batches", "incoming_payments",
                    "webhook_endpoints", "webhook_deliveries", "message_inbox",
-                   "review_cases", "limit_usage", "audit_chain")
+                   "review_cases", "limit_usage", "audit_chain", "xr_streams", "xr_outbox",
+                   "xr_inbox", "xr_payouts", "settlement_obligations", "settlement_batches")
 control_tables = ("regions", "tenants", "api_keys", "corridor_migrations", "fx_rates",
                   "fx_rates_held", "fx_refreshes", "inbox", "scheduler_leases",
                   "account_directory", "policy_versions", "policy_changes", "sanctions_lists",

@@ -176,6 +176,7 @@ CREATE TRIGGER control_audit_events_append_only BEFORE UPDATE OR DELETE ON contr
 CREATE TRIGGER control_audit_chain_append_only BEFORE UPDATE OR DELETE ON control_audit_chain FOR EACH ROW EXECUTE FUNCTION corridor_control_append_only();
 ALTER TABLE tenants ADD COLUMN erased_at TIMESTAMPTZ;
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 6, 'keys_and_erasure');
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('control', 7, 'settlement');
 
 -- database: cluster:global
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -538,6 +539,104 @@ ALTER TABLE data_keys ADD COLUMN retired_at TIMESTAMPTZ;
 CREATE INDEX data_keys_destroyed_idx ON data_keys (region, destroyed_at) WHERE destroyed_at IS NOT NULL;
 CREATE INDEX data_keys_tenant_idx ON data_keys (region, tenant_id);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 6, 'keys_and_erasure');
+CREATE TABLE xr_streams (
+    region TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (sent_seq >= 0),
+    applied_seq BIGINT NOT NULL DEFAULT 0 CHECK (applied_seq >= 0),
+    acked_seq BIGINT NOT NULL DEFAULT 0 CHECK (acked_seq >= 0),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK (peer <> region::TEXT),
+    PRIMARY KEY (region, peer)
+) PARTITION BY LIST (region);
+CREATE TABLE xr_outbox (
+    region TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    trace_context TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    published_at TIMESTAMPTZ,
+    publishes INT NOT NULL DEFAULT 0,
+    PRIMARY KEY (region, peer, seq)
+) PARTITION BY LIST (region);
+CREATE INDEX xr_outbox_unpublished_idx ON xr_outbox (region, peer, seq) WHERE published_at IS NULL;
+CREATE TABLE xr_inbox (
+    region TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    message_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    applied_at TIMESTAMPTZ,
+    PRIMARY KEY (region, peer, seq)
+) PARTITION BY LIST (region);
+CREATE INDEX xr_inbox_waiting_idx ON xr_inbox (region, peer, seq) WHERE applied_at IS NULL;
+CREATE TABLE xr_payouts (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    origin_tenant_id TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    rail TEXT NOT NULL,
+    reference TEXT,
+    purpose_code TEXT,
+    fields TEXT[] NOT NULL,
+    data_key_id TEXT,
+    payee_sealed BYTEA,
+    status TEXT NOT NULL CHECK (status IN ('ACCEPTED', 'PROCESSING', 'COMPLETED', 'FAILED',
+                                           'RETURNED')),
+    hold_transfer_id TEXT NOT NULL,
+    return_transfer_id TEXT,
+    rail_reference TEXT,
+    failure_code TEXT,
+    failure_message TEXT,
+    return_due_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX xr_payouts_status_idx ON xr_payouts (region, status, updated_at);
+CREATE INDEX xr_payouts_return_idx ON xr_payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE TABLE settlement_obligations (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('PAYABLE', 'RECEIVABLE')),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    payout_id TEXT NOT NULL,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    batch_id TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX settlement_obligations_open_idx ON settlement_obligations (region, peer, currency, occurred_at) WHERE batch_id IS NULL;
+CREATE INDEX settlement_obligations_batch_idx ON settlement_obligations (region, batch_id) WHERE batch_id IS NOT NULL;
+CREATE TABLE settlement_batches (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    coordinator TEXT NOT NULL,
+    window_start TIMESTAMPTZ NOT NULL,
+    window_end TIMESTAMPTZ NOT NULL CHECK (window_end > window_start),
+    payable_minor BIGINT NOT NULL CHECK (payable_minor >= 0),
+    receivable_minor BIGINT NOT NULL CHECK (receivable_minor >= 0),
+    obligations INT NOT NULL CHECK (obligations >= 0),
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'SETTLED', 'DISPUTED')),
+    journal_id TEXT,
+    dispute TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    settled_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX settlement_batches_pair_idx ON settlement_batches (region, peer, currency, window_end);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:global', 7, 'settlement');
 CREATE TABLE IF NOT EXISTS accounts__eu_central PARTITION OF accounts FOR VALUES IN ('eu-central');
 CREATE TABLE IF NOT EXISTS accounts__uk_south PARTITION OF accounts FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS accounts__us_east PARTITION OF accounts FOR VALUES IN ('us-east');
@@ -618,6 +717,30 @@ CREATE TABLE IF NOT EXISTS audit_chain__eu_central PARTITION OF audit_chain FOR 
 CREATE TABLE IF NOT EXISTS audit_chain__uk_south PARTITION OF audit_chain FOR VALUES IN ('uk-south');
 CREATE TABLE IF NOT EXISTS audit_chain__us_east PARTITION OF audit_chain FOR VALUES IN ('us-east');
 CREATE TABLE IF NOT EXISTS audit_chain__ap_southeast PARTITION OF audit_chain FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS xr_streams__eu_central PARTITION OF xr_streams FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS xr_streams__uk_south PARTITION OF xr_streams FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS xr_streams__us_east PARTITION OF xr_streams FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS xr_streams__ap_southeast PARTITION OF xr_streams FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS xr_outbox__eu_central PARTITION OF xr_outbox FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS xr_outbox__uk_south PARTITION OF xr_outbox FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS xr_outbox__us_east PARTITION OF xr_outbox FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS xr_outbox__ap_southeast PARTITION OF xr_outbox FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS xr_inbox__eu_central PARTITION OF xr_inbox FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS xr_inbox__uk_south PARTITION OF xr_inbox FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS xr_inbox__us_east PARTITION OF xr_inbox FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS xr_inbox__ap_southeast PARTITION OF xr_inbox FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS xr_payouts__eu_central PARTITION OF xr_payouts FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS xr_payouts__uk_south PARTITION OF xr_payouts FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS xr_payouts__us_east PARTITION OF xr_payouts FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS xr_payouts__ap_southeast PARTITION OF xr_payouts FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS settlement_obligations__eu_central PARTITION OF settlement_obligations FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS settlement_obligations__uk_south PARTITION OF settlement_obligations FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS settlement_obligations__us_east PARTITION OF settlement_obligations FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS settlement_obligations__ap_southeast PARTITION OF settlement_obligations FOR VALUES IN ('ap-southeast');
+CREATE TABLE IF NOT EXISTS settlement_batches__eu_central PARTITION OF settlement_batches FOR VALUES IN ('eu-central');
+CREATE TABLE IF NOT EXISTS settlement_batches__uk_south PARTITION OF settlement_batches FOR VALUES IN ('uk-south');
+CREATE TABLE IF NOT EXISTS settlement_batches__us_east PARTITION OF settlement_batches FOR VALUES IN ('us-east');
+CREATE TABLE IF NOT EXISTS settlement_batches__ap_southeast PARTITION OF settlement_batches FOR VALUES IN ('ap-southeast');
 
 -- database: cluster:cn
 CREATE TABLE IF NOT EXISTS corridor_migrations (
@@ -980,6 +1103,104 @@ ALTER TABLE data_keys ADD COLUMN retired_at TIMESTAMPTZ;
 CREATE INDEX data_keys_destroyed_idx ON data_keys (region, destroyed_at) WHERE destroyed_at IS NOT NULL;
 CREATE INDEX data_keys_tenant_idx ON data_keys (region, tenant_id);
 INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 6, 'keys_and_erasure');
+CREATE TABLE xr_streams (
+    region TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (sent_seq >= 0),
+    applied_seq BIGINT NOT NULL DEFAULT 0 CHECK (applied_seq >= 0),
+    acked_seq BIGINT NOT NULL DEFAULT 0 CHECK (acked_seq >= 0),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK (peer <> region::TEXT),
+    PRIMARY KEY (region, peer)
+) PARTITION BY LIST (region);
+CREATE TABLE xr_outbox (
+    region TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    trace_context TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    published_at TIMESTAMPTZ,
+    publishes INT NOT NULL DEFAULT 0,
+    PRIMARY KEY (region, peer, seq)
+) PARTITION BY LIST (region);
+CREATE INDEX xr_outbox_unpublished_idx ON xr_outbox (region, peer, seq) WHERE published_at IS NULL;
+CREATE TABLE xr_inbox (
+    region TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    seq BIGINT NOT NULL CHECK (seq > 0),
+    message_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    applied_at TIMESTAMPTZ,
+    PRIMARY KEY (region, peer, seq)
+) PARTITION BY LIST (region);
+CREATE INDEX xr_inbox_waiting_idx ON xr_inbox (region, peer, seq) WHERE applied_at IS NULL;
+CREATE TABLE xr_payouts (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    origin_tenant_id TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    rail TEXT NOT NULL,
+    reference TEXT,
+    purpose_code TEXT,
+    fields TEXT[] NOT NULL,
+    data_key_id TEXT,
+    payee_sealed BYTEA,
+    status TEXT NOT NULL CHECK (status IN ('ACCEPTED', 'PROCESSING', 'COMPLETED', 'FAILED',
+                                           'RETURNED')),
+    hold_transfer_id TEXT NOT NULL,
+    return_transfer_id TEXT,
+    rail_reference TEXT,
+    failure_code TEXT,
+    failure_message TEXT,
+    return_due_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX xr_payouts_status_idx ON xr_payouts (region, status, updated_at);
+CREATE INDEX xr_payouts_return_idx ON xr_payouts (region, return_due_at) WHERE status = 'COMPLETED' AND return_due_at IS NOT NULL;
+CREATE TABLE settlement_obligations (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('PAYABLE', 'RECEIVABLE')),
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    payout_id TEXT NOT NULL,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    batch_id TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX settlement_obligations_open_idx ON settlement_obligations (region, peer, currency, occurred_at) WHERE batch_id IS NULL;
+CREATE INDEX settlement_obligations_batch_idx ON settlement_obligations (region, batch_id) WHERE batch_id IS NOT NULL;
+CREATE TABLE settlement_batches (
+    region TEXT NOT NULL,
+    id TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    currency TEXT NOT NULL CHECK (length(currency) = 3),
+    coordinator TEXT NOT NULL,
+    window_start TIMESTAMPTZ NOT NULL,
+    window_end TIMESTAMPTZ NOT NULL CHECK (window_end > window_start),
+    payable_minor BIGINT NOT NULL CHECK (payable_minor >= 0),
+    receivable_minor BIGINT NOT NULL CHECK (receivable_minor >= 0),
+    obligations INT NOT NULL CHECK (obligations >= 0),
+    status TEXT NOT NULL CHECK (status IN ('PENDING', 'SETTLED', 'DISPUTED')),
+    journal_id TEXT,
+    dispute TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    settled_at TIMESTAMPTZ,
+    PRIMARY KEY (region, id)
+) PARTITION BY LIST (region);
+CREATE INDEX settlement_batches_pair_idx ON settlement_batches (region, peer, currency, window_end);
+INSERT INTO corridor_migrations (scope, version, name) VALUES ('cluster:cn', 7, 'settlement');
 CREATE TABLE IF NOT EXISTS accounts__cn_east PARTITION OF accounts FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS journals__cn_east PARTITION OF journals FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS transfers__cn_east PARTITION OF transfers FOR VALUES IN ('cn-east');
@@ -1000,3 +1221,9 @@ CREATE TABLE IF NOT EXISTS message_inbox__cn_east PARTITION OF message_inbox FOR
 CREATE TABLE IF NOT EXISTS review_cases__cn_east PARTITION OF review_cases FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS limit_usage__cn_east PARTITION OF limit_usage FOR VALUES IN ('cn-east');
 CREATE TABLE IF NOT EXISTS audit_chain__cn_east PARTITION OF audit_chain FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS xr_streams__cn_east PARTITION OF xr_streams FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS xr_outbox__cn_east PARTITION OF xr_outbox FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS xr_inbox__cn_east PARTITION OF xr_inbox FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS xr_payouts__cn_east PARTITION OF xr_payouts FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS settlement_obligations__cn_east PARTITION OF settlement_obligations FOR VALUES IN ('cn-east');
+CREATE TABLE IF NOT EXISTS settlement_batches__cn_east PARTITION OF settlement_batches FOR VALUES IN ('cn-east');

@@ -1,0 +1,159 @@
+"""The settlement process: publishes each region's messages for other regions and applies the
+messages other regions sent it (``corridor settlement``).
+
+``XrRelay`` holds a region's lease (one relay per region at a time, as the outbox relay), reads
+each stream's unpublished messages in order (and those unacknowledged past
+``regions.xr.resend_after_s``) and publishes them to the peer's vhost with publisher confirms,
+then marks them published. ``receive`` parses a delivered body and applies it through
+``regions.xr.receive_txn`` on the destination region, where the inbox makes a duplicate or an
+early arrival harmless. A body that is not a settlement message for the region is dropped and
+logged: its sender's resend and the stream's numbering make sure nothing is skipped over.
+
+``LocalTransport`` carries messages inside one process for ``corridor dev`` (no RabbitMQ); a
+message lost with the process is published again by the relay's resend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from regions import xr, xr_payouts
+from regions.router import Router
+from regions.sealing import Sealer
+from workers.scheduler import holder_id, take_lease
+
+lease_s = 15
+idle_s = 0.2
+local_retry_s = 1.0
+local_queue_max = 10_000
+
+Publish = Callable[[str, Sequence[tuple[str, bytes]]], None]
+"""Publish (message id, body) pairs, in order, to a destination region; returns once the
+broker confirmed them all, raises otherwise."""
+Receive = Callable[[str, bytes], Awaitable[None]]
+"""Apply one delivered body in the named destination region (raises to have it redelivered)."""
+
+_log = logging.getLogger(__name__)
+
+
+class XrRelay:
+    def __init__(self, router: Router, regions: Sequence[str], publish: Publish,
+                 holder: str | None = None) -> None:
+        self.router = router
+        self.regions = list(regions)
+        self.publish = publish
+        self.holder = holder or holder_id()
+        self._renew_at: dict[str, float] = {}
+
+    async def holds(self, region: str) -> bool:
+        if time.monotonic() < self._renew_at.get(region, 0.0):
+            return True
+
+        async def body(conn: AsyncConnection) -> bool:
+            return await take_lease(conn, f"xr-relay.{region}", self.holder, lease_s) is not None
+
+        held = await self.router.run_control(body)
+        self._renew_at[region] = time.monotonic() + lease_s / 3 if held else 0.0
+        return held
+
+    async def relay_region(self, region: str) -> int:
+        """Publish up to one batch per stream of the region; returns how many messages."""
+        if not await self.holds(region):
+            return 0
+
+        async def streams(conn: AsyncConnection) -> list[str]:
+            return await xr.peers(conn, region)
+
+        moved = 0
+        for peer in await self.router.read(region, streams):
+            async def pending(conn: AsyncConnection, peer: str = peer) -> list[xr.Envelope]:
+                return await xr.to_publish(conn, region, peer)
+
+            batch = await self.router.read(region, pending)
+            if not batch:
+                continue
+            await asyncio.to_thread(self.publish, peer, [(e.id, e.to_json()) for e in batch])
+
+            async def mark(conn: AsyncConnection, peer: str = peer,
+                           seqs: list[int] = [e.seq for e in batch]) -> None:  # noqa: B006
+                await xr.mark_published(conn, region, peer, seqs)
+
+            await self.router.run(region, mark)
+            moved += len(batch)
+        return moved
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            moved = 0
+            for region in self.regions:
+                try:
+                    moved += await self.relay_region(region)
+                except Exception:  # noqa: BLE001 - the relay outlives a broker or database outage
+                    _log.exception("settlement relay of %s failed; retrying", region)
+            if moved == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle_s)
+
+
+def receiver(router: Router, sealer: Sealer) -> Receive:
+    """Apply delivered bodies in their destination region, each in one transaction."""
+    regions = frozenset(r.code for r in router.topology.regions)
+
+    async def receive(region: str, body: bytes) -> None:
+        try:
+            envelope = xr.parse(body, region, regions)
+        except xr.MalformedMessage as exc:
+            _log.error("dropped a message delivered to %s: %s", region, exc)
+            return
+
+        async def apply(conn: AsyncConnection) -> int:
+            return await xr.receive_txn(conn, envelope, partial(_apply, sealer=sealer))
+
+        await router.run(region, apply)
+
+    return receive
+
+
+async def _apply(conn: AsyncConnection, envelope: xr.Envelope, *, sealer: Sealer) -> None:
+    await xr_payouts.apply(conn, sealer, envelope)
+
+
+class LocalTransport:
+    """Messages between regions inside one process: a queue per destination, drained by
+    ``run``; a body that fails is tried again after ``local_retry_s``."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(local_queue_max)
+
+    def publish(self, destination: str, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Called from the relay's worker thread: hand the bodies to the loop's queue."""
+        assert self._loop is not None, "LocalTransport.run is not running"
+        for _, body in messages:
+            asyncio.run_coroutine_threadsafe(self._queue.put((destination, body)),
+                                             self._loop).result()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                destination, body = await asyncio.wait_for(self._queue.get(), timeout=idle_s)
+            except TimeoutError:
+                continue
+            while not stop.is_set():
+                try:
+                    await self.receive(destination, body)
+                    break
+                except Exception:  # noqa: BLE001 - a region down: try again, in order
+                    _log.warning("applying a message in %s failed; retrying", destination,
+                                 exc_info=True)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=local_retry_s)
