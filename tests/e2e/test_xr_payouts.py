@@ -1,0 +1,324 @@
+"""Payouts paid by another region's rail, end to end without a broker: GraphQL in, the home
+region's worker sends the sealed instruction, the settlement relay's batches are handed to the
+destination's receiver (what RabbitMQ carries in production; tests/integration/test_xr_flow.py
+runs it over RabbitMQ), the destination's worker pays on its rail, and the answers come back.
+Both regions' ledgers balance after every step; due-to in one equals due-from in the other."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from litestar.testing import AsyncTestClient
+
+from payments.payouts import rails
+from regions import xr
+from regions.policy_gate import PolicyGate
+from regions.router import Router
+from regions.topology import Topology
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import MakePartner, Partner
+from tests.fx_helpers import load_rates
+from tests.integration.helpers import rows
+from tests.payouts_helpers import (
+    BALANCE,
+    BENEFICIARY,
+    GET_PAYOUT,
+    PAYOUT,
+    assert_ledger_consistent,
+    sandbox_sealer,
+)
+from workers.payouts import apply_due_returns, process_batch, process_payout, process_xr_payout
+from workers.rails import sandbox_rails
+from workers.settlement import XrRelay, receiver
+
+client = e2e.client
+home, paying = "eu-central", "ap-southeast"
+_rails = sandbox_rails(return_after_s=0)
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def rates(router: Router, client: AsyncTestClient[Any]) -> None:
+    """Reference rates, so the policies can weigh SGD against their EUR thresholds."""
+    await load_rates(router)
+    await client.app.state.policies.refresh(router, force=True)
+
+
+@pytest_asyncio.fixture
+async def gate(router: Router, rates: None) -> PolicyGate:
+    g = PolicyGate()
+    await g.refresh(router, force=True)
+    return g
+
+
+async def pump(router: Router, topo: Topology) -> int:
+    """Publish every region's settlement messages and deliver them, until none is left; how
+    many were delivered."""
+    sent: list[tuple[str, bytes]] = []
+
+    def publish(destination: str, messages: Any) -> None:
+        sent.extend((destination, body) for _, body in messages)
+
+    relay = XrRelay(router, [r.code for r in topo.regions], publish, holder="test-pump")
+    receive = receiver(router, sandbox_sealer())
+    delivered = 0
+    while True:
+        sent.clear()
+        for region in relay.regions:
+            await relay.relay_region(region)
+        if not sent:
+            return delivered
+        for destination, body in list(sent):
+            await receive(destination, body)
+        delivered += len(sent)
+
+
+async def _sg_beneficiary(p: Partner, key: str = "ben-sg") -> str:
+    got = await p.gql(BENEFICIARY, {"i": {
+        "name": "Tan Wei Ming", "country": "SG", "currency": "SGD", "bankCode": "7171",
+        "accountNumber": "0012345678", "idempotencyKey": key}})
+    ben = got["data"]["createBeneficiary"]
+    assert ben["__typename"] == "Beneficiary", got
+    return str(ben["id"])
+
+
+async def _payout(p: Partner, ben: str, amount: str, key: str, currency: str = "SGD"
+                  ) -> dict[str, Any]:
+    got = await p.gql(PAYOUT, {"i": {"accountId": p.accounts[0], "beneficiaryId": ben,
+                                     "amount": amount, "currency": currency,
+                                     "reference": "invoice 9", "idempotencyKey": key}})
+    result: dict[str, Any] = got["data"]["createPayout"]
+    return result
+
+
+async def _status(p: Partner, payout_id: str) -> dict[str, Any]:
+    got = await p.gql(GET_PAYOUT, {"id": payout_id})
+    result: dict[str, Any] = got["data"]["payout"]
+    return result
+
+
+async def _balance(p: Partner) -> dict[str, str]:
+    got = await p.gql(BALANCE, {"id": p.accounts[0]})
+    return {k: v["amount"] for k, v in got["data"]["account"]["balance"].items()}
+
+
+async def _internal(router: Router, region: str, purpose: str, currency: str
+                    ) -> dict[str, int]:
+    """An internal account's balance summed over its shards."""
+    [row] = await rows(router, region, """
+        SELECT coalesce(sum(credits_posted), 0) AS cp, coalesce(sum(debits_posted), 0) AS dp,
+               coalesce(sum(credits_pending), 0) AS cpe, coalesce(sum(debits_pending), 0) AS dpe
+        FROM accounts WHERE region = :r AND kind = 'internal' AND purpose LIKE :p
+          AND currency = :c""", r=region, p=f"{purpose}.%", c=currency)
+    return {"credits_posted": int(row.cp), "debits_posted": int(row.dp),
+            "credits_pending": int(row.cpe), "debits_pending": int(row.dpe)}
+
+
+async def _obligations(router: Router, region: str, payout_id: str) -> list[tuple[Any, ...]]:
+    found = await rows(router, region, """
+        SELECT id, peer, direction, currency, amount_minor, occurred_at FROM settlement_obligations
+        WHERE region = :r AND payout_id = :p ORDER BY id""", r=region, p=payout_id)
+    return [tuple(r) for r in found]
+
+
+async def _xr_row(router: Router, payout_id: str) -> Any:
+    [row] = await rows(router, paying, "SELECT * FROM xr_payouts WHERE region = :r AND id = :i",
+                       r=paying, i=payout_id)
+    return row
+
+
+async def _consistent(router: Router, p: Partner) -> None:
+    await assert_ledger_consistent(router, home, p.tenant_id)
+    await assert_ledger_consistent(router, paying)
+
+
+async def _dispatch(router: Router, topo: Topology, gate: PolicyGate, p: Partner,
+                    payout_id: str) -> None:
+    """The home worker's step, the trip over, and the paying region's worker's step."""
+    sealer = sandbox_sealer()
+    assert not await process_payout(router, sealer, gate, _rails, home, payout_id, "m1"), (
+        "a payout paid elsewhere is not settled by the home worker")
+    assert (await _status(p, payout_id))["status"] == "PROCESSING"
+    assert await pump(router, topo) == 1
+    assert (await _xr_row(router, payout_id)).status == "ACCEPTED"
+    await _consistent(router, p)
+    assert await process_xr_payout(router, sealer, _rails, paying, payout_id)
+    assert await pump(router, topo) == 1
+
+
+def test_sgd_is_paid_by_ap_southeast() -> None:
+    fast = next(r for r in rails if r.name == "FAST")
+    assert (fast.currency, fast.region) == ("SGD", paying)
+
+
+async def test_a_payout_paid_in_another_region_settles_on_both_sides(
+        router: Router, topo: Topology, gate: PolicyGate, make_partner: MakePartner) -> None:
+    p = await make_partner("EU", funded={"SGD": 1_000_00})
+    before_due_to = await _internal(router, home, f"due_to:{paying}", "SGD")
+    before_due_from = await _internal(router, paying, f"due_from:{home}", "SGD")
+    created = await _payout(p, await _sg_beneficiary(p), "100.00", "x-1")
+    assert created["__typename"] == "Payout", created
+    assert (created["status"], created["rail"]) == ("PENDING", "FAST")
+    fee = int(created["fee"]["amount"].replace(".", ""))
+    held = await _internal(router, home, f"due_to:{paying}", "SGD")
+    assert held["credits_pending"] - before_due_to["credits_pending"] == 100_00
+    await _dispatch(router, topo, gate, p, created["id"])
+
+    done = await _status(p, created["id"])
+    assert done["status"] == "COMPLETED", done
+    posted = 1_000_00 - 100_00 - fee
+    assert await _balance(p) == {"posted": f"{posted // 100}.{posted % 100:02d}",
+                                 "pending": "0.00",
+                                 "available": f"{posted // 100}.{posted % 100:02d}"}
+    due_to = await _internal(router, home, f"due_to:{paying}", "SGD")
+    due_from = await _internal(router, paying, f"due_from:{home}", "SGD")
+    assert due_to["credits_posted"] - before_due_to["credits_posted"] == 100_00
+    assert due_from["debits_posted"] - before_due_from["debits_posted"] == 100_00
+    assert (due_to["credits_pending"], due_from["debits_pending"]) == (
+        before_due_to["credits_pending"], before_due_from["debits_pending"])
+    mine = await _obligations(router, home, created["id"])
+    theirs = await _obligations(router, paying, created["id"])
+    assert [o[:2] + o[3:] for o in mine] == [(created["id"], paying, "SGD", 100_00,
+                                              theirs[0][5])]
+    assert [o[2] for o in mine] == ["PAYABLE"]
+    assert [(o[1], o[2]) for o in theirs] == [(home, "RECEIVABLE")]
+    row = await _xr_row(router, created["id"])
+    assert (row.status, row.origin, row.rail, row.reference) == ("COMPLETED", home, "FAST",
+                                                                 "invoice 9")
+    assert sorted(row.fields) == ["payee_account", "payee_name", "reference"]
+    assert b"Tan Wei Ming" not in bytes(row.payee_sealed)
+    assert b"0012345678" not in bytes(row.payee_sealed)
+    [key] = await rows(router, paying, "SELECT kek_id, subject_id FROM data_keys "
+                                       "WHERE region = :r AND id = :k", r=paying,
+                       k=row.data_key_id)
+    assert key.subject_id == f"xr:{created['id']}"
+    assert paying in key.kek_id, "the payee's key is wrapped by the paying region's key"
+    assert await pump(router, topo) == 0, "nothing more to say"
+    await _consistent(router, p)
+
+
+@pytest.mark.parametrize(("amount", "code"), [("50.91", "AC04"), ("50.92", "AM05")])
+async def test_a_failure_in_the_paying_region_voids_both_holds(
+        router: Router, topo: Topology, gate: PolicyGate, make_partner: MakePartner,
+        amount: str, code: str) -> None:
+    p = await make_partner("EU", funded={"SGD": 1_000_00})
+    created = await _payout(p, await _sg_beneficiary(p), amount, f"x-f-{code}")
+    await _dispatch(router, topo, gate, p, created["id"])
+    done = await _status(p, created["id"])
+    assert (done["status"], done["failureCode"]) == ("FAILED", code)
+    assert await _balance(p) == {"posted": "1000.00", "pending": "0.00",
+                                 "available": "1000.00"}
+    assert (await _xr_row(router, created["id"])).status == "FAILED"
+    assert await _obligations(router, home, created["id"]) == []
+    assert await _obligations(router, paying, created["id"]) == []
+    await _consistent(router, p)
+
+
+async def test_a_return_in_the_paying_region_comes_back_to_the_customer(
+        router: Router, topo: Topology, gate: PolicyGate, make_partner: MakePartner) -> None:
+    p = await make_partner("EU", funded={"SGD": 1_000_00})
+    created = await _payout(p, await _sg_beneficiary(p), "70.93", "x-r")
+    fee = int(created["fee"]["amount"].replace(".", ""))
+    await _dispatch(router, topo, gate, p, created["id"])
+    assert (await _status(p, created["id"]))["status"] == "COMPLETED"
+    assert await apply_due_returns(router, paying) >= 1
+    assert await pump(router, topo) >= 1
+    done = await _status(p, created["id"])
+    assert (done["status"], done["failureCode"]) == ("RETURNED", "MS03")
+    posted = 1_000_00 - fee
+    assert (await _balance(p))["posted"] == f"{posted // 100}.{posted % 100:02d}"
+    mine = {o[0]: o[2] for o in await _obligations(router, home, created["id"])}
+    theirs = {o[0]: o[2] for o in await _obligations(router, paying, created["id"])}
+    rid = f"{created['id']}:return"
+    assert mine == {created["id"]: "PAYABLE", rid: "RECEIVABLE"}
+    assert theirs == {created["id"]: "RECEIVABLE", rid: "PAYABLE"}
+    assert await apply_due_returns(router, paying) == 0, "returned once only"
+    await _consistent(router, p)
+
+
+async def test_a_payee_whose_details_may_not_cross_is_refused_at_creation(
+        make_partner: MakePartner) -> None:
+    """CN's defaults let no personal data out: a CN tenant's EUR payout would be paid by
+    eu-central's rail, so it is refused before any money is held."""
+    p = await make_partner("CN", funded={"EUR": 1_000_00})
+    got = await p.gql(BENEFICIARY, {"i": {
+        "name": "Max Mustermann", "country": "DE", "currency": "EUR",
+        "iban": "DE89370400440532013000", "idempotencyKey": "ben-de"}})
+    ben = got["data"]["createBeneficiary"]
+    assert ben["__typename"] == "Beneficiary", got
+    refused = await _payout(p, ben["id"], "10.00", "x-cn", currency="EUR")
+    assert refused["__typename"] == "PolicyDenied", refused
+    assert any(r.startswith("DATA_RESIDENCY") and "payee_account" in r
+               for r in refused["reasons"]), refused
+    assert await _balance(p) == {"posted": "1000.00", "pending": "0.00",
+                                 "available": "1000.00"}
+
+
+class _ClosedGate(PolicyGate):
+    """EU's policy as if an officer had since closed ap-southeast to payees' details."""
+
+    def params(self, jurisdiction: str, now: Any = None) -> Any:
+        found = super().params(jurisdiction, now)
+        if jurisdiction != "EU":
+            return found
+        return {**found, "exportable_fields": {}}
+
+
+async def test_a_policy_closed_before_dispatch_fails_the_payout_at_home(
+        router: Router, topo: Topology, make_partner: MakePartner) -> None:
+    p = await make_partner("EU", funded={"SGD": 1_000_00})
+    created = await _payout(p, await _sg_beneficiary(p), "20.00", "x-closed")
+    closed = _ClosedGate()
+    await closed.refresh(router, force=True)
+    assert not await process_payout(router, sandbox_sealer(), closed, _rails, home,
+                                    created["id"], "m1")
+    done = await _status(p, created["id"])
+    assert (done["status"], done["failureCode"]) == ("FAILED", "DATA_RESIDENCY")
+    assert await _balance(p) == {"posted": "1000.00", "pending": "0.00",
+                                 "available": "1000.00"}
+    assert await pump(router, topo) == 0, "nothing left home"
+    await _consistent(router, p)
+
+
+BATCH = """mutation($i: CreatePayoutBatchInput!) { createPayoutBatch(input: $i) { __typename
+  ... on PayoutBatch { id status itemCount } ... on Error { code message } } }"""
+GET_BATCH = """query($id: ID!) { payoutBatch(id: $id) { ... on PayoutBatch { status succeeded
+  failed } } }"""
+
+
+async def test_a_batch_paid_in_another_region_completes_when_the_answers_arrive(
+        router: Router, topo: Topology, gate: PolicyGate, make_partner: MakePartner) -> None:
+    p = await make_partner("EU", funded={"SGD": 10_000_00})
+    ben = await _sg_beneficiary(p)
+    items = [{"beneficiaryId": ben, "amount": a, "currency": "SGD", "externalId": f"b{i}"}
+             for i, a in enumerate(["10.00", "11.91", "12.00"])]
+    got = await p.gql(BATCH, {"i": {"accountId": p.accounts[0], "items": items,
+                                    "idempotencyKey": "xb"}})
+    batch = got["data"]["createPayoutBatch"]
+    assert batch["__typename"] == "PayoutBatch", got
+    sealer = sandbox_sealer()
+    assert await process_batch(router, sealer, gate, _rails, home, batch["id"]) == 0
+    assert await pump(router, topo) == 3
+    ids = [r.id for r in await rows(router, home, "SELECT id FROM payouts WHERE region = :r "
+                                    "AND batch_id = :b", r=home, b=batch["id"])]
+    for payout_id in ids:
+        assert await process_xr_payout(router, sealer, _rails, paying, payout_id)
+    still = await p.gql(GET_BATCH, {"id": batch["id"]})
+    assert still["data"]["payoutBatch"]["status"] == "PROCESSING"
+    assert await pump(router, topo) == 3
+    done = await p.gql(GET_BATCH, {"id": batch["id"]})
+    assert done["data"]["payoutBatch"] == {"status": "COMPLETED", "succeeded": 2, "failed": 1}
+    await _consistent(router, p)
+
+
+async def test_streams_stand_clear_after_the_traffic(router: Router, topo: Topology) -> None:
+    await pump(router, topo)
+    for region in (home, paying):
+        async def body(conn: Any, region: str = region) -> list[xr.Stream]:
+            return await xr.streams(conn, region)
+
+        for s in await router.read(region, body):
+            assert (s.waiting, s.unpublished) == (0, 0), s
+            if {s.region, s.peer} == {home, paying}:
+                assert s.applied_seq > 0, s
