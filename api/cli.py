@@ -19,6 +19,8 @@
     corridor audit verify [--region R] [--expect-heads FILE] | export-head [--region R]
     corridor keys rotate --region R [--settle-s S] | status [--region R]
     corridor tenant erase TENANT_ID --reason TEXT
+    corridor settlement run [--region R ...] | net | streams
+    corridor reconcile [--region-a A --region-b B --currency C] [--export csv] [--out FILE]
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api import audit_cli, compliance_cli, security_cli
+from api import audit_cli, compliance_cli, security_cli, settlement_cli
 from payments.errors import DomainError, PolicyDenied
 from payments.principal import Environment, Role, Tenant
 from payments.statements import StatementEntry
@@ -94,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, default=4)
     sub.add_parser("scheduler", help="fire periodic jobs (one scheduler holds each job)")
     sub.add_parser("relay", help="publish outbox events to RabbitMQ (one relay per region)")
+    settlement_cli.add_parsers(sub)
     fx = sub.add_parser("fx").add_subparsers(dest="action", required=True)
     fx.add_parser("refresh", help="send one FX refresh message to the workers")
 
@@ -153,6 +156,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_statements_import(args.file, fmt, entries, args.region))
     if args.command in {"worker", "scheduler", "relay", "fx"}:
         return _workers(args)
+    if args.command in {"settlement", "reconcile"}:
+        return settlement_cli.dispatch(args)
     if args.command in {"sanctions", "policy"}:
         return asyncio.run(compliance_cli.dispatch(args))
     if args.command == "audit":

@@ -7,6 +7,9 @@
 | ``CORRIDOR_API_KEY_PEPPER`` | secret for API key hashes, at least 32 characters |
 | control / cluster URL variables | named in the regions file (``database_url_env``) |
 | ``AMQP_URL`` | RabbitMQ for workers (default ``amqp://guest:guest@127.0.0.1:5672/%2F``) |
+| ``CORRIDOR_AMQP_URL_<REGION>`` | one region's broker for settlement messages (default: |
+| | ``AMQP_URL`` with its vhost replaced by the region's ``amqp_vhost``) |
+| ``CORRIDOR_SETTLEMENT_WINDOW_S`` | netting window of cross-region obligations (default 3600) |
 | ``CORRIDOR_FX_PROVIDER`` | ``fixed`` (default), ``ecb`` or ``json`` |
 | ``CORRIDOR_FX_URL`` | the provider's URL (``ecb``: a URL or file; default the shipped sample) |
 | ``CORRIDOR_FX_REFRESH_S`` | seconds between scheduled FX refreshes (default 60) |
@@ -41,7 +44,9 @@ from workers.config import (
     amqp_url_default,
     fx_refresh_s_default,
     sandbox_return_after_s_default,
+    settlement_window_s_default,
 )
+from workers.xr_transport import region_amqp_url
 
 pepper_length_min = 32
 fx_refresh_s_min = 1
@@ -49,6 +54,8 @@ fx_refresh_s_max = 86_400
 dev_dir_default = Path(".corridor")
 request_body_bytes_max = 4 * 1024 * 1024
 sandbox_return_after_s_max = 30 * 86_400
+settlement_window_s_min = 60
+settlement_window_s_max = 7 * 86_400
 rate_limit_per_s_max = 100_000.0
 rate_limit_burst_max = 1_000_000
 request_time_limit_s_max = 300.0
@@ -79,6 +86,8 @@ class Settings:
     key_providers: dict[str, str] = field(default_factory=dict)
     """Per-region key providers, over ``key_provider``."""
     sandbox_return_after_s: int = sandbox_return_after_s_default
+    settlement_window_s: int = settlement_window_s_default
+    region_amqp_urls: dict[str, str] = field(default_factory=dict)
     rate_limit_per_s: float = limits.rate_limit_per_s
     rate_limit_burst: int = limits.rate_limit_burst
     unauthenticated_rate_limit_per_s: float = limits.unauthenticated_rate_limit_per_s
@@ -120,7 +129,22 @@ def from_env(environ: dict[str, str] | None = None, dev_dir: Path = dev_dir_defa
                     sandbox_return_after_s=_whole(
                         e, "CORRIDOR_SANDBOX_RETURN_AFTER_S", sandbox_return_after_s_default,
                         0, sandbox_return_after_s_max),
+                    settlement_window_s=_whole(
+                        e, "CORRIDOR_SETTLEMENT_WINDOW_S", settlement_window_s_default,
+                        settlement_window_s_min, settlement_window_s_max),
+                    region_amqp_urls=_region_amqp_urls(
+                        topo, e, e.get("AMQP_URL", amqp_url_default)),
                     **_limits(e))
+
+
+def amqp_url_variable(region: str) -> str:
+    return "CORRIDOR_AMQP_URL_" + region.upper().replace("-", "_")
+
+
+def _region_amqp_urls(topo: Topology, e: dict[str, str], base: str) -> dict[str, str]:
+    """Each region's settlement broker: its own variable, else ``AMQP_URL`` on its vhost."""
+    return {r.code: e.get(amqp_url_variable(r.code)) or region_amqp_url(base, r.amqp_vhost)
+            for r in topo.regions}
 
 
 def key_provider_variable(region: str) -> str:
@@ -180,6 +204,8 @@ def worker_config(settings: Settings, *, in_process: bool = False) -> WorkerConf
         fx_refresh_s=settings.fx_refresh_s, key_provider=settings.key_provider,
         keyring_path=settings.keyring_path, key_providers=settings.key_providers,
         sandbox_return_after_s=settings.sandbox_return_after_s,
+        settlement_window_s=settings.settlement_window_s,
+        region_amqp_urls={} if in_process else settings.region_amqp_urls,
         webhooks_allow_private=settings.env is not Env.PRODUCTION,
         environment=settings.env.value)
 

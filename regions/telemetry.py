@@ -90,7 +90,11 @@ for _name, _description, _unit in (
         ("corridor.outbox.lag", "Age of the oldest unpublished outbox event, by region", "s"),
         ("corridor.queue.depth", "Messages waiting in a RabbitMQ queue, by queue", "{message}"),
         ("corridor.fx.rate_age", "Seconds since the rates this worker last refreshed were "
-                                 "published by their source", "s")):
+                                 "published by their source", "s"),
+        ("corridor.settlement.breaks", "Reconciliation breaks, by region pair and currency",
+         "{break}"),
+        ("corridor.settlement.unapplied", "Settlement messages a region has received but not "
+                                          "applied, by region and peer", "{message}")):
     meter.create_observable_gauge(_name, callbacks=[_observer(_name)], unit=_unit,
                                   description=_description)
 

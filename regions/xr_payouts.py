@@ -56,21 +56,18 @@ xr_actor = "worker:settlement"
 returns_batch_max = 500
 
 
-class UnknownMessage(ValueError):
-    """A message kind this version does not know: its stream waits here until one that does
-    is deployed (skipping it could lose money)."""
+kinds = frozenset({instruct_kind, outcome_kind, returned_kind})
 
 
 async def apply(conn: AsyncConnection, sealer: Sealer, envelope: xr.Envelope) -> None:
-    """Apply one settlement message in the receiving region (``xr.Apply`` with a sealer)."""
+    """Apply one payout message in the receiving region."""
     if envelope.kind == instruct_kind:
         await accept_instruction(conn, sealer, envelope)
     elif envelope.kind == outcome_kind:
         await apply_outcome(conn, envelope)
-    elif envelope.kind == returned_kind:
-        await apply_return(conn, envelope)
     else:
-        raise UnknownMessage(f"{envelope.id}: unknown kind {envelope.kind!r}")
+        assert envelope.kind == returned_kind, envelope.kind
+        await apply_return(conn, envelope)
 
 
 async def _account(conn: AsyncConnection, region: str, purpose: str, currency: str) -> str:

@@ -23,6 +23,8 @@ from workers.payouts import (
 )
 from workers.rails import RailTimeout
 from workers.runtime import Runtime, runtime
+from workers.scheduler import holder_id
+from workers.settlement import net_region, reconcile_all
 from workers.webhooks import deliver_due, enqueue_event
 
 fx_queue = "fx"
@@ -130,3 +132,17 @@ async def deliver_webhooks(region: str) -> None:
 async def apply_payout_returns(region: str) -> None:
     """Sandbox returns that have come due (idempotent: a returned payout is not returned twice)."""
     await apply_due_returns(runtime().db(), region)
+
+
+@dramatiq.actor(queue_name=purge_queue, time_limit=purge_time_limit_ms, max_retries=0)
+async def net_settlements(region: str) -> None:
+    """Net the closed windows of the pairs this region coordinates (scheduled; a failed run
+    leaves the obligations open for the next, which nets them)."""
+    rt = runtime()
+    await net_region(rt.db(), region, rt.config.settlement_window_s, holder_id())
+
+
+@dramatiq.actor(queue_name=purge_queue, time_limit=purge_time_limit_ms, max_retries=0)
+async def reconcile_settlements() -> None:
+    """Compare every pair's two sides and report each break (scheduled)."""
+    await reconcile_all(runtime().db())

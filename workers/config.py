@@ -10,6 +10,8 @@ from regions.topology import Topology
 
 amqp_url_default = "amqp://guest:guest@127.0.0.1:5672/%2F"
 fx_refresh_s_default = 60
+settlement_window_s_default = 3_600
+"""Cross-region obligations are netted per hour unless configured otherwise."""
 sandbox_return_after_s_default = 172_800
 """Sandbox rails return a '.93' payout two days after completing it, as banks do."""
 
@@ -29,5 +31,8 @@ class WorkerConfig:
     environment: str = "development"
     """``CORRIDOR_ENV``: chooses the telemetry exporters and the log format."""
     sandbox_return_after_s: int = sandbox_return_after_s_default
+    settlement_window_s: int = settlement_window_s_default
+    region_amqp_urls: dict[str, str] = field(default_factory=dict)
+    """Each region's settlement broker (its vhost); empty in process (``corridor dev``)."""
     webhooks_allow_private: bool = False
     """Deliver webhooks to loopback and private addresses: development and tests only."""

@@ -13,6 +13,7 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 
+from regions import telemetry
 from regions.router import Router
 from workers.broker import install
 from workers.config import WorkerConfig
@@ -48,18 +49,23 @@ purge_interval_s = 3_600
 returns_interval_s = 60
 webhooks_interval_s = 5
 audit_chain_interval_s = 5
+netting_check_s = 60
+"""How often each region looks for closed netting windows (the window itself is configured)."""
+reconcile_interval_s = 300
 
 
 def scheduled_jobs(config: WorkerConfig) -> list[Job]:
     """The periodic jobs: FX refresh, and per region an idempotency-key purge, the sandbox
-    rails' due returns, webhook retries and the audit log's chaining (and the control
-    plane's)."""
+    rails' due returns, webhook retries, the audit log's chaining (and the control
+    plane's) and settlement netting; and the reconciliation of every region pair."""
     from regions import audit_chain
     from workers.actors import (
         apply_payout_returns,
         chain_audit_log,
         deliver_webhooks,
+        net_settlements,
         purge_idempotency_keys,
+        reconcile_settlements,
         refresh_fx_rates,
     )
 
@@ -72,7 +78,10 @@ def scheduled_jobs(config: WorkerConfig) -> list[Job]:
         Job(f"webhooks.deliver.{r}", webhooks_interval_s, partial(deliver_webhooks.send, r))
         for r in regions] + [
         Job(f"audit.chain.{r}", audit_chain_interval_s, partial(chain_audit_log.send, r))
-        for r in [*regions, audit_chain.control]]
+        for r in [*regions, audit_chain.control]] + [
+        Job(f"settlement.net.{r}", netting_check_s, partial(net_settlements.send, r))
+        for r in regions] + [
+        Job("settlement.reconcile", reconcile_interval_s, reconcile_settlements.send)]
 
 
 def broker_publish(broker: dramatiq.Broker) -> Publish:
@@ -118,6 +127,35 @@ def run_relay(config: WorkerConfig) -> int:
     return 0
 
 
+def run_settlement(config: WorkerConfig, regions: list[str]) -> int:
+    """``corridor settlement run``: publish the regions' settlement messages to each peer's
+    broker and apply what the regions' own brokers deliver, until SIGTERM or SIGINT.
+
+    Each region's consumer reads its own vhost (``region_amqp_urls``); deploy one process per
+    region with ``--region`` so a region's messages are applied by its own processes.
+    """
+    from workers.runtime import configure
+    from workers.settlement import XrRelay, receiver
+    from workers.xr_transport import XrConsumer, XrPublisher
+
+    telemetry.setup("corridor-settlement", config.environment)
+    rt = configure(config)
+    publisher = XrPublisher(config.region_amqp_urls)
+
+    async def body(router: Router, stop: asyncio.Event) -> None:
+        receive = receiver(router, rt.sealer())
+        consumers = [XrConsumer(config.region_amqp_urls[r], partial(receive, r))
+                     for r in regions]
+        await asyncio.gather(XrRelay(router, regions, publisher.publish).run(stop),
+                             *(c.run(stop) for c in consumers))
+
+    try:
+        _run_until_signalled(config, body)
+    finally:
+        publisher.close()
+    return 0
+
+
 def run_scheduler(config: WorkerConfig) -> int:
     install(config)
     _run_until_signalled(config, lambda router, stop: Scheduler(
@@ -144,7 +182,8 @@ def _run_until_signalled(config: WorkerConfig,
 
 
 def start_in_process(config: WorkerConfig) -> Callable[[], None]:
-    """Workers, relay and scheduler inside this process on the stub broker (``corridor dev``).
+    """Workers, relay, scheduler and settlement inside this process on the stub broker
+    (``corridor dev``); settlement messages between regions go through a ``LocalTransport``.
 
     Sends one FX refresh at once so rates exist from the start. Returns a function that stops
     the scheduler and the workers.
@@ -158,12 +197,18 @@ def start_in_process(config: WorkerConfig) -> Callable[[], None]:
     stop = asyncio.Event()
 
     async def schedule() -> None:
+        from workers.runtime import runtime
+        from workers.settlement import LocalTransport, XrRelay, receiver
+
         router = Router(config.topology, config.urls, pool_size=2)
-        relay = Relay(router, [r.code for r in config.topology.regions],
-                      broker_publish(worker.broker), queue_depths=queue_depths(worker.broker))
+        codes = [r.code for r in config.topology.regions]
+        relay = Relay(router, codes, broker_publish(worker.broker),
+                      queue_depths=queue_depths(worker.broker))
+        local = LocalTransport(receiver(router, runtime().sealer()))
         try:
             await asyncio.gather(Scheduler(router, scheduled_jobs(config)).run(stop),
-                                 relay.run(stop))
+                                 relay.run(stop), local.run(stop),
+                                 XrRelay(router, codes, local.publish).run(stop))
         finally:
             await router.dispose()
 

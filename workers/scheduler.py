@@ -47,6 +47,16 @@ async def take_lease(conn: AsyncConnection, name: str, holder: str,
                                              "lease_s": seconds})).first()
 
 
+_release = text("""
+    UPDATE scheduler_leases SET expires_at = now() WHERE name = :name AND holder = :holder
+""")
+
+
+async def release_lease(conn: AsyncConnection, name: str, holder: str) -> None:
+    """Give a lease back at the end of a run, so the next run need not wait it out."""
+    await conn.execute(_release, {"name": name, "holder": holder})
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     name: str

@@ -20,14 +20,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from regions import xr, xr_payouts
+from regions import netting, reconciliation, settlement, telemetry, xr
 from regions.router import Router
 from regions.sealing import Sealer
-from workers.scheduler import holder_id, take_lease
+from workers.scheduler import holder_id, release_lease, take_lease
 
 lease_s = 15
 idle_s = 0.2
@@ -122,7 +123,7 @@ def receiver(router: Router, sealer: Sealer) -> Receive:
 
 
 async def _apply(conn: AsyncConnection, envelope: xr.Envelope, *, sealer: Sealer) -> None:
-    await xr_payouts.apply(conn, sealer, envelope)
+    await settlement.apply(conn, sealer, envelope)
 
 
 class LocalTransport:
@@ -157,3 +158,73 @@ class LocalTransport:
                                  exc_info=True)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=local_retry_s)
+
+
+net_lease_s = 300
+"""Held by one netting run of a pair at a time; longer than a run takes."""
+
+
+async def net_region(router: Router, region: str, window_s: int, holder: str,
+                     now: datetime | None = None) -> list[str]:
+    """Net every closed window of every pair this region coordinates; the batches made.
+
+    Each pair's run holds the lease ``settlement.net.<a>.<b>`` in the control plane, so a second
+    scheduler (or a slow run overlapping the next) nets nothing twice; the batch ids, unique per
+    window, would refuse a second batch anyway.
+    """
+    end = netting.window_end(now or datetime.now(UTC), window_s)
+    made: list[str] = []
+    for peer in sorted(r.code for r in router.topology.regions):
+        if peer == region or netting.coordinator(region, peer) != region:
+            continue
+
+        name = f"settlement.net.{region}.{peer}"
+
+        async def lease(conn: AsyncConnection, name: str = name) -> bool:
+            return await take_lease(conn, name, holder, net_lease_s) is not None
+
+        async def release(conn: AsyncConnection, name: str = name) -> None:
+            await release_lease(conn, name, holder)
+
+        if not await router.run_control(lease):
+            continue
+        try:
+            made += await _net_pair(router, region, peer, end, window_s)
+        finally:
+            await router.run_control(release)
+    if made:
+        _log.info("netting in %s made %d batch(es): %s", region, len(made), ", ".join(made))
+    return made
+
+
+async def _net_pair(router: Router, region: str, peer: str, end: datetime, window_s: int
+                    ) -> list[str]:
+    async def open_(conn: AsyncConnection) -> list[str]:
+        return await netting.open_currencies(conn, region, peer, end)
+
+    made = []
+    for currency in await router.read(region, open_):
+        while True:
+            async def one(conn: AsyncConnection, currency: str = currency) -> str | None:
+                return await netting.net_txn(conn, region, peer, currency, end, window_s)
+
+            bid = await router.run(region, one)
+            if bid is None:
+                break
+            made.append(bid)
+    return made
+
+
+async def reconcile_all(router: Router) -> list[reconciliation.Report]:
+    """Reconcile every pair and currency with obligations; each break is logged and the
+    ``corridor.settlement.breaks`` gauge set per pair and currency."""
+    reports = []
+    for a, b, currency in await reconciliation.pairs(router):
+        report = await reconciliation.reconcile(router, a, b, currency)
+        telemetry.set_gauge("corridor.settlement.breaks", len(report.breaks), pair=f"{a}/{b}",
+                            currency=currency)
+        for brk in report.breaks:
+            _log.warning("settlement break %s/%s %s: %s %s", a, b, currency, brk.kind,
+                         brk.detail)
+        reports.append(report)
+    return reports

@@ -29,9 +29,9 @@ from tests.payouts_helpers import (
     assert_ledger_consistent,
     sandbox_sealer,
 )
+from tests.settlement_helpers import internal, pump
 from workers.payouts import apply_due_returns, process_batch, process_payout, process_xr_payout
 from workers.rails import sandbox_rails
-from workers.settlement import XrRelay, receiver
 
 client = e2e.client
 home, paying = "eu-central", "ap-southeast"
@@ -50,28 +50,6 @@ async def gate(router: Router, rates: None) -> PolicyGate:
     g = PolicyGate()
     await g.refresh(router, force=True)
     return g
-
-
-async def pump(router: Router, topo: Topology) -> int:
-    """Publish every region's settlement messages and deliver them, until none is left; how
-    many were delivered."""
-    sent: list[tuple[str, bytes]] = []
-
-    def publish(destination: str, messages: Any) -> None:
-        sent.extend((destination, body) for _, body in messages)
-
-    relay = XrRelay(router, [r.code for r in topo.regions], publish, holder="test-pump")
-    receive = receiver(router, sandbox_sealer())
-    delivered = 0
-    while True:
-        sent.clear()
-        for region in relay.regions:
-            await relay.relay_region(region)
-        if not sent:
-            return delivered
-        for destination, body in list(sent):
-            await receive(destination, body)
-        delivered += len(sent)
 
 
 async def _sg_beneficiary(p: Partner, key: str = "ben-sg") -> str:
@@ -103,18 +81,6 @@ async def _balance(p: Partner) -> dict[str, str]:
     return {k: v["amount"] for k, v in got["data"]["account"]["balance"].items()}
 
 
-async def _internal(router: Router, region: str, purpose: str, currency: str
-                    ) -> dict[str, int]:
-    """An internal account's balance summed over its shards."""
-    [row] = await rows(router, region, """
-        SELECT coalesce(sum(credits_posted), 0) AS cp, coalesce(sum(debits_posted), 0) AS dp,
-               coalesce(sum(credits_pending), 0) AS cpe, coalesce(sum(debits_pending), 0) AS dpe
-        FROM accounts WHERE region = :r AND kind = 'internal' AND purpose LIKE :p
-          AND currency = :c""", r=region, p=f"{purpose}.%", c=currency)
-    return {"credits_posted": int(row.cp), "debits_posted": int(row.dp),
-            "credits_pending": int(row.cpe), "debits_pending": int(row.dpe)}
-
-
 async def _obligations(router: Router, region: str, payout_id: str) -> list[tuple[Any, ...]]:
     found = await rows(router, region, """
         SELECT id, peer, direction, currency, amount_minor, occurred_at FROM settlement_obligations
@@ -140,11 +106,11 @@ async def _dispatch(router: Router, topo: Topology, gate: PolicyGate, p: Partner
     assert not await process_payout(router, sealer, gate, _rails, home, payout_id, "m1"), (
         "a payout paid elsewhere is not settled by the home worker")
     assert (await _status(p, payout_id))["status"] == "PROCESSING"
-    assert await pump(router, topo) == 1
+    assert await pump(router) == 1
     assert (await _xr_row(router, payout_id)).status == "ACCEPTED"
     await _consistent(router, p)
     assert await process_xr_payout(router, sealer, _rails, paying, payout_id)
-    assert await pump(router, topo) == 1
+    assert await pump(router) == 1
 
 
 def test_sgd_is_paid_by_ap_southeast() -> None:
@@ -155,13 +121,13 @@ def test_sgd_is_paid_by_ap_southeast() -> None:
 async def test_a_payout_paid_in_another_region_settles_on_both_sides(
         router: Router, topo: Topology, gate: PolicyGate, make_partner: MakePartner) -> None:
     p = await make_partner("EU", funded={"SGD": 1_000_00})
-    before_due_to = await _internal(router, home, f"due_to:{paying}", "SGD")
-    before_due_from = await _internal(router, paying, f"due_from:{home}", "SGD")
+    before_due_to = await internal(router, home, f"due_to:{paying}", "SGD")
+    before_due_from = await internal(router, paying, f"due_from:{home}", "SGD")
     created = await _payout(p, await _sg_beneficiary(p), "100.00", "x-1")
     assert created["__typename"] == "Payout", created
     assert (created["status"], created["rail"]) == ("PENDING", "FAST")
     fee = int(created["fee"]["amount"].replace(".", ""))
-    held = await _internal(router, home, f"due_to:{paying}", "SGD")
+    held = await internal(router, home, f"due_to:{paying}", "SGD")
     assert held["credits_pending"] - before_due_to["credits_pending"] == 100_00
     await _dispatch(router, topo, gate, p, created["id"])
 
@@ -171,8 +137,8 @@ async def test_a_payout_paid_in_another_region_settles_on_both_sides(
     assert await _balance(p) == {"posted": f"{posted // 100}.{posted % 100:02d}",
                                  "pending": "0.00",
                                  "available": f"{posted // 100}.{posted % 100:02d}"}
-    due_to = await _internal(router, home, f"due_to:{paying}", "SGD")
-    due_from = await _internal(router, paying, f"due_from:{home}", "SGD")
+    due_to = await internal(router, home, f"due_to:{paying}", "SGD")
+    due_from = await internal(router, paying, f"due_from:{home}", "SGD")
     assert due_to["credits_posted"] - before_due_to["credits_posted"] == 100_00
     assert due_from["debits_posted"] - before_due_from["debits_posted"] == 100_00
     assert (due_to["credits_pending"], due_from["debits_pending"]) == (
@@ -194,7 +160,7 @@ async def test_a_payout_paid_in_another_region_settles_on_both_sides(
                        k=row.data_key_id)
     assert key.subject_id == f"xr:{created['id']}"
     assert paying in key.kek_id, "the payee's key is wrapped by the paying region's key"
-    assert await pump(router, topo) == 0, "nothing more to say"
+    assert await pump(router) == 0, "nothing more to say"
     await _consistent(router, p)
 
 
@@ -223,7 +189,7 @@ async def test_a_return_in_the_paying_region_comes_back_to_the_customer(
     await _dispatch(router, topo, gate, p, created["id"])
     assert (await _status(p, created["id"]))["status"] == "COMPLETED"
     assert await apply_due_returns(router, paying) >= 1
-    assert await pump(router, topo) >= 1
+    assert await pump(router) >= 1
     done = await _status(p, created["id"])
     assert (done["status"], done["failureCode"]) == ("RETURNED", "MS03")
     posted = 1_000_00 - fee
@@ -277,7 +243,7 @@ async def test_a_policy_closed_before_dispatch_fails_the_payout_at_home(
     assert (done["status"], done["failureCode"]) == ("FAILED", "DATA_RESIDENCY")
     assert await _balance(p) == {"posted": "1000.00", "pending": "0.00",
                                  "available": "1000.00"}
-    assert await pump(router, topo) == 0, "nothing left home"
+    assert await pump(router) == 0, "nothing left home"
     await _consistent(router, p)
 
 
@@ -299,21 +265,21 @@ async def test_a_batch_paid_in_another_region_completes_when_the_answers_arrive(
     assert batch["__typename"] == "PayoutBatch", got
     sealer = sandbox_sealer()
     assert await process_batch(router, sealer, gate, _rails, home, batch["id"]) == 0
-    assert await pump(router, topo) == 3
+    assert await pump(router) == 3
     ids = [r.id for r in await rows(router, home, "SELECT id FROM payouts WHERE region = :r "
                                     "AND batch_id = :b", r=home, b=batch["id"])]
     for payout_id in ids:
         assert await process_xr_payout(router, sealer, _rails, paying, payout_id)
     still = await p.gql(GET_BATCH, {"id": batch["id"]})
     assert still["data"]["payoutBatch"]["status"] == "PROCESSING"
-    assert await pump(router, topo) == 3
+    assert await pump(router) == 3
     done = await p.gql(GET_BATCH, {"id": batch["id"]})
     assert done["data"]["payoutBatch"] == {"status": "COMPLETED", "succeeded": 2, "failed": 1}
     await _consistent(router, p)
 
 
 async def test_streams_stand_clear_after_the_traffic(router: Router, topo: Topology) -> None:
-    await pump(router, topo)
+    await pump(router)
     for region in (home, paying):
         async def body(conn: Any, region: str = region) -> list[xr.Stream]:
             return await xr.streams(conn, region)

@@ -19,18 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from regions import xr
 from regions.router import Router
 
-
 regions = frozenset({"eu-central", "uk-south", "us-east", "ap-southeast", "cn-east"})
 origin, destination = "uk-south", "us-east"
 
 
 async def _reset(router: Router) -> None:
-    """Each test starts both ends of the uk-south -> us-east stream from nothing."""
-    for region in (origin, destination):
-        async def body(conn: AsyncConnection, region: str = region) -> None:
+    """Each test starts both ends of the uk-south <-> us-east streams from nothing (and
+    touches no other pair's)."""
+    for region, peer in ((origin, destination), (destination, origin)):
+        async def body(conn: AsyncConnection, region: str = region, peer: str = peer) -> None:
             for table in ("xr_outbox", "xr_inbox", "xr_streams"):
-                await conn.execute(text(f"DELETE FROM {table} WHERE region = :r"),  # noqa: S608
-                                   {"r": region})
+                await conn.execute(text(f"DELETE FROM {table} "
+                                        "WHERE region = :r AND peer = :p"),
+                                   {"r": region, "p": peer})
             await conn.execute(text("DELETE FROM message_inbox WHERE region = :r "
                                     "AND consumer = 'xr-test'"), {"r": region})
 

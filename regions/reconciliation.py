@@ -1,0 +1,273 @@
+"""Reconciliation of two regions' views of what they owe each other in a currency.
+
+Each side is read on its own (``snapshot``, one read transaction in its region): its
+obligations with the peer, its batches, its due-to and due-from balances, and where the two
+message streams between them stand. ``compare`` is pure and lists every break with its cause:
+
+- ``OBLIGATION_MISSING``: one side has an obligation the other lacks, while every message
+  between them has been applied (otherwise it is in flight, counted, not a break);
+- ``OBLIGATION_MISMATCH``: the same obligation with another amount, currency or a direction
+  that is not the mirror of the other side's, or in different batches;
+- ``BATCH_MISSING`` / ``BATCH_MISMATCH`` / ``BATCH_DISPUTED``: a batch one side has and the
+  other not (past the stream), with other totals or status, or disputed by the peer;
+- ``BALANCE_MISMATCH``: what one side owes (``due_to``) is not what the other is owed
+  (``due_from``), posted, once nothing is in flight;
+- ``STREAM_STUCK``: messages received but not applied (a gap, or one that cannot be applied).
+
+Zero breaks and matching totals to the minor unit is the state after every fault has healed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from regions import xr
+from regions.router import Router
+from regions.tables import settlement_batches, settlement_obligations
+
+
+@dataclass(frozen=True, slots=True)
+class Obligation:
+    id: str
+    direction: str
+    currency: str
+    amount_minor: int
+    batch_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: str
+    status: str
+    payable_minor: int
+    receivable_minor: int
+    obligations: int
+    dispute: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    region: str
+    peer: str
+    currency: str
+    obligations: dict[str, Obligation]
+    batches: dict[str, Batch]
+    due_to_minor: int
+    """What this region owes the peer and has not yet settled (posted)."""
+    due_from_minor: int
+    """What the peer owes this region and has not yet settled (posted)."""
+    pending_minor: int
+    """Held for payouts on their way between the two (not yet owed)."""
+    stream: xr.Stream | None
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    kind: str
+    detail: str
+    obligation_id: str | None = None
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    region_a: str
+    region_b: str
+    currency: str
+    breaks: list[Break]
+    in_flight: int
+    """Obligations or batches one side has and the other will have once its messages land."""
+    payable_a_minor: int
+    receivable_a_minor: int
+    payable_b_minor: int
+    receivable_b_minor: int
+    due_to_a_minor: int
+    due_from_a_minor: int
+    due_to_b_minor: int
+    due_from_b_minor: int
+    quiet: bool
+    """Every message between the two applied, nothing waiting: balances must then agree."""
+    notes: list[str] = field(default_factory=list)
+
+
+_balances = text("""
+    SELECT
+      coalesce(sum(CASE WHEN purpose LIKE :due_to THEN credits_posted - debits_posted END), 0)
+        AS due_to,
+      coalesce(sum(CASE WHEN purpose LIKE :due_from THEN debits_posted - credits_posted END), 0)
+        AS due_from,
+      coalesce(sum(CASE WHEN purpose LIKE :due_to THEN credits_pending END), 0)
+        + coalesce(sum(CASE WHEN purpose LIKE :due_from THEN debits_pending END), 0) AS pending
+    FROM accounts
+    WHERE region = :region AND kind = 'internal' AND currency = :currency
+      AND (purpose LIKE :due_to OR purpose LIKE :due_from)""")
+
+
+async def snapshot(conn: AsyncConnection, region: str, peer: str, currency: str) -> Side:
+    o, b = settlement_obligations, settlement_batches
+    obligations = {r.id: Obligation(r.id, r.direction, r.currency, r.amount_minor, r.batch_id)
+                   for r in await conn.execute(o.select().where(
+                       o.c.region == region, o.c.peer == peer, o.c.currency == currency))}
+    batches = {r.id: Batch(r.id, r.status, r.payable_minor, r.receivable_minor, r.obligations,
+                           r.dispute)
+               for r in await conn.execute(b.select().where(
+                   b.c.region == region, b.c.peer == peer, b.c.currency == currency))}
+    bal = (await conn.execute(_balances, {
+        "region": region, "currency": currency, "due_to": f"due_to:{peer}.%",
+        "due_from": f"due_from:{peer}.%"})).one()
+    stream = next((s for s in await xr.streams(conn, region) if s.peer == peer), None)
+    return Side(region, peer, currency, obligations, batches, int(bal.due_to),
+                int(bal.due_from), int(bal.pending), stream)
+
+
+def _mirror(direction: str) -> str:
+    return "RECEIVABLE" if direction == "PAYABLE" else "PAYABLE"
+
+
+def _sent(side: Side) -> int:
+    return side.stream.sent_seq if side.stream else 0
+
+
+def _applied(side: Side) -> int:
+    return side.stream.applied_seq if side.stream else 0
+
+
+def _waiting(side: Side) -> int:
+    return side.stream.waiting if side.stream else 0
+
+
+def compare(a: Side, b: Side) -> Report:
+    """Every break between two sides read by ``snapshot`` (a's peer is b and the reverse)."""
+    assert (a.peer, b.peer, a.currency) == (b.region, a.region, b.currency), (a, b)
+    # A side has not heard everything the other said: what it lacks may be on its way.
+    a_behind = _applied(a) < _sent(b)
+    b_behind = _applied(b) < _sent(a)
+    quiet = not (a_behind or b_behind or _waiting(a) or _waiting(b))
+    breaks: list[Break] = []
+    in_flight = 0
+    for side, behind in ((a, a_behind), (b, b_behind)):
+        if _waiting(side) and not behind:
+            breaks.append(Break("STREAM_STUCK", f"{side.region} holds {_waiting(side)} "
+                                f"message(s) from {side.peer} it has not applied"))
+    for oid in sorted(a.obligations.keys() | b.obligations.keys()):
+        x, y = a.obligations.get(oid), b.obligations.get(oid)
+        if x is None or y is None:
+            lacking, behind = (a, a_behind) if x is None else (b, b_behind)
+            if behind:
+                in_flight += 1
+            else:
+                breaks.append(Break("OBLIGATION_MISSING", f"{lacking.region} has no record of "
+                                    f"it", obligation_id=oid))
+            continue
+        problems = []
+        if y.direction != _mirror(x.direction):
+            problems.append(f"{a.region} {x.direction}, {b.region} {y.direction}")
+        if (x.amount_minor, x.currency) != (y.amount_minor, y.currency):
+            problems.append(f"{a.region} {x.amount_minor} {x.currency}, "
+                            f"{b.region} {y.amount_minor} {y.currency}")
+        if x.batch_id != y.batch_id:
+            if (x.batch_id is None and a_behind) or (y.batch_id is None and b_behind):
+                in_flight += 1
+            else:
+                problems.append(f"batch {x.batch_id} in {a.region}, {y.batch_id} in "
+                                f"{b.region}")
+        if problems:
+            breaks.append(Break("OBLIGATION_MISMATCH", "; ".join(problems), obligation_id=oid))
+    for bid in sorted(a.batches.keys() | b.batches.keys()):
+        x2, y2 = a.batches.get(bid), b.batches.get(bid)
+        for one in (x2, y2):
+            if one is not None and one.status == "DISPUTED":
+                breaks.append(Break("BATCH_DISPUTED", one.dispute or "disputed", batch_id=bid))
+        if any(one is not None and one.status == "DISPUTED" for one in (x2, y2)):
+            continue
+        if x2 is None or y2 is None:
+            behind = a_behind if x2 is None else b_behind
+            if behind:
+                in_flight += 1
+            else:
+                breaks.append(Break("BATCH_MISSING", f"{a.region if x2 is None else b.region} "
+                                    f"has no record of it", batch_id=bid))
+            continue
+        problems = []
+        if (x2.payable_minor, x2.receivable_minor, x2.obligations) != (
+                y2.receivable_minor, y2.payable_minor, y2.obligations):
+            problems.append(f"{a.region} pays {x2.payable_minor} receives "
+                            f"{x2.receivable_minor} of {x2.obligations}; {b.region} pays "
+                            f"{y2.payable_minor} receives {y2.receivable_minor} of "
+                            f"{y2.obligations}")
+        if x2.status != y2.status and not (a_behind or b_behind):
+            problems.append(f"{a.region} {x2.status}, {b.region} {y2.status}")
+        elif x2.status != y2.status:
+            in_flight += 1
+        if problems:
+            breaks.append(Break("BATCH_MISMATCH", "; ".join(problems), batch_id=bid))
+    if quiet:
+        if a.due_to_minor != b.due_from_minor:
+            breaks.append(Break("BALANCE_MISMATCH", f"{a.region} owes {a.due_to_minor} "
+                                f"(due_to), {b.region} is owed {b.due_from_minor} (due_from)"))
+        if a.due_from_minor != b.due_to_minor:
+            breaks.append(Break("BALANCE_MISMATCH", f"{a.region} is owed {a.due_from_minor} "
+                                f"(due_from), {b.region} owes {b.due_to_minor} (due_to)"))
+
+    def total(side: Side, direction: str) -> int:
+        return sum(o.amount_minor for o in side.obligations.values() if o.direction == direction)
+
+    return Report(a.region, b.region, a.currency, breaks, in_flight,
+                  total(a, "PAYABLE"), total(a, "RECEIVABLE"), total(b, "PAYABLE"),
+                  total(b, "RECEIVABLE"), a.due_to_minor, a.due_from_minor, b.due_to_minor,
+                  b.due_from_minor, quiet)
+
+
+_currencies = text("""
+    SELECT DISTINCT currency FROM settlement_obligations WHERE region = :region AND peer = :peer
+    ORDER BY currency""")
+
+
+async def currencies(conn: AsyncConnection, region: str, peer: str) -> list[str]:
+    return [r.currency for r in await conn.execute(_currencies, {"region": region,
+                                                                 "peer": peer})]
+
+
+def csv_rows(report: Report) -> list[dict[str, Any]]:
+    """One row per break (or one row saying none), for ``corridor reconcile --export csv``."""
+    base = {"region_a": report.region_a, "region_b": report.region_b,
+            "currency": report.currency}
+    if not report.breaks:
+        return [{**base, "kind": "NONE", "obligation_id": "", "batch_id": "",
+                 "detail": f"in flight {report.in_flight}"}]
+    return [{**base, "kind": b.kind, "obligation_id": b.obligation_id or "",
+             "batch_id": b.batch_id or "", "detail": b.detail} for b in report.breaks]
+
+
+async def reconcile(router: Router, region_a: str, region_b: str, currency: str) -> Report:
+    """Read both sides (each in its own region) and compare them."""
+    async def side(conn: AsyncConnection, region: str, peer: str) -> Side:
+        return await snapshot(conn, region, peer, currency)
+
+    a = await router.read(region_a, partial(side, region=region_a, peer=region_b))
+    b = await router.read(region_b, partial(side, region=region_b, peer=region_a))
+    return compare(a, b)
+
+
+async def pairs(router: Router) -> list[tuple[str, str, str]]:
+    """Every (region, peer, currency) with obligations, each pair once (region < peer)."""
+    found: set[tuple[str, str, str]] = set()
+    codes = sorted(r.code for r in router.topology.regions)
+    for region in codes:
+        for peer in codes:
+            if peer == region:
+                continue
+
+            async def body(conn: AsyncConnection, region: str = region, peer: str = peer
+                           ) -> list[str]:
+                return await currencies(conn, region, peer)
+
+            for currency in await router.read(region, body):
+                a, b = sorted((region, peer))
+                found.add((a, b, currency))
+    return sorted(found)

@@ -1,0 +1,302 @@
+"""Netting and reconciliation of cross-region obligations on real PostgreSQL: both directions,
+several currencies, two netting jobs at once, a dispute, and the breaks reconciliation names.
+
+The traffic: an EU tenant (eu-central) pays SGD and HKD over ap-southeast's rails, and an SG
+tenant (ap-southeast) pays EUR over eu-central's SEPA rail; ap-southeast coordinates the pair.
+The dispute runs on its own pair (uk-south, us-east) so that it leaves the others clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest_asyncio
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from regions import netting, reconciliation
+from regions.policy_gate import PolicyGate
+from regions.router import Router
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import MakePartner, Partner
+from tests.fx_helpers import load_rates, sample_rates
+from tests.integration.helpers import rows
+from tests.payouts_helpers import BENEFICIARY, PAYOUT, assert_ledger_consistent, sandbox_sealer
+from tests.settlement_helpers import internal, pump
+from workers.payouts import process_payout, process_xr_payout
+from workers.rails import sandbox_rails
+from workers.settlement import net_region
+
+client = e2e.client
+_rails = sandbox_rails(return_after_s=0)
+window_s = 3_600
+later = datetime.now(UTC) + timedelta(seconds=2 * window_s)
+"""A moment at which every window holding this test's obligations has closed."""
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def rates(router: Router, client: AsyncTestClient[Any]) -> None:
+    await load_rates(router, {**sample_rates, "HKD": "8.4512"})
+    await client.app.state.policies.refresh(router, force=True)
+
+
+@pytest_asyncio.fixture
+async def gate(router: Router, rates: None) -> PolicyGate:
+    g = PolicyGate()
+    await g.refresh(router, force=True)
+    return g
+
+
+BENEFICIARIES = {
+    "SGD": {"name": "Tan Wei Ming", "country": "SG", "currency": "SGD", "bankCode": "7171",
+            "accountNumber": "0012345678"},
+    "HKD": {"name": "Chan Tai Man", "country": "HK", "currency": "HKD", "bankCode": "004",
+            "accountNumber": "123456789"},
+    "EUR": {"name": "Max Mustermann", "country": "DE", "currency": "EUR",
+            "iban": "DE89370400440532013000"},
+    "USD": {"name": "John Smith", "country": "US", "currency": "USD", "bankCode": "021000021",
+            "accountNumber": "123456789"},
+}
+
+
+async def _pay(router: Router, gate: PolicyGate, p: Partner, currency: str, amounts: list[str],
+               key: str, account: int = 0) -> list[str]:
+    """Payouts from the partner's account in ``currency``, each taken to its final status by
+    both regions' workers; their ids."""
+    got = await p.gql(BENEFICIARY, {"i": {**BENEFICIARIES[currency], "idempotencyKey": key}})
+    ben = got["data"]["createBeneficiary"]
+    assert ben["__typename"] == "Beneficiary", got
+    made = []
+    for i, amount in enumerate(amounts):
+        out = await p.gql(PAYOUT, {"i": {"accountId": p.accounts[account],
+                                         "beneficiaryId": ben["id"],
+                                         "amount": amount, "currency": currency,
+                                         "idempotencyKey": f"{key}-{i}"}})
+        payout = out["data"]["createPayout"]
+        assert payout["status"] == "PENDING", out
+        made.append(payout["id"])
+    sealer = sandbox_sealer()
+    for payout_id in made:
+        await process_payout(router, sealer, gate, _rails, p.region, payout_id, "m")
+    await pump(router)
+    paying = {"SGD": "ap-southeast", "HKD": "ap-southeast", "EUR": "eu-central",
+              "USD": "us-east"}[currency]
+    for payout_id in made:
+        assert await process_xr_payout(router, sealer, _rails, paying, payout_id)
+    await pump(router)
+    return made
+
+
+async def _batches(router: Router, region: str, peer: str) -> dict[str, Any]:
+    found = await rows(router, region, """
+        SELECT * FROM settlement_batches WHERE region = :r AND peer = :p""", r=region, p=peer)
+    return {b.id: b for b in found}
+
+
+async def test_obligations_in_both_directions_and_currencies_net_and_reconcile(
+        router: Router, gate: PolicyGate, make_partner: MakePartner) -> None:
+    eu = await make_partner("EU", funded={"SGD": 10_000_00, "HKD": 10_000_00})
+    sg = await make_partner("SG", funded={"EUR": 10_000_00})
+    await _pay(router, gate, eu, "SGD", ["100.00", "250.50", "9.91"], "n-sgd")
+    await _pay(router, gate, eu, "HKD", ["300.00"], "n-hkd", account=1)
+    await _pay(router, gate, sg, "EUR", ["40.00", "60.25"], "n-eur")
+    a, b = "ap-southeast", "eu-central"
+    assert netting.coordinator(a, b) == a
+    before = {c: await reconciliation.reconcile(router, a, b, c) for c in ("SGD", "HKD", "EUR")}
+    for c, report in before.items():
+        assert report.breaks == [], (c, report)
+    assert (before["SGD"].receivable_a_minor - before["SGD"].payable_a_minor) >= 350_50
+
+    assert await net_region(router, b, window_s, "job-b", later) == [], (
+        "eu-central does not coordinate this pair")
+    made = await net_region(router, a, window_s, "job-a", later)
+    assert {m.split("_")[3] for m in made} >= {"SGD", "HKD", "EUR"}
+    assert all(m.startswith(f"stb_{a}_{b}_") for m in made)
+    assert await pump(router) >= 2 * len(made), "each batch and its confirmation"
+
+    mine, theirs = await _batches(router, a, b), await _batches(router, b, a)
+    for bid in made:
+        x, y = mine[bid], theirs[bid]
+        assert (x.status, y.status) == ("SETTLED", "SETTLED"), (x, y)
+        assert (x.payable_minor, x.receivable_minor) == (y.receivable_minor, y.payable_minor)
+        assert x.obligations == y.obligations > 0
+        assert (x.coordinator, y.coordinator) == (a, a)
+    for c in ("SGD", "HKD", "EUR"):
+        report = await reconciliation.reconcile(router, a, b, c)
+        assert report.breaks == [], report
+        assert report.quiet
+        assert report.in_flight == 0
+        assert (report.due_to_a_minor, report.due_from_a_minor) == (0, 0), (
+            "everything owed was cleared")
+        assert (report.due_to_b_minor, report.due_from_b_minor) == (0, 0)
+        assert (report.payable_a_minor, report.receivable_a_minor) == (
+            report.receivable_b_minor, report.payable_b_minor)
+        # The net moved between the two regions' banks: equal and opposite on each side.
+        cash_a = await internal(router, a, f"settlement:{b}", c)
+        cash_b = await internal(router, b, f"settlement:{a}", c)
+        net_a = cash_a["credits_posted"] - cash_a["debits_posted"]
+        net_b = cash_b["credits_posted"] - cash_b["debits_posted"]
+        assert net_a == -net_b
+        assert net_a == report.payable_a_minor - report.receivable_a_minor
+    open_left = await rows(router, a, "SELECT count(*) AS n FROM settlement_obligations "
+                           "WHERE region = :r AND peer = :p AND batch_id IS NULL", r=a, p=b)
+    assert open_left[0].n == 0
+    assert await net_region(router, a, window_s, "job-a", later) == [], "nothing netted twice"
+    for region in (a, b):
+        await assert_ledger_consistent(router, region)
+
+
+async def test_two_netting_jobs_at_once_make_one_batch(
+        router: Router, gate: PolicyGate, make_partner: MakePartner) -> None:
+    eu = await make_partner("EU", funded={"SGD": 1_000_00})
+    await _pay(router, gate, eu, "SGD", ["10.00", "20.00"], "two-jobs")
+    a, b = "ap-southeast", "eu-central"
+    # Two schedulers (different lease holders) at once: one holds the pair's lease.
+    first, second = await asyncio.gather(net_region(router, a, window_s, "holder-1", later),
+                                         net_region(router, a, window_s, "holder-2", later))
+    assert len(first) + len(second) >= 1
+    assert not (first and second), (first, second)
+    # Without the lease (straight to the transaction), a second run finds nothing open.
+    end = netting.window_end(later, window_s)
+
+    async def again(conn: AsyncConnection) -> str | None:
+        return await netting.net_txn(conn, a, b, "SGD", end, window_s)
+
+    assert await asyncio.gather(router.run(a, again), router.run(a, again)) == [None, None]
+    await pump(router)
+    report = await reconciliation.reconcile(router, a, b, "SGD")
+    assert report.breaks == [], report
+
+
+async def test_the_same_batch_delivered_twice_settles_once(
+        router: Router, gate: PolicyGate, make_partner: MakePartner) -> None:
+    eu = await make_partner("EU", funded={"SGD": 1_000_00})
+    await _pay(router, gate, eu, "SGD", ["15.00"], "twice")
+    a, b = "ap-southeast", "eu-central"
+    made = await net_region(router, a, window_s, "job-twice", later)
+    assert made
+    before = await internal(router, b, f"settlement:{a}", "SGD")
+    sent: list[tuple[str, bytes]] = []
+    from workers.settlement import XrRelay, receiver
+
+    relay = XrRelay(router, [a], lambda d, ms: sent.extend((d, body) for _, body in ms),
+                    holder="test-pump")
+    await relay.relay_region(a)
+    receive = receiver(router, sandbox_sealer())
+    for destination, body in sent + sent:
+        await receive(destination, body)
+    after = await internal(router, b, f"settlement:{a}", "SGD")
+    moved = [after[k] - before[k] for k in ("credits_posted", "debits_posted")]
+    batch = (await _batches(router, b, a))[made[-1]]
+    assert moved == [batch.payable_minor, batch.receivable_minor], "cleared once"
+    await pump(router)
+    assert (await reconciliation.reconcile(router, a, b, "SGD")).breaks == []
+
+
+async def test_a_batch_the_peer_cannot_match_is_disputed_and_reported(
+        router: Router, gate: PolicyGate, make_partner: MakePartner) -> None:
+    """uk-south's record of an obligation is altered behind the ledger's back: us-east's
+    batch no longer adds up there, so uk-south disputes it, and reconciliation says where."""
+    uk = await make_partner("UK", funded={"USD": 1_000_00})
+    [payout_id, _] = await _pay(router, gate, uk, "USD", ["30.00", "45.00"], "dispute")
+    a, b = "uk-south", "us-east"
+
+    async def tamper(conn: AsyncConnection) -> None:
+        await conn.execute(text("UPDATE settlement_obligations SET amount_minor = 3001 "
+                                "WHERE region = :r AND id = :i"), {"r": a, "i": payout_id})
+
+    await router.run(a, tamper)
+    report = await reconciliation.reconcile(router, a, b, "USD")
+    assert [(x.kind, x.obligation_id) for x in report.breaks] == [
+        ("OBLIGATION_MISMATCH", payout_id)], report
+    assert "3001" in report.breaks[0].detail
+    made = await net_region(router, a, window_s, "job-dispute", later)
+    assert made
+    await pump(router)
+    mine, theirs = await _batches(router, a, b), await _batches(router, b, a)
+    bid = made[-1]
+    assert (mine[bid].status, theirs[bid].status) == ("DISPUTED", "DISPUTED")
+    assert "totals differ" in theirs[bid].dispute
+    report = await reconciliation.reconcile(router, a, b, "USD")
+    kinds = {x.kind for x in report.breaks}
+    assert {"BATCH_DISPUTED", "OBLIGATION_MISMATCH"} <= kinds, report
+    rows_out = [r for r in reconciliation.csv_rows(report) if r["kind"] == "BATCH_DISPUTED"]
+    assert rows_out
+    assert rows_out[0]["batch_id"] == bid
+
+
+def _side(region: str, peer: str, obligations: list[tuple[str, str, int, str | None]],
+          batches: list[tuple[str, str, int, int, int]] = (),  # type: ignore[assignment]
+          due_to: int = 0, due_from: int = 0, sent: int = 0, applied: int = 0,
+          waiting: int = 0) -> reconciliation.Side:
+    from regions.xr import Stream
+
+    return reconciliation.Side(
+        region, peer, "EUR",
+        {o[0]: reconciliation.Obligation(o[0], o[1], "EUR", o[2], o[3]) for o in obligations},
+        {x[0]: reconciliation.Batch(x[0], x[1], x[2], x[3], x[4], None) for x in batches},
+        due_to, due_from, 0, Stream(region, peer, sent, 0, applied, waiting, 0))
+
+
+def test_compare_names_each_break() -> None:
+    a = _side("a-one", "b-two", [("o1", "PAYABLE", 100, None), ("o2", "RECEIVABLE", 5, None)],
+              due_to=100, due_from=5, sent=3, applied=2)
+    b = _side("b-two", "a-one", [("o1", "RECEIVABLE", 100, None), ("o2", "PAYABLE", 5, None)],
+              due_to=5, due_from=100, sent=2, applied=3)
+    assert reconciliation.compare(a, b).breaks == []
+    # An obligation only one side has, with every message applied: missing.
+    b_missing = _side("b-two", "a-one", [("o1", "RECEIVABLE", 100, None)], due_to=0,
+                      due_from=100, sent=2, applied=3)
+    kinds = [(x.kind, x.obligation_id) for x in reconciliation.compare(a, b_missing).breaks]
+    assert ("OBLIGATION_MISSING", "o2") in kinds
+    assert "BALANCE_MISMATCH" in {k for k, _ in kinds}
+    # The same, while a message to b is unapplied: in flight, not a break.
+    b_behind = _side("b-two", "a-one", [("o1", "RECEIVABLE", 100, None)], sent=2, applied=1)
+    report = reconciliation.compare(a, b_behind)
+    assert report.breaks == []
+    assert report.in_flight == 1
+    assert not report.quiet
+    # Mirrored direction and amount.
+    b_wrong = _side("b-two", "a-one", [("o1", "PAYABLE", 100, None),
+                                       ("o2", "PAYABLE", 6, None)],
+                    due_to=5, due_from=100, sent=2, applied=3)
+    broken = reconciliation.compare(a, b_wrong).breaks
+    assert [x.obligation_id for x in broken if x.kind == "OBLIGATION_MISMATCH"] == ["o1", "o2"]
+    # A stuck stream.
+    b_stuck = _side("b-two", "a-one", [("o1", "RECEIVABLE", 100, None),
+                                       ("o2", "PAYABLE", 5, None)],
+                    due_to=5, due_from=100, sent=2, applied=3, waiting=2)
+    assert "STREAM_STUCK" in {x.kind for x in reconciliation.compare(a, b_stuck).breaks}
+
+
+def test_compare_checks_batches_on_both_sides() -> None:
+    a = _side("a-one", "b-two", [("o1", "PAYABLE", 100, "stb1")],
+              [("stb1", "SETTLED", 100, 0, 1)], sent=1, applied=1)
+    b = _side("b-two", "a-one", [("o1", "RECEIVABLE", 100, "stb1")],
+              [("stb1", "SETTLED", 0, 100, 1)], sent=1, applied=1)
+    assert reconciliation.compare(a, b).breaks == []
+    b_other = _side("b-two", "a-one", [("o1", "RECEIVABLE", 100, "stb1")],
+                    [("stb1", "SETTLED", 0, 99, 1)], sent=1, applied=1)
+    assert [x.kind for x in reconciliation.compare(a, b_other).breaks] == ["BATCH_MISMATCH"]
+    b_none = _side("b-two", "a-one", [("o1", "RECEIVABLE", 100, None)], sent=1, applied=1)
+    kinds = sorted(x.kind for x in reconciliation.compare(a, b_none).breaks)
+    assert kinds == ["BATCH_MISSING", "OBLIGATION_MISMATCH"]
+
+
+def test_csv_rows_give_one_row_per_break_or_a_clean_row() -> None:
+    a = _side("a-one", "b-two", [("o1", "PAYABLE", 100, None)], due_to=100, sent=1, applied=1)
+    b = _side("b-two", "a-one", [("o1", "RECEIVABLE", 100, None)], due_from=100, sent=1,
+              applied=1)
+    [clean] = reconciliation.csv_rows(reconciliation.compare(a, b))
+    assert clean["kind"] == "NONE"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(clean))
+    writer.writeheader()
+    writer.writerow(clean)
+    assert out.getvalue().splitlines()[0] == (
+        "region_a,region_b,currency,kind,obligation_id,batch_id,detail")

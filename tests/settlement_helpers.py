@@ -1,0 +1,44 @@
+"""Shared by the settlement tests: carry every settlement message to its region (what the
+settlement relay and RabbitMQ do in production) and read internal balances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from regions.router import Router
+from tests.integration.helpers import rows
+from tests.payouts_helpers import sandbox_sealer
+from workers.settlement import XrRelay, receiver
+
+
+async def pump(router: Router, holder: str = "test-pump") -> int:
+    """Publish every region's settlement messages and deliver them, until none is left; how
+    many were delivered."""
+    sent: list[tuple[str, bytes]] = []
+
+    def publish(destination: str, messages: Any) -> None:
+        sent.extend((destination, body) for _, body in messages)
+
+    relay = XrRelay(router, [r.code for r in router.topology.regions], publish, holder=holder)
+    receive = receiver(router, sandbox_sealer())
+    delivered = 0
+    while True:
+        sent.clear()
+        for region in relay.regions:
+            await relay.relay_region(region)
+        if not sent:
+            return delivered
+        for destination, body in list(sent):
+            await receive(destination, body)
+        delivered += len(sent)
+
+
+async def internal(router: Router, region: str, purpose: str, currency: str) -> dict[str, int]:
+    """An internal account's balance summed over its shards."""
+    [row] = await rows(router, region, """
+        SELECT coalesce(sum(credits_posted), 0) AS cp, coalesce(sum(debits_posted), 0) AS dp,
+               coalesce(sum(credits_pending), 0) AS cpe, coalesce(sum(debits_pending), 0) AS dpe
+        FROM accounts WHERE region = :r AND kind = 'internal' AND purpose LIKE :p
+          AND currency = :c""", r=region, p=f"{purpose}.%", c=currency)
+    return {"credits_posted": int(row.cp), "debits_posted": int(row.dp),
+            "credits_pending": int(row.cpe), "debits_pending": int(row.dpe)}
