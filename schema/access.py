@@ -47,7 +47,8 @@ matrix: Mapping[str, frozenset[Role]] = {
     "apiKeys": partner_admins, "createApiKey": partner_admins, "revokeApiKey": partner_admins,
     # operators of a region
     "reconciliationItems": operators, "assignIncomingPayment": operators,
-    "returnIncomingPayment": operators,
+    "returnIncomingPayment": operators, "settlementBatches": operators,
+    "reconciliation": operators,
     # compliance
     "policy": policy_readers, "policyChangeRequests": policy_readers,
     "reviewCases": officers, "proposePolicyChange": officers,

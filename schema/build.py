@@ -45,6 +45,7 @@ from schema import payout_batches as pbt
 from schema import payouts as pay
 from schema import policies as pol
 from schema import review_cases as rvc
+from schema import settlement as stl
 from schema import transfers as trf
 from schema import viewer as vw
 from schema import virtual_ibans as vib
@@ -81,6 +82,8 @@ class Query:
     webhook_deliveries: Connection[whk.WebhookDelivery] = whk.webhook_deliveries_field
     incoming_payments: Connection[inc.IncomingPayment] = inc.incoming_payments_field
     reconciliation_items: Connection[inc.IncomingPayment] = inc.reconciliation_items_field
+    settlement_batches: Connection[stl.SettlementBatch] = stl.settlement_batches_field
+    reconciliation: stl.Reconciliation = stl.reconciliation_field
     policy: pol.PolicyResult = pol.policy_field
     policy_change_requests: Connection[pol.PolicyChangeRequest] = pol.policy_changes_field
     review_cases: Connection[rvc.ReviewCase] = rvc.review_cases_field

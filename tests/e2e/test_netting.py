@@ -14,11 +14,13 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payments.principal import Role
 from regions import netting, reconciliation
 from regions.policy_gate import PolicyGate
 from regions.router import Router
@@ -300,3 +302,82 @@ def test_csv_rows_give_one_row_per_break_or_a_clean_row() -> None:
     writer.writerow(clean)
     assert out.getvalue().splitlines()[0] == (
         "region_a,region_b,currency,kind,obligation_id,batch_id,detail")
+
+
+BATCHES = """query($after: String) { settlementBatches(first: 2, after: $after) {
+  edges { node { id region peer currency coordinator status payable { amount currency }
+  receivable { amount } net { amount } obligations dispute windowStart windowEnd settledAt } }
+  pageInfo { hasNextPage endCursor } } }"""
+RECONCILE = """query($a: String!, $b: String!, $c: String!) {
+  reconciliation(regionA: $a, regionB: $b, currency: $c) { regionA regionB currency quiet
+  inFlight breaks { kind detail obligationId batchId } payableA { amount currency }
+  receivableA { amount } payableB { amount } receivableB { amount } dueToA { amount }
+  dueFromA { amount } dueToB { amount } dueFromB { amount } } }"""
+
+
+async def test_operators_read_batches_and_reconcile_over_graphql(
+        router: Router, gate: PolicyGate, make_partner: MakePartner) -> None:
+    eu = await make_partner("EU", funded={"SGD": 1_000_00})
+    await _pay(router, gate, eu, "SGD", ["12.34"], "gql")
+    await net_region(router, "ap-southeast", window_s, "job-gql", later)
+    await pump(router)
+    sre = await make_partner("SG", role=Role.SRE)
+    assert sre.region == "ap-southeast"
+    seen: list[dict[str, Any]] = []
+    after = None
+    for _ in range(50):
+        got = await sre.gql(BATCHES, {"after": after})
+        assert "errors" not in got, got
+        page = got["data"]["settlementBatches"]
+        seen += [e["node"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len({b["id"] for b in seen}) == len(seen) > 1
+    assert all(b["region"] == "ap-southeast" for b in seen)
+    ends = [b["windowEnd"] for b in seen]
+    assert ends == sorted(ends, reverse=True)
+    settled = [b for b in seen if b["status"] == "SETTLED" and b["peer"] == "eu-central"]
+    assert settled
+    one = settled[0]
+    assert one["settledAt"] is not None
+    payable = int(one["payable"]["amount"].replace(".", ""))
+    receivable = int(one["receivable"]["amount"].replace(".", ""))
+    assert int(one["net"]["amount"].replace(".", "")) == payable - receivable
+
+    got = await sre.gql(RECONCILE, {"a": "ap-southeast", "b": "eu-central", "c": "sgd"})
+    assert "errors" not in got, got
+    r = got["data"]["reconciliation"]
+    assert (r["regionA"], r["regionB"], r["currency"], r["breaks"], r["quiet"]) == (
+        "ap-southeast", "eu-central", "SGD", [], True)
+    assert r["payableA"]["amount"] == r["receivableB"]["amount"]
+    assert r["receivableA"]["amount"] == r["payableB"]["amount"]
+    assert r["dueToA"]["amount"] == r["dueFromB"]["amount"]
+
+    partner = await make_partner("SG")
+    refused = await partner.gql(RECONCILE, {"a": "ap-southeast", "b": "eu-central", "c": "SGD"})
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize(("variables", "field", "message"), [
+    ({"a": "mars-north", "b": "eu-central", "c": "SGD"}, "regionA", "is not a region"),
+    ({"a": "ap-southeast", "b": "EU", "c": "SGD"}, "regionB", "is not a region"),
+    ({"a": "ap-southeast", "b": "ap-southeast", "c": "SGD"}, "regionB", "must differ"),
+    ({"a": "us-east", "b": "eu-central", "c": "SGD"}, "regionA", "of its own region"),
+    ({"a": "ap-southeast", "b": "eu-central", "c": "XXX"}, "currency", ""),
+    ({"a": "ap-southeast", "b": "eu-central", "c": "S" * 500}, "currency", ""),
+])
+async def test_reconciliation_refuses_bad_arguments(
+        make_partner: MakePartner, variables: dict[str, str], field: str, message: str) -> None:
+    sre = await make_partner("SG", role=Role.SRE)
+    got = await sre.gql(RECONCILE, variables)
+    [error] = got["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", got
+    assert error["extensions"]["field"] == field, got
+    assert message in error["message"]
+
+
+async def test_settlement_batches_refuse_a_foreign_cursor(make_partner: MakePartner) -> None:
+    sre = await make_partner("SG", role=Role.SRE)
+    got = await sre.gql(BATCHES, {"after": "bm90LWEtY3Vyc29y"})
+    assert got["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
