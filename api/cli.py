@@ -12,6 +12,7 @@
     corridor relay                        publishes every region's outbox to RabbitMQ
     corridor fx refresh                   send one FX refresh message now
     corridor statements import FILE --region R [--format camt053|csv]
+    corridor statements reconcile FILE --region R [--tolerance-days N] [--export json|csv]
     corridor apikey create --tenant ID --role compliance_officer --jurisdictions EU,UK
     corridor sanctions import FILE --list ofac|eu|uk [--format csv|xml]
     corridor policy show J | changes | propose J --set NAME=JSON ... | approve ID | reject ID
@@ -27,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api import audit_cli, compliance_cli, security_cli, settlement_cli
 from payments.errors import DomainError, PolicyDenied
 from payments.principal import Environment, Role, Tenant
+from payments.statement_matching import tolerance_days_default, tolerance_days_max
 from payments.statements import StatementEntry
 from policies.sanctions import SanctionsFileError
 from regions import events, migrate, tenants
@@ -108,6 +112,14 @@ def _parser() -> argparse.ArgumentParser:
     si.add_argument("--region", required=True,
                     help="the region whose bank account the statement is of; credits to "
                          "unknown addresses go to its suspense account")
+    sr = st.add_parser("reconcile", help="match a statement against the incoming payments "
+                                         "recorded; exit 1 on any break")
+    sr.add_argument("file", type=Path)
+    sr.add_argument("--format", choices=["camt053", "csv"])
+    sr.add_argument("--region", required=True)
+    sr.add_argument("--tolerance-days", type=int, default=tolerance_days_default,
+                    help=f"value dates this many days apart still match (0..{tolerance_days_max})")
+    sr.add_argument("--export", choices=["json", "csv"], default="json")
 
     compliance_cli.add_parsers(sub)
     audit_cli.add_parsers(sub)
@@ -153,6 +165,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_apikey_create(args.tenant, Role(args.role), scope))
     if args.command == "statements":
         fmt, entries = _read_statement(args.file, args.format)
+        if args.action == "reconcile":
+            return asyncio.run(_statements_reconcile(entries, args.region, args.tolerance_days,
+                                                     args.export))
         return asyncio.run(_statements_import(args.file, fmt, entries, args.region))
     if args.command in {"worker", "scheduler", "relay", "fx"}:
         return _workers(args)
@@ -296,6 +311,36 @@ def _read_statement(path: Path, fmt: str | None) -> tuple[str, list[StatementEnt
     data = path.read_bytes()
     return fmt, (statements.parse_camt053(data) if fmt == "camt053"
                  else statements.parse_csv(data.decode("utf-8-sig")))
+
+
+async def _statements_reconcile(entries: list[StatementEntry], region: str,
+                                tolerance_days: int, export: str) -> int:
+    from api.settings import from_env
+    from regions.statements_import import reconcile_statement
+
+    if not 0 <= tolerance_days <= tolerance_days_max:
+        raise ValueError(f"--tolerance-days must be between 0 and {tolerance_days_max}")
+    settings = from_env()
+    if not settings.topology.has_region(region):
+        raise ValueError(f"unknown region {region!r}")
+    router = Router(settings.topology, settings.urls, pool_size=2)
+    try:
+        outcome = await reconcile_statement(router, region, entries, tolerance_days)
+    finally:
+        await router.dispose()
+    if export == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["kind", "bank_reference", "payment_id", "amount_minor", "currency",
+                         "detail"])
+        writer.writerows(["MATCHED", m.bank_reference, m.payment_id, "", "", m.how]
+                         for m in outcome.matches)
+        writer.writerows([b.kind, b.bank_reference or "", b.payment_id or "", b.amount_minor,
+                          b.currency, b.detail] for b in outcome.breaks)
+    else:
+        print(json.dumps({"region": region, "entries": len(entries),
+                          "matched": [asdict(m) for m in outcome.matches],
+                          "breaks": [asdict(b) for b in outcome.breaks]}))
+    return 1 if outcome.breaks else 0
 
 
 async def _statements_import(path: Path, fmt: str, entries: list[StatementEntry],

@@ -52,7 +52,8 @@ def _regions(topology: Topology, asked: list[str]) -> list[str]:
     codes = [r.code for r in topology.regions]
     unknown = sorted(set(asked) - set(codes))
     if unknown:
-        raise SystemExit(f"unknown region(s) {unknown}; the regions file has {codes}")
+        print(f"unknown region(s) {unknown}; the regions file has {codes}", file=sys.stderr)
+        raise SystemExit(2)
     return asked or codes
 
 

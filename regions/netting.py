@@ -10,14 +10,15 @@ credits ``due_from:<peer>`` by what it is owed, and books the difference to
 
 The peer applies the batch in order after every message before it on the stream, so it already
 holds every obligation the batch names: the peer's own and those the coordinator told it of
-earlier. It checks each one (present, mirrored, same amount, in no other batch) and either
-clears its side the same way and confirms (both SETTLED), or records the batch DISPUTED with
-the reason and says so: a dispute is a reconciliation break for operators, never silently
-absorbed.
+earlier. It checks each one (present, in the currency, the mirror of the coordinator's
+direction, the same amount, in no other batch) and the totals, and either clears its side the
+same way and confirms (both SETTLED), or records the batch DISPUTED with the reason and says
+so: a dispute is a reconciliation break for operators, never silently absorbed.
 
-Batch ids are ``stb_<a>_<b>_<currency>_<window end>_<part>``; a second netting job for the same
-window (the lease held by ``corridor scheduler`` prevents one) would collide on the id and roll
-back. A window with more than ``batch_obligations_max`` obligations is netted in parts.
+Batch ids are ``stb_<a>_<b>_<currency>_<window end>_<part>``. The netting run of a pair holds
+the lease ``settlement.net.<a>.<b>`` (``workers.settlement.net_region``); were a second run to
+get past it, its batch for the same window would collide on the id and roll back. A window with
+more than ``batch_obligations_max`` obligations is netted in parts.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ confirmed_kind = "settlement.confirmed"
 disputed_kind = "settlement.disputed"
 netting_actor = "worker:netting"
 dispute_length_max = 500
+
+
+def _mirror(direction: str) -> str:
+    """How the other side records the same obligation."""
+    return "RECEIVABLE" if direction == "PAYABLE" else "PAYABLE"
 
 
 def coordinator(a: str, b: str) -> str:
@@ -133,7 +139,8 @@ async def net_txn(conn: AsyncConnection, region: str, peer: str, currency: str, 
         settlement_obligations.c.id.in_([r.id for r in rows])).values(batch_id=bid))
     await xr.send(conn, region, peer, batch_kind, {
         "batch_id": bid, "currency": currency, "window_start": start.isoformat(),
-        "window_end": end.isoformat(), "obligations": [r.id for r in rows],
+        "window_end": end.isoformat(),
+        "obligations": [[r.id, r.direction, r.amount_minor] for r in rows],
         "payable_minor": t.payable_minor, "receivable_minor": t.receivable_minor})
     await events.emit(conn, region, None, "settlement_batch.created", {
         "batch_id": bid, "peer": peer, "currency": currency, "obligations": t.count,
@@ -145,7 +152,10 @@ async def apply_batch(conn: AsyncConnection, envelope: xr.Envelope) -> None:
     """The peer's side of a batch: check every obligation, then clear and confirm, or record
     the dispute and say so."""
     region, coord, p = envelope.destination, envelope.origin, envelope.payload
-    bid, currency, ids = str(p["batch_id"]), str(p["currency"]), [str(i) for i in p["obligations"]]
+    bid, currency = str(p["batch_id"]), str(p["currency"])
+    theirs = {str(oid): (str(direction), int(amount))
+              for oid, direction, amount in p["obligations"]}
+    ids = list(theirs)
     rows = (await conn.execute(select(settlement_obligations).where(
         settlement_obligations.c.region == region, settlement_obligations.c.peer == coord,
         settlement_obligations.c.id.in_(ids)).order_by(settlement_obligations.c.id)
@@ -161,6 +171,11 @@ async def apply_batch(conn: AsyncConnection, envelope: xr.Envelope) -> None:
     wrong = [r.id for r in rows if r.currency != currency]
     if wrong:
         problems.append(f"{len(wrong)} obligation(s) not in {currency}, first {wrong[0]}")
+    differ = [r.id for r in rows
+              if (_mirror(r.direction), r.amount_minor) != theirs[r.id]]
+    if differ:
+        problems.append(f"{len(differ)} obligation(s) differ in direction or amount, first "
+                        f"{differ[0]}")
     if (mine.payable_minor, mine.receivable_minor) != (int(p["receivable_minor"]),
                                                       int(p["payable_minor"])):
         problems.append(f"totals differ: here payable {mine.payable_minor} receivable "

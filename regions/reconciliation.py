@@ -12,14 +12,15 @@ message streams between them stand. ``compare`` is pure and lists every break wi
   other not (past the stream), with other totals or status, or disputed by the peer;
 - ``BALANCE_MISMATCH``: what one side owes (``due_to``) is not what the other is owed
   (``due_from``), posted, once nothing is in flight;
-- ``STREAM_STUCK``: messages received but not applied (a gap, or one that cannot be applied).
+- ``STREAM_STUCK``: a message from the peer whose effect failed (it waits, with its error, in
+  the inbox), or messages to the peer unacknowledged for longer than ``stuck_after_s``.
 
 Zero breaks and matching totals to the minor unit is the state after every fault has healed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -61,8 +62,6 @@ class Side:
     """What this region owes the peer and has not yet settled (posted)."""
     due_from_minor: int
     """What the peer owes this region and has not yet settled (posted)."""
-    pending_minor: int
-    """Held for payouts on their way between the two (not yet owed)."""
     stream: xr.Stream | None
 
 
@@ -92,7 +91,6 @@ class Report:
     due_from_b_minor: int
     quiet: bool
     """Every message between the two applied, nothing waiting: balances must then agree."""
-    notes: list[str] = field(default_factory=list)
 
 
 _balances = text("""
@@ -100,9 +98,7 @@ _balances = text("""
       coalesce(sum(CASE WHEN purpose LIKE :due_to THEN credits_posted - debits_posted END), 0)
         AS due_to,
       coalesce(sum(CASE WHEN purpose LIKE :due_from THEN debits_posted - credits_posted END), 0)
-        AS due_from,
-      coalesce(sum(CASE WHEN purpose LIKE :due_to THEN credits_pending END), 0)
-        + coalesce(sum(CASE WHEN purpose LIKE :due_from THEN debits_pending END), 0) AS pending
+        AS due_from
     FROM accounts
     WHERE region = :region AND kind = 'internal' AND currency = :currency
       AND (purpose LIKE :due_to OR purpose LIKE :due_from)""")
@@ -122,7 +118,7 @@ async def snapshot(conn: AsyncConnection, region: str, peer: str, currency: str)
         "due_from": f"due_from:{peer}.%"})).one()
     stream = next((s for s in await xr.streams(conn, region) if s.peer == peer), None)
     return Side(region, peer, currency, obligations, batches, int(bal.due_to),
-                int(bal.due_from), int(bal.pending), stream)
+                int(bal.due_from), stream)
 
 
 def _mirror(direction: str) -> str:
@@ -135,6 +131,10 @@ def _sent(side: Side) -> int:
 
 def _applied(side: Side) -> int:
     return side.stream.applied_seq if side.stream else 0
+
+
+stuck_after_s = 300.0
+"""Messages unacknowledged this long mean a peer, its broker or its consumers are down."""
 
 
 def _waiting(side: Side) -> int:
@@ -150,10 +150,13 @@ def compare(a: Side, b: Side) -> Report:
     quiet = not (a_behind or b_behind or _waiting(a) or _waiting(b))
     breaks: list[Break] = []
     in_flight = 0
-    for side, behind in ((a, a_behind), (b, b_behind)):
-        if _waiting(side) and not behind:
-            breaks.append(Break("STREAM_STUCK", f"{side.region} holds {_waiting(side)} "
-                                f"message(s) from {side.peer} it has not applied"))
+    for side in (a, b):
+        if side.stream is not None and side.stream.failing:
+            breaks.append(Break("STREAM_STUCK", f"{side.region} cannot apply a message from "
+                                f"{side.peer} (xr_inbox.last_error); the stream waits there"))
+        if side.stream is not None and side.stream.unacked_s > stuck_after_s:
+            breaks.append(Break("STREAM_STUCK", f"{side.peer} has not acknowledged messages "
+                                f"{side.region} sent {side.stream.unacked_s:.0f} s ago"))
     for oid in sorted(a.obligations.keys() | b.obligations.keys()):
         x, y = a.obligations.get(oid), b.obligations.get(oid)
         if x is None or y is None:

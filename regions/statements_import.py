@@ -12,16 +12,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from payments.statement_matching import Outcome, Recorded, match, period
 from payments.statements import StatementEntry
 from regions import incoming, virtual_accounts
 from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.sealing import Sealer
-from regions.tables import tenants
+from regions.tables import incoming_payments, tenants
 from regions.tables import virtual_accounts as va_table
 
 entries_per_txn_max = 1_000
@@ -101,3 +103,28 @@ async def import_statement(router: Router, sealer: Sealer, gate: PolicyGate,
                 counts["duplicates" if not got.created else got.status.lower()] += 1
     return ImportSummary(len(entries), counts["credited"], counts["suspense"],
                          counts["duplicates"])
+
+
+async def recorded_in(router: Router, region: str, currencies: Sequence[str],
+                      start: date, end: date) -> list[Recorded]:
+    """The region's incoming payments in those currencies with value dates in [start, end]."""
+    async def body(conn: AsyncConnection) -> list[Recorded]:
+        t = incoming_payments
+        found = await conn.execute(select(
+            t.c.id, t.c.bank_reference, t.c.amount_minor, t.c.currency, t.c.reference,
+            t.c.value_date).where(t.c.region == region, t.c.currency.in_(list(currencies)),
+                                  t.c.value_date.between(start, end)).order_by(t.c.id))
+        return [Recorded(r.id, r.bank_reference, r.amount_minor, r.currency, r.reference,
+                         r.value_date) for r in found]
+
+    return await router.read(region, body)
+
+
+async def reconcile_statement(router: Router, region: str, entries: Sequence[StatementEntry],
+                              tolerance_days: int) -> Outcome:
+    """Match a statement against what the region recorded (``payments.statement_matching``)."""
+    span = period(entries, tolerance_days)
+    if span is None:
+        return Outcome([], [])
+    recorded = await recorded_in(router, region, sorted({e.currency for e in entries}), *span)
+    return match(entries, recorded, tolerance_days)

@@ -514,6 +514,7 @@ xr_streams = Table(
     Column("sent_seq", BigInteger, nullable=False),
     Column("applied_seq", BigInteger, nullable=False),
     Column("acked_seq", BigInteger, nullable=False),
+    Column("ack_sent_seq", BigInteger, nullable=False),
     _ts("updated_at"),
 )
 
@@ -539,8 +540,11 @@ xr_inbox = Table(
     Column("message_id", Text, nullable=False),
     Column("kind", Text, nullable=False),
     Column("payload", JSONB, nullable=False),
+    Column("trace_context", Text),
     _ts("received_at"),
     _ts("applied_at", nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_error", Text),
 )
 
 xr_payouts = Table(

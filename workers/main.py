@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 import dramatiq
@@ -136,17 +136,23 @@ def run_settlement(config: WorkerConfig, regions: list[str]) -> int:
     """
     from workers.runtime import configure
     from workers.settlement import XrRelay, receiver
-    from workers.xr_transport import XrConsumer, XrPublisher
+    from workers.xr_transport import XrConsumer, XrPublisher, queue_from
 
     telemetry.setup("corridor-settlement", config.environment)
     rt = configure(config)
     publisher = XrPublisher(config.region_amqp_urls)
 
+    def publish(origin: str, destination: str, messages: Sequence[tuple[str, bytes]]) -> None:
+        publisher.publish(destination, messages, queue_from(origin))
+
     async def body(router: Router, stop: asyncio.Event) -> None:
         receive = receiver(router, rt.sealer())
-        consumers = [XrConsumer(config.region_amqp_urls[r], partial(receive, r))
-                     for r in regions]
-        await asyncio.gather(XrRelay(router, regions, publisher.publish).run(stop),
+        # One queue, and one consumer, per sending region: a message that cannot be applied
+        # holds up only its own stream.
+        consumers = [XrConsumer(config.region_amqp_urls[r], partial(receive, r),
+                                queue=queue_from(peer))
+                     for r in regions for peer in sorted(config.region_amqp_urls) if peer != r]
+        await asyncio.gather(XrRelay(router, regions, publish).run(stop),
                              *(c.run(stop) for c in consumers))
 
     try:

@@ -35,9 +35,9 @@ idle_s = 0.2
 local_retry_s = 1.0
 local_queue_max = 10_000
 
-Publish = Callable[[str, Sequence[tuple[str, bytes]]], None]
-"""Publish (message id, body) pairs, in order, to a destination region; returns once the
-broker confirmed them all, raises otherwise."""
+Publish = Callable[[str, str, Sequence[tuple[str, bytes]]], None]
+"""Publish (message id, body) pairs, in order, from an origin to a destination region; returns
+once the broker confirmed them all, raises otherwise."""
 Receive = Callable[[str, bytes], Awaitable[None]]
 """Apply one delivered body in the named destination region (raises to have it redelivered)."""
 
@@ -65,30 +65,41 @@ class XrRelay:
         return held
 
     async def relay_region(self, region: str) -> int:
-        """Publish up to one batch per stream of the region; returns how many messages."""
+        """Publish up to one batch per stream of the region, or a bare acknowledgement where
+        the region owes one; returns how many messages. A peer whose broker fails is logged
+        and left for the next round; the others go on."""
         if not await self.holds(region):
             return 0
 
-        async def streams(conn: AsyncConnection) -> list[str]:
-            return await xr.peers(conn, region)
+        async def streams(conn: AsyncConnection) -> list[xr.Stream]:
+            return await xr.streams(conn, region)
 
         moved = 0
-        for peer in await self.router.read(region, streams):
-            async def pending(conn: AsyncConnection, peer: str = peer) -> list[xr.Envelope]:
-                return await xr.to_publish(conn, region, peer)
-
-            batch = await self.router.read(region, pending)
-            if not batch:
-                continue
-            await asyncio.to_thread(self.publish, peer, [(e.id, e.to_json()) for e in batch])
-
-            async def mark(conn: AsyncConnection, peer: str = peer,
-                           seqs: list[int] = [e.seq for e in batch]) -> None:  # noqa: B006
-                await xr.mark_published(conn, region, peer, seqs)
-
-            await self.router.run(region, mark)
-            moved += len(batch)
+        for stream in await self.router.read(region, streams):
+            telemetry.set_gauge("corridor.settlement.unapplied", stream.waiting, region=region,
+                                peer=stream.peer)
+            try:
+                moved += await self._relay_stream(region, stream.peer)
+            except Exception:  # noqa: BLE001 - one peer's outage must not hold up the others
+                _log.exception("settlement relay %s -> %s failed; retrying", region, stream.peer)
         return moved
+
+    async def _relay_stream(self, region: str, peer: str) -> int:
+        async def pending(conn: AsyncConnection) -> tuple[list[xr.Envelope], xr.Envelope | None]:
+            return (await xr.to_publish(conn, region, peer), await xr.ack_due(conn, region, peer))
+
+        batch, ack = await self.router.read(region, pending)
+        sent = batch or ([ack] if ack is not None else [])
+        if not sent:
+            return 0
+        await asyncio.to_thread(self.publish, region, peer, [(e.id, e.to_json()) for e in sent])
+
+        async def mark(conn: AsyncConnection) -> None:
+            await xr.mark_published(conn, region, peer, [e.seq for e in batch],
+                                    max(e.ack for e in sent))
+
+        await self.router.run(region, mark)
+        return len(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -104,7 +115,9 @@ class XrRelay:
 
 
 def receiver(router: Router, sealer: Sealer) -> Receive:
-    """Apply delivered bodies in their destination region, each in one transaction."""
+    """Apply delivered bodies in their destination region, each in one transaction; a message
+    whose effect fails is recorded on its inbox row before the error goes back to the consumer
+    (which delivers it again later)."""
     regions = frozenset(r.code for r in router.topology.regions)
 
     async def receive(region: str, body: bytes) -> None:
@@ -117,7 +130,15 @@ def receiver(router: Router, sealer: Sealer) -> Receive:
         async def apply(conn: AsyncConnection) -> int:
             return await xr.receive_txn(conn, envelope, partial(_apply, sealer=sealer))
 
-        await router.run(region, apply)
+        try:
+            await router.run(region, apply)
+        except xr.ApplyFailed as failed:
+            async def record(conn: AsyncConnection, failed: xr.ApplyFailed = failed) -> None:
+                await xr.record_failure(conn, envelope, failed)
+
+            with contextlib.suppress(Exception):
+                await router.run(region, record)
+            raise
 
     return receive
 
@@ -135,7 +156,8 @@ class LocalTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(local_queue_max)
 
-    def publish(self, destination: str, messages: Sequence[tuple[str, bytes]]) -> None:
+    def publish(self, origin: str, destination: str,
+                messages: Sequence[tuple[str, bytes]]) -> None:
         """Called from the relay's worker thread: hand the bodies to the loop's queue."""
         assert self._loop is not None, "LocalTransport.run is not running"
         for _, body in messages:

@@ -30,6 +30,12 @@ import pika.exceptions
 
 queue_name = "corridor.xr"
 
+
+def queue_from(origin: str) -> str:
+    """The queue of a region's vhost that holds what ``origin`` sent it: one per sending region,
+    so a message that cannot be applied holds up only its own stream."""
+    return f"{queue_name}.from.{origin}"
+
 heartbeat_s = 30
 """AMQP heartbeat unless the URL sets one: a dead peer is noticed within about twice this."""
 connect_timeout_s = 5.0
@@ -81,9 +87,11 @@ class XrPublisher:
         self._urls = dict(urls)
         self._confirm_timeout_s = confirm_timeout_s
         self._channels: dict[str, Any] = {}
+        self._declared: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
-    def publish(self, destination: str, messages: Sequence[tuple[str, bytes]]) -> None:
+    def publish(self, destination: str, messages: Sequence[tuple[str, bytes]],
+                queue: str = queue_name) -> None:
         """Publish (message_id, body) pairs in order; returns once the broker confirmed each
         (pika waits for each confirm in turn, for at most confirm_timeout_s).
 
@@ -99,9 +107,12 @@ class XrPublisher:
         with self._lock:
             channel = self._channel(destination, url)
             try:
+                if queue not in self._declared.setdefault(destination, set()):
+                    _declare(channel, queue)
+                    self._declared[destination].add(queue)
                 for message_id, body in messages:
                     with _confirm_deadline(channel.connection, self._confirm_timeout_s):
-                        channel.basic_publish(exchange="", routing_key=queue_name, body=body,
+                        channel.basic_publish(exchange="", routing_key=queue, body=body,
                                               properties=_properties(message_id),
                                               mandatory=True)
             except _lost as exc:
@@ -128,6 +139,7 @@ class XrPublisher:
         return channel
 
     def _drop(self, destination: str) -> None:
+        self._declared.pop(destination, None)
         channel = self._channels.pop(destination, None)
         if channel is not None:
             _close_quietly(channel.connection)
@@ -143,7 +155,6 @@ def _open_publisher_channel(url: str) -> Any:
     try:
         channel = connection.channel()
         channel.confirm_delivery()
-        _declare(channel)
     except BaseException:
         _close_quietly(connection)
         raise
@@ -194,11 +205,12 @@ class XrConsumer:
 
     def __init__(self, url: str, handle: Callable[[bytes], Awaitable[None]], *,
                  prefetch: int = 50, retry_delay_s: float = 1.0,
-                 reconnect_delay_s: float = 1.0) -> None:
+                 reconnect_delay_s: float = 1.0, queue: str = queue_name) -> None:
         assert 1 <= prefetch <= prefetch_max
         assert retry_delay_s >= 0
         assert reconnect_delay_s >= 0
         self.url = url
+        self.queue = queue
         self.prefetch = prefetch
         self.retry_delay_s = retry_delay_s
         self.reconnect_delay_s = reconnect_delay_s
@@ -238,8 +250,8 @@ class XrConsumer:
         try:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self.prefetch)
-            _declare(channel)
-            _log.info("xr consumer: consuming %s on %s", queue_name, _safe_url(self.url))
+            _declare(channel, self.queue)
+            _log.info("xr consumer: consuming %s on %s", self.queue, _safe_url(self.url))
             while not halt.is_set():
                 self._consume_until_failure(loop, halt, channel)
         finally:
@@ -249,7 +261,7 @@ class XrConsumer:
                                channel: Any) -> None:
         """Returns on halt, after a failed handler, or when the broker cancelled the consumer;
         on the first two it cancels the consumer, which requeues what it had prefetched."""
-        for method, properties, body in channel.consume(queue_name, inactivity_timeout=poll_s):
+        for method, properties, body in channel.consume(self.queue, inactivity_timeout=poll_s):
             if halt.is_set() or (method is not None and not self._deliver(
                     loop, halt, channel, method.delivery_tag, properties.message_id, body)):
                 channel.cancel()
@@ -311,13 +323,13 @@ def _service(connection: Any, duration_s: float, halt: threading.Event) -> None:
         connection.process_data_events(time_limit=min(left_s, poll_s))
 
 
-def queue_depth(url: str) -> int:
-    """Messages ready in queue_name on url (passive declare; 0 if the queue does not exist yet)."""
+def queue_depth(url: str, queue: str = queue_name) -> int:
+    """Messages ready in the queue on url (passive declare; 0 if it does not exist yet)."""
     connection = pika.BlockingConnection(_parameters(url))
     try:
         channel = connection.channel()
         try:
-            ok = channel.queue_declare(queue_name, passive=True)
+            ok = channel.queue_declare(queue, passive=True)
         except pika.exceptions.ChannelClosedByBroker as exc:
             if exc.reply_code != 404:
                 raise
@@ -327,9 +339,9 @@ def queue_depth(url: str) -> int:
         _close_quietly(connection)
 
 
-def _declare(channel: Any) -> None:
+def _declare(channel: Any, queue: str) -> None:
     """Publisher and consumer declare the queue alike: a declare with other arguments fails."""
-    channel.queue_declare(queue_name, durable=True)
+    channel.queue_declare(queue, durable=True)
 
 
 _bounds: dict[str, int | float] = {"heartbeat": heartbeat_s, "socket_timeout": connect_timeout_s,

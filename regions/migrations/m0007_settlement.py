@@ -1,14 +1,15 @@
 """Cross-region settlement: message streams between regions, payouts paid for another region,
 obligations, and the netted settlement batches.
 
-- ``xr_streams``: one row per (region, peer) holding the three sequence numbers of the two
-  one-way streams between them: ``sent_seq`` (last number given to a message for the peer),
-  ``applied_seq`` (last message from the peer applied here, in order) and ``acked_seq`` (last
-  of ours the peer says it applied).
+- ``xr_streams``: one row per (region, peer) holding the sequence numbers of the two one-way
+  streams between them: ``sent_seq`` (last number given to a message for the peer),
+  ``applied_seq`` (last message from the peer applied here, in order), ``acked_seq`` (last of
+  ours the peer says it applied) and ``ack_sent_seq`` (last ``applied_seq`` we told the peer).
 - ``xr_outbox``: messages for a peer, numbered per stream in the transaction of their effect;
   the settlement relay publishes them in order to the peer's vhost.
 - ``xr_inbox``: messages received from a peer, kept by number; applied strictly in order, in
-  the transaction of their effect, so a duplicate or an early arrival has no effect of its own.
+  the transaction of their effect, so a duplicate or an early arrival has no effect of its own;
+  a message whose effect fails is kept with its error (``failures``, ``last_error``).
 - ``xr_payouts``: payouts this region pays on its rail for a tenant of another region; the
   payee's details arrive sealed under a data key wrapped by this region's key.
 - ``settlement_obligations``: what one region owes another per payout (and per return), the
@@ -32,6 +33,7 @@ regional = (
         sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (sent_seq >= 0),
         applied_seq BIGINT NOT NULL DEFAULT 0 CHECK (applied_seq >= 0),
         acked_seq BIGINT NOT NULL DEFAULT 0 CHECK (acked_seq >= 0),
+        ack_sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (ack_sent_seq >= 0),
         updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         CHECK (peer <> region::TEXT),
         PRIMARY KEY (region, peer)"""),
@@ -56,8 +58,11 @@ regional = (
         message_id TEXT NOT NULL,
         kind TEXT NOT NULL,
         payload JSONB NOT NULL,
+        trace_context TEXT,
         received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         applied_at TIMESTAMPTZ,
+        failures INT NOT NULL DEFAULT 0,
+        last_error TEXT,
         PRIMARY KEY (region, peer, seq)""",
         indexes=(Index("xr_inbox_waiting_idx", "(region, peer, seq)",
                        where="applied_at IS NULL"),)),

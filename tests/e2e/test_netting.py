@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +22,13 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api import settlement_cli
 from payments.principal import Role
 from regions import netting, reconciliation
 from regions.policy_gate import PolicyGate
-from regions.router import Router
+from regions.router import DatabaseUrls, Router
+from regions.topology import Topology
+from tests.conftest import run_cli
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import MakePartner, Partner
 from tests.fx_helpers import load_rates, sample_rates
@@ -186,7 +191,7 @@ async def test_the_same_batch_delivered_twice_settles_once(
     sent: list[tuple[str, bytes]] = []
     from workers.settlement import XrRelay, receiver
 
-    relay = XrRelay(router, [a], lambda d, ms: sent.extend((d, body) for _, body in ms),
+    relay = XrRelay(router, [a], lambda o, d, ms: sent.extend((d, body) for _, body in ms),
                     holder="test-pump")
     await relay.relay_region(a)
     receive = receiver(router, sandbox_sealer())
@@ -235,14 +240,14 @@ async def test_a_batch_the_peer_cannot_match_is_disputed_and_reported(
 def _side(region: str, peer: str, obligations: list[tuple[str, str, int, str | None]],
           batches: list[tuple[str, str, int, int, int]] = (),  # type: ignore[assignment]
           due_to: int = 0, due_from: int = 0, sent: int = 0, applied: int = 0,
-          waiting: int = 0) -> reconciliation.Side:
+          waiting: int = 0, failing: int = 0, unacked_s: float = 0.0) -> reconciliation.Side:
     from regions.xr import Stream
 
     return reconciliation.Side(
         region, peer, "EUR",
         {o[0]: reconciliation.Obligation(o[0], o[1], "EUR", o[2], o[3]) for o in obligations},
         {x[0]: reconciliation.Batch(x[0], x[1], x[2], x[3], x[4], None) for x in batches},
-        due_to, due_from, 0, Stream(region, peer, sent, 0, applied, waiting, 0))
+        due_to, due_from, Stream(region, peer, sent, 0, applied, waiting, 0, failing, unacked_s))
 
 
 def test_compare_names_each_break() -> None:
@@ -269,11 +274,20 @@ def test_compare_names_each_break() -> None:
                     due_to=5, due_from=100, sent=2, applied=3)
     broken = reconciliation.compare(a, b_wrong).breaks
     assert [x.obligation_id for x in broken if x.kind == "OBLIGATION_MISMATCH"] == ["o1", "o2"]
-    # A stuck stream.
-    b_stuck = _side("b-two", "a-one", [("o1", "RECEIVABLE", 100, None),
-                                       ("o2", "PAYABLE", 5, None)],
-                    due_to=5, due_from=100, sent=2, applied=3, waiting=2)
-    assert "STREAM_STUCK" in {x.kind for x in reconciliation.compare(a, b_stuck).breaks}
+    # A stuck stream: a message b cannot apply (it waits with its error), so a looks ahead.
+    b_stuck = _side("b-two", "a-one", [("o1", "RECEIVABLE", 100, None)],
+                    due_to=5, due_from=100, sent=2, applied=2, waiting=1, failing=1)
+    stuck = reconciliation.compare(a, b_stuck)
+    assert [x.kind for x in stuck.breaks] == ["STREAM_STUCK"]
+    assert "cannot apply" in stuck.breaks[0].detail
+    assert stuck.in_flight == 1
+    # Messages a sent long ago that b never acknowledged.
+    a_waiting = _side("a-one", "b-two", [("o1", "PAYABLE", 100, None),
+                                         ("o2", "RECEIVABLE", 5, None)],
+                      due_to=100, due_from=5, sent=3, applied=2,
+                      unacked_s=reconciliation.stuck_after_s + 1)
+    assert [x.kind for x in reconciliation.compare(a_waiting, b_missing).breaks][:1] == [
+        "STREAM_STUCK"]
 
 
 def test_compare_checks_batches_on_both_sides() -> None:
@@ -381,3 +395,55 @@ async def test_settlement_batches_refuse_a_foreign_cursor(make_partner: MakePart
     sre = await make_partner("SG", role=Role.SRE)
     got = await sre.gql(BATCHES, {"after": "bm90LWEtY3Vyc29y"})
     assert got["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_corridor_reconcile_exports_csv_and_exits_1_on_breaks(
+        topo: Topology, db_urls: DatabaseUrls, tmp_path: Path) -> None:
+    """Run after the dispute above: uk-south/us-east has breaks, so the whole run exits 1 and
+    the CSV lists them; the clean pair alone exits 0."""
+    out = tmp_path / "breaks.csv"
+    done = run_cli(topo, db_urls, "reconcile", "--export", "csv", "--out", str(out))
+    assert done.returncode == 1, done.stderr
+    found = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert found[0].keys() == set(settlement_cli.csv_fields)
+    disputed = [r for r in found if r["kind"] == "BATCH_DISPUTED"]
+    assert disputed
+    assert {(r["region_a"], r["region_b"]) for r in disputed} == {("uk-south", "us-east")}
+    clean = run_cli(topo, db_urls, "reconcile", "--region-a", "ap-southeast", "--region-b",
+                    "eu-central", "--currency", "SGD", "--export", "csv")
+    assert clean.returncode == 0, clean.stderr
+    [row] = list(csv.DictReader(io.StringIO(clean.stdout)))
+    assert (row["kind"], row["currency"]) == ("NONE", "SGD")
+    as_json = run_cli(topo, db_urls, "reconcile", "--region-a", "eu-central", "--region-b",
+                      "ap-southeast", "--currency", "SGD")
+    assert as_json.returncode == 0, as_json.stderr
+    [report] = json.loads(as_json.stdout)["reports"]
+    assert (report["region_a"], report["breaks"], report["quiet"]) == ("eu-central", [], True)
+
+
+@pytest.mark.parametrize(("args", "problem"), [
+    (["--region-a", "eu-central"], "together"),
+    (["--region-a", "eu-central", "--region-b", "eu-central", "--currency", "EUR"], "differ"),
+    (["--region-a", "mars-north", "--region-b", "eu-central", "--currency", "EUR"], "unknown"),
+])
+def test_corridor_reconcile_refuses_bad_arguments(
+        topo: Topology, db_urls: DatabaseUrls, args: list[str], problem: str) -> None:
+    done = run_cli(topo, db_urls, "reconcile", *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert problem in done.stderr
+
+
+def test_corridor_settlement_streams_and_net(topo: Topology, db_urls: DatabaseUrls) -> None:
+    streams = run_cli(topo, db_urls, "settlement", "streams", "--region", "eu-central")
+    assert streams.returncode == 0, streams.stderr
+    found = {s["peer"]: s for s in json.loads(streams.stdout)["streams"]}
+    assert found["ap-southeast"]["sent_seq"] > 0
+    assert found["ap-southeast"]["waiting"] == 0
+    net = run_cli(topo, db_urls, "settlement", "net", "--region", "ap-southeast")
+    assert net.returncode == 0, net.stderr
+    made = json.loads(net.stdout)["batches"]
+    assert list(made) == ["ap-southeast"]
+    assert all(b.startswith("stb_ap-southeast_") for b in made["ap-southeast"])
+    bad = run_cli(topo, db_urls, "settlement", "streams", "--region", "atlantis-1")
+    assert bad.returncode == 2
+    assert "unknown region" in bad.stderr

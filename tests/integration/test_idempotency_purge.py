@@ -73,5 +73,6 @@ def test_scheduler_has_a_purge_job_per_region(topo) -> None:
         topology=topo, urls=DatabaseUrls("postgresql+psycopg://x/y", {}), amqp_url=None))}
     assert names == {"fx.refresh"} | {
         f"{job}.{r.code}" for r in topo.regions
-        for job in ("idempotency.purge", "payouts.returns", "webhooks.deliver", "audit.chain")
-    } | {"audit.chain.control"}  # the control plane's trail
+        for job in ("idempotency.purge", "payouts.returns", "webhooks.deliver", "audit.chain",
+                    "settlement.net")
+    } | {"audit.chain.control", "settlement.reconcile"}  # the control plane's trail; all pairs

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,71 @@ async def test_hostile_xml_is_refused_and_imports_nothing(
     gone = _import(topo, db_urls, missing)
     assert gone.returncode == 2
     assert "absent.csv" in gone.stderr
+
+
+SIMULATE = """mutation($i: SimulateIncomingPaymentInput!) { simulateIncomingPayment(input: $i) {
+  ... on IncomingPayment { id status } } }"""
+
+
+def _reconcile(topo: Topology, urls: DatabaseUrls, path: Path, *args: str
+               ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "api.cli", "statements", "reconcile",
+                           str(path), "--region", "eu-central", *args],
+                          env=corridor_env(topo, urls), capture_output=True, text=True,
+                          timeout=120)
+
+
+async def test_reconcile_matches_a_statement_to_the_payments_recorded(
+        topo: Topology, db_urls: DatabaseUrls, make_partner: MakePartner,
+        tmp_path: Path) -> None:
+    """Payments announced as they arrived (simulated here) are found on the end-of-day
+    statement by reference, amount and a value date a day off; what only one side has is a
+    break, and the command exits 1."""
+    p, iban = await _partner_with_iban(make_partner)
+    tag = p.tenant_id[-10:]
+    made = {}
+    for key, amount in (("a", "12.00"), ("b", "34.50"), ("c", "56.00")):
+        got = await p.gql(SIMULATE, {"i": {"iban": iban, "amount": amount, "currency": "EUR",
+                                           "senderName": "Payer", "reference": f"{tag} {key}",
+                                           "idempotencyKey": f"sim-{key}"}})
+        made[key] = got["data"]["simulateIncomingPayment"]["id"]
+    today = datetime.now(UTC).date()
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    path = tmp_path / "eod.csv"
+    path.write_text(header
+                    + f"EOD1-{tag},{tomorrow},12.00,EUR,{iban},,Payer,,{tag.upper()}A\n"
+                    + f"EOD2-{tag},{today.isoformat()},34.50,EUR,{iban},,Payer,,{tag} b\n"
+                    + f"EOD3-{tag},{today.isoformat()},99.00,EUR,{iban},,Stranger,,{tag} z\n")
+    done = _reconcile(topo, db_urls, path)
+    assert done.returncode == 1, done.stderr
+    out = json.loads(done.stdout)
+    matched = {m["payment_id"]: (m["bank_reference"], m["how"]) for m in out["matched"]}
+    assert matched[made["a"]] == (f"EOD1-{tag}", "REFERENCE_AMOUNT_DATE")
+    assert matched[made["b"]] == (f"EOD2-{tag}", "REFERENCE_AMOUNT_DATE")
+    breaks = {(b["kind"], b["bank_reference"] or b["payment_id"]) for b in out["breaks"]}
+    assert ("NOT_RECORDED", f"EOD3-{tag}") in breaks
+    assert ("NOT_ON_STATEMENT", made["c"]) in breaks
+    # With no tolerance the day-late entry no longer matches.
+    strict = json.loads(_reconcile(topo, db_urls, path, "--tolerance-days", "0").stdout)
+    assert made["a"] not in {m["payment_id"] for m in strict["matched"]}
+    as_csv = _reconcile(topo, db_urls, path, "--export", "csv")
+    assert as_csv.returncode == 1
+    lines = as_csv.stdout.splitlines()
+    assert lines[0] == "kind,bank_reference,payment_id,amount_minor,currency,detail"
+    assert any(line.startswith(f"NOT_RECORDED,EOD3-{tag},,9900,EUR,") for line in lines)
+
+
+def test_reconcile_refuses_bad_arguments(topo: Topology, db_urls: DatabaseUrls,
+                                        tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text(header + "R1,2026-12-01,1.00,EUR,DE89370400440532013000,,X,,\n")
+    for args, problem in ((["--tolerance-days", "40"], "tolerance-days"),
+                          (["--tolerance-days", "-1"], "tolerance-days")):
+        done = _reconcile(topo, db_urls, path, *args)
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        assert problem in done.stderr
+    bad = subprocess.run([sys.executable, "-m", "api.cli", "statements", "reconcile",
+                          str(path), "--region", "atlantis-1"], env=corridor_env(topo, db_urls),
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "unknown region" in bad.stderr

@@ -28,6 +28,7 @@ from workers.xr_transport import (
     XrPublisher,
     XrPublishError,
     queue_depth,
+    queue_from,
     queue_name,
     region_amqp_url,
 )
@@ -114,6 +115,35 @@ async def test_consumer_gets_published_messages_in_order_once(vhost: Vhost) -> N
     assert got == ids(queued) + ids(live)
     assert consumer.handled == 40
     assert queue_depth(vhost.url) == 0
+
+
+async def test_each_sending_region_has_a_queue_of_its_own(vhost: Vhost) -> None:
+    """A message that keeps failing holds up only its sender's queue: another sender's
+    messages reach the handler meanwhile."""
+    publisher = XrPublisher({region: vhost.url})
+    stuck, free = queue_from("uk-south"), queue_from("us-east")
+    assert (stuck, free) == ("corridor.xr.from.uk-south", "corridor.xr.from.us-east")
+    got: list[str] = []
+
+    async def refuse(body: bytes) -> None:
+        raise RuntimeError("cannot apply")
+
+    async def handle(body: bytes) -> None:
+        got.append(body_id(body))
+
+    failing = XrConsumer(vhost.url, refuse, queue=stuck, retry_delay_s=0.1)
+    working = XrConsumer(vhost.url, handle, queue=free)
+    try:
+        publisher.publish(region, messages("uk", 2), stuck)
+        publisher.publish(region, messages("us", 3), free)
+        assert queue_depth(vhost.url) == 0, "nothing went to the shared queue"
+        async with consuming(failing), consuming(working) as task:
+            await wait_until(lambda: working.handled == 3, "the other sender's messages", task)
+        assert got == ids(messages("us", 3))
+        assert failing.handled == 0
+        assert queue_depth(vhost.url, stuck) == 2, "the refused messages wait in their queue"
+    finally:
+        publisher.close()
 
 
 def test_publish_returns_once_the_broker_has_the_messages(vhost: Vhost) -> None:

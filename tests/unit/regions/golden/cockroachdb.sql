@@ -573,6 +573,7 @@ CREATE TABLE xr_streams (
     sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (sent_seq >= 0),
     applied_seq BIGINT NOT NULL DEFAULT 0 CHECK (applied_seq >= 0),
     acked_seq BIGINT NOT NULL DEFAULT 0 CHECK (acked_seq >= 0),
+    ack_sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (ack_sent_seq >= 0),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK (peer <> region::TEXT),
     PRIMARY KEY (region, peer),
@@ -600,8 +601,11 @@ CREATE TABLE xr_inbox (
     message_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     payload JSONB NOT NULL,
+    trace_context TEXT,
     received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     applied_at TIMESTAMPTZ,
+    failures INT NOT NULL DEFAULT 0,
+    last_error TEXT,
     PRIMARY KEY (region, peer, seq),
     crdb_region crdb_internal_region NOT VISIBLE NOT NULL AS (CASE region WHEN 'ap-southeast' THEN 'ap-southeast-1' WHEN 'eu-central' THEN 'eu-central-1' WHEN 'uk-south' THEN 'eu-west-2' WHEN 'us-east' THEN 'us-east-1' END) STORED
 ) LOCALITY REGIONAL BY ROW AS crdb_region;
@@ -1041,6 +1045,7 @@ CREATE TABLE xr_streams (
     sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (sent_seq >= 0),
     applied_seq BIGINT NOT NULL DEFAULT 0 CHECK (applied_seq >= 0),
     acked_seq BIGINT NOT NULL DEFAULT 0 CHECK (acked_seq >= 0),
+    ack_sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (ack_sent_seq >= 0),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK (peer <> region::TEXT),
     PRIMARY KEY (region, peer)
@@ -1066,8 +1071,11 @@ CREATE TABLE xr_inbox (
     message_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     payload JSONB NOT NULL,
+    trace_context TEXT,
     received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     applied_at TIMESTAMPTZ,
+    failures INT NOT NULL DEFAULT 0,
+    last_error TEXT,
     PRIMARY KEY (region, peer, seq)
 ) LOCALITY REGIONAL BY ROW AS region;
 CREATE INDEX xr_inbox_waiting_idx ON xr_inbox (region, peer, seq) WHERE applied_at IS NULL;

@@ -545,6 +545,7 @@ CREATE TABLE xr_streams (
     sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (sent_seq >= 0),
     applied_seq BIGINT NOT NULL DEFAULT 0 CHECK (applied_seq >= 0),
     acked_seq BIGINT NOT NULL DEFAULT 0 CHECK (acked_seq >= 0),
+    ack_sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (ack_sent_seq >= 0),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK (peer <> region::TEXT),
     PRIMARY KEY (region, peer)
@@ -570,8 +571,11 @@ CREATE TABLE xr_inbox (
     message_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     payload JSONB NOT NULL,
+    trace_context TEXT,
     received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     applied_at TIMESTAMPTZ,
+    failures INT NOT NULL DEFAULT 0,
+    last_error TEXT,
     PRIMARY KEY (region, peer, seq)
 ) PARTITION BY LIST (region);
 CREATE INDEX xr_inbox_waiting_idx ON xr_inbox (region, peer, seq) WHERE applied_at IS NULL;
@@ -1109,6 +1113,7 @@ CREATE TABLE xr_streams (
     sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (sent_seq >= 0),
     applied_seq BIGINT NOT NULL DEFAULT 0 CHECK (applied_seq >= 0),
     acked_seq BIGINT NOT NULL DEFAULT 0 CHECK (acked_seq >= 0),
+    ack_sent_seq BIGINT NOT NULL DEFAULT 0 CHECK (ack_sent_seq >= 0),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CHECK (peer <> region::TEXT),
     PRIMARY KEY (region, peer)
@@ -1134,8 +1139,11 @@ CREATE TABLE xr_inbox (
     message_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     payload JSONB NOT NULL,
+    trace_context TEXT,
     received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     applied_at TIMESTAMPTZ,
+    failures INT NOT NULL DEFAULT 0,
+    last_error TEXT,
     PRIMARY KEY (region, peer, seq)
 ) PARTITION BY LIST (region);
 CREATE INDEX xr_inbox_waiting_idx ON xr_inbox (region, peer, seq) WHERE applied_at IS NULL;
