@@ -141,31 +141,43 @@ def _waiting(side: Side) -> int:
     return side.stream.waiting if side.stream else 0
 
 
-def compare(a: Side, b: Side) -> Report:
-    """Every break between two sides read by ``snapshot`` (a's peer is b and the reverse)."""
-    assert (a.peer, b.peer, a.currency) == (b.region, a.region, b.currency), (a, b)
-    # A side has not heard everything the other said: what it lacks may be on its way.
-    a_behind = _applied(a) < _sent(b)
-    b_behind = _applied(b) < _sent(a)
-    quiet = not (a_behind or b_behind or _waiting(a) or _waiting(b))
-    breaks: list[Break] = []
-    in_flight = 0
-    for side in (a, b):
+@dataclass(slots=True)
+class _Tally:
+    """Breaks found so far, and what is on its way rather than broken."""
+
+    a: Side
+    b: Side
+    a_behind: bool
+    b_behind: bool
+    breaks: list[Break]
+    in_flight: int = 0
+
+    def one_sided(self, kind: str, a_lacks: bool, **ids: str) -> None:
+        """Something only one side has: in flight while that side has not heard everything
+        the other said, a break otherwise."""
+        if self.a_behind if a_lacks else self.b_behind:
+            self.in_flight += 1
+        else:
+            lacking = self.a if a_lacks else self.b
+            self.breaks.append(Break(kind, f"{lacking.region} has no record of it", **ids))
+
+
+def _streams(t: _Tally) -> None:
+    for side in (t.a, t.b):
         if side.stream is not None and side.stream.failing:
-            breaks.append(Break("STREAM_STUCK", f"{side.region} cannot apply a message from "
-                                f"{side.peer} (xr_inbox.last_error); the stream waits there"))
+            t.breaks.append(Break("STREAM_STUCK", f"{side.region} cannot apply a message from "
+                                  f"{side.peer} (xr_inbox.last_error); the stream waits there"))
         if side.stream is not None and side.stream.unacked_s > stuck_after_s:
-            breaks.append(Break("STREAM_STUCK", f"{side.peer} has not acknowledged messages "
-                                f"{side.region} sent {side.stream.unacked_s:.0f} s ago"))
+            t.breaks.append(Break("STREAM_STUCK", f"{side.peer} has not acknowledged messages "
+                                  f"{side.region} sent {side.stream.unacked_s:.0f} s ago"))
+
+
+def _obligations(t: _Tally) -> None:
+    a, b = t.a, t.b
     for oid in sorted(a.obligations.keys() | b.obligations.keys()):
         x, y = a.obligations.get(oid), b.obligations.get(oid)
         if x is None or y is None:
-            lacking, behind = (a, a_behind) if x is None else (b, b_behind)
-            if behind:
-                in_flight += 1
-            else:
-                breaks.append(Break("OBLIGATION_MISSING", f"{lacking.region} has no record of "
-                                    f"it", obligation_id=oid))
+            t.one_sided("OBLIGATION_MISSING", x is None, obligation_id=oid)
             continue
         problems = []
         if y.direction != _mirror(x.direction):
@@ -174,55 +186,71 @@ def compare(a: Side, b: Side) -> Report:
             problems.append(f"{a.region} {x.amount_minor} {x.currency}, "
                             f"{b.region} {y.amount_minor} {y.currency}")
         if x.batch_id != y.batch_id:
-            if (x.batch_id is None and a_behind) or (y.batch_id is None and b_behind):
-                in_flight += 1
+            if (x.batch_id is None and t.a_behind) or (y.batch_id is None and t.b_behind):
+                t.in_flight += 1
             else:
                 problems.append(f"batch {x.batch_id} in {a.region}, {y.batch_id} in "
                                 f"{b.region}")
         if problems:
-            breaks.append(Break("OBLIGATION_MISMATCH", "; ".join(problems), obligation_id=oid))
+            t.breaks.append(Break("OBLIGATION_MISMATCH", "; ".join(problems),
+                                  obligation_id=oid))
+
+
+def _batches(t: _Tally) -> None:
+    a, b = t.a, t.b
     for bid in sorted(a.batches.keys() | b.batches.keys()):
-        x2, y2 = a.batches.get(bid), b.batches.get(bid)
-        for one in (x2, y2):
-            if one is not None and one.status == "DISPUTED":
-                breaks.append(Break("BATCH_DISPUTED", one.dispute or "disputed", batch_id=bid))
-        if any(one is not None and one.status == "DISPUTED" for one in (x2, y2)):
+        x, y = a.batches.get(bid), b.batches.get(bid)
+        disputed = [one for one in (x, y) if one is not None and one.status == "DISPUTED"]
+        t.breaks += [Break("BATCH_DISPUTED", one.dispute or "disputed", batch_id=bid)
+                     for one in disputed]
+        if disputed:
             continue
-        if x2 is None or y2 is None:
-            behind = a_behind if x2 is None else b_behind
-            if behind:
-                in_flight += 1
-            else:
-                breaks.append(Break("BATCH_MISSING", f"{a.region if x2 is None else b.region} "
-                                    f"has no record of it", batch_id=bid))
+        if x is None or y is None:
+            t.one_sided("BATCH_MISSING", x is None, batch_id=bid)
             continue
         problems = []
-        if (x2.payable_minor, x2.receivable_minor, x2.obligations) != (
-                y2.receivable_minor, y2.payable_minor, y2.obligations):
-            problems.append(f"{a.region} pays {x2.payable_minor} receives "
-                            f"{x2.receivable_minor} of {x2.obligations}; {b.region} pays "
-                            f"{y2.payable_minor} receives {y2.receivable_minor} of "
-                            f"{y2.obligations}")
-        if x2.status != y2.status and not (a_behind or b_behind):
-            problems.append(f"{a.region} {x2.status}, {b.region} {y2.status}")
-        elif x2.status != y2.status:
-            in_flight += 1
+        if (x.payable_minor, x.receivable_minor, x.obligations) != (
+                y.receivable_minor, y.payable_minor, y.obligations):
+            problems.append(f"{a.region} pays {x.payable_minor} receives "
+                            f"{x.receivable_minor} of {x.obligations}; {b.region} pays "
+                            f"{y.payable_minor} receives {y.receivable_minor} of "
+                            f"{y.obligations}")
+        if x.status != y.status and (t.a_behind or t.b_behind):
+            t.in_flight += 1
+        elif x.status != y.status:
+            problems.append(f"{a.region} {x.status}, {b.region} {y.status}")
         if problems:
-            breaks.append(Break("BATCH_MISMATCH", "; ".join(problems), batch_id=bid))
+            t.breaks.append(Break("BATCH_MISMATCH", "; ".join(problems), batch_id=bid))
+
+
+def _balance_breaks(t: _Tally) -> None:
+    a, b = t.a, t.b
+    if a.due_to_minor != b.due_from_minor:
+        t.breaks.append(Break("BALANCE_MISMATCH", f"{a.region} owes {a.due_to_minor} "
+                              f"(due_to), {b.region} is owed {b.due_from_minor} (due_from)"))
+    if a.due_from_minor != b.due_to_minor:
+        t.breaks.append(Break("BALANCE_MISMATCH", f"{a.region} is owed {a.due_from_minor} "
+                              f"(due_from), {b.region} owes {b.due_to_minor} (due_to)"))
+
+
+def _total(side: Side, direction: str) -> int:
+    return sum(o.amount_minor for o in side.obligations.values() if o.direction == direction)
+
+
+def compare(a: Side, b: Side) -> Report:
+    """Every break between two sides read by ``snapshot`` (a's peer is b and the reverse)."""
+    assert (a.peer, b.peer, a.currency) == (b.region, a.region, b.currency), (a, b)
+    # A side has not heard everything the other said: what it lacks may be on its way.
+    t = _Tally(a, b, _applied(a) < _sent(b), _applied(b) < _sent(a), [])
+    quiet = not (t.a_behind or t.b_behind or _waiting(a) or _waiting(b))
+    _streams(t)
+    _obligations(t)
+    _batches(t)
     if quiet:
-        if a.due_to_minor != b.due_from_minor:
-            breaks.append(Break("BALANCE_MISMATCH", f"{a.region} owes {a.due_to_minor} "
-                                f"(due_to), {b.region} is owed {b.due_from_minor} (due_from)"))
-        if a.due_from_minor != b.due_to_minor:
-            breaks.append(Break("BALANCE_MISMATCH", f"{a.region} is owed {a.due_from_minor} "
-                                f"(due_from), {b.region} owes {b.due_to_minor} (due_to)"))
-
-    def total(side: Side, direction: str) -> int:
-        return sum(o.amount_minor for o in side.obligations.values() if o.direction == direction)
-
-    return Report(a.region, b.region, a.currency, breaks, in_flight,
-                  total(a, "PAYABLE"), total(a, "RECEIVABLE"), total(b, "PAYABLE"),
-                  total(b, "RECEIVABLE"), a.due_to_minor, a.due_from_minor, b.due_to_minor,
+        _balance_breaks(t)
+    return Report(a.region, b.region, a.currency, t.breaks, t.in_flight,
+                  _total(a, "PAYABLE"), _total(a, "RECEIVABLE"), _total(b, "PAYABLE"),
+                  _total(b, "RECEIVABLE"), a.due_to_minor, a.due_from_minor, b.due_to_minor,
                   b.due_from_minor, quiet)
 
 

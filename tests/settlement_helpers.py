@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest_asyncio
+from litestar.testing import AsyncTestClient
+
+from regions.policy_gate import PolicyGate
 from regions.router import Router
+from tests.fx_helpers import load_rates, sample_rates
 from tests.integration.helpers import rows
 from tests.payouts_helpers import sandbox_sealer
 from workers.settlement import XrRelay, receiver
@@ -43,3 +48,19 @@ async def internal(router: Router, region: str, purpose: str, currency: str) -> 
           AND currency = :c""", r=region, p=f"{purpose}.%", c=currency)
     return {"credits_posted": int(row.cp), "debits_posted": int(row.dp),
             "credits_pending": int(row.cpe), "debits_pending": int(row.dpe)}
+
+
+@pytest_asyncio.fixture(name="rates", autouse=True)
+async def rates_fixture(router: Router, client: AsyncTestClient[Any]) -> None:
+    """Reference rates (HKD included), so the policies can weigh payouts against their
+    thresholds; import ``rates_fixture`` into a test module to use it."""
+    await load_rates(router, {**sample_rates, "HKD": "8.4512"})
+    await client.app.state.policies.refresh(router, force=True)
+
+
+@pytest_asyncio.fixture(name="gate")
+async def gate_fixture(router: Router, rates: None) -> PolicyGate:
+    """A policy gate of the workers' own, refreshed after the rates."""
+    g = PolicyGate()
+    await g.refresh(router, force=True)
+    return g

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from regions import telemetry
 from regions.router import Router
-from workers.scheduler import holder_id, take_lease
+from workers.scheduler import LeaseKeeper, holder_id
 
 batch_events_max = 200
 idle_s = 0.2
@@ -75,19 +75,11 @@ class Relay:
         self.regions = regions
         self.publish = publish
         self.holder = holder or holder_id()
-        self._renew_at: dict[str, float] = {}
+        self._leases = LeaseKeeper(router, self.holder, lease_s)
 
     async def holds(self, region: str) -> bool:
         """Whether this relay holds the region's lease, renewed a third of the way through."""
-        if time.monotonic() < self._renew_at.get(region, 0.0):
-            return True
-
-        async def body(conn: AsyncConnection) -> bool:
-            return await take_lease(conn, f"relay.{region}", self.holder, lease_s) is not None
-
-        held = await self.router.run_control(body)
-        self._renew_at[region] = time.monotonic() + lease_s / 3 if held else 0.0
-        return held
+        return await self._leases.holds(f"relay.{region}")
 
     async def relay_region(self, region: str) -> int:
         """Publish up to one batch of the region's events; returns how many."""

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,28 @@ _release = text("""
 async def release_lease(conn: AsyncConnection, name: str, holder: str) -> None:
     """Give a lease back at the end of a run, so the next run need not wait it out."""
     await conn.execute(_release, {"name": name, "holder": holder})
+
+
+class LeaseKeeper:
+    """Named leases one holder keeps: taken or renewed in the control plane a third of the way
+    through, and trusted in between without a query (the relays' per-region leases)."""
+
+    def __init__(self, router: Router, holder: str, seconds: int) -> None:
+        self.router = router
+        self.holder = holder
+        self.seconds = seconds
+        self._renew_at: dict[str, float] = {}
+
+    async def holds(self, name: str) -> bool:
+        if time.monotonic() < self._renew_at.get(name, 0.0):
+            return True
+
+        async def body(conn: AsyncConnection) -> bool:
+            return await take_lease(conn, name, self.holder, self.seconds) is not None
+
+        held = await self.router.run_control(body)
+        self._renew_at[name] = time.monotonic() + self.seconds / 3 if held else 0.0
+        return held
 
 
 @dataclass(frozen=True, slots=True)

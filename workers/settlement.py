@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -28,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from regions import netting, reconciliation, settlement, telemetry, xr
 from regions.router import Router
 from regions.sealing import Sealer
-from workers.scheduler import holder_id, release_lease, take_lease
+from workers.scheduler import LeaseKeeper, holder_id, release_lease, take_lease
 
 lease_s = 15
 idle_s = 0.2
@@ -51,18 +50,10 @@ class XrRelay:
         self.regions = list(regions)
         self.publish = publish
         self.holder = holder or holder_id()
-        self._renew_at: dict[str, float] = {}
+        self._leases = LeaseKeeper(router, self.holder, lease_s)
 
     async def holds(self, region: str) -> bool:
-        if time.monotonic() < self._renew_at.get(region, 0.0):
-            return True
-
-        async def body(conn: AsyncConnection) -> bool:
-            return await take_lease(conn, f"xr-relay.{region}", self.holder, lease_s) is not None
-
-        held = await self.router.run_control(body)
-        self._renew_at[region] = time.monotonic() + lease_s / 3 if held else 0.0
-        return held
+        return await self._leases.holds(f"xr-relay.{region}")
 
     async def relay_region(self, region: str) -> int:
         """Publish up to one batch per stream of the region, or a bare acknowledgement where

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,10 +29,9 @@ from regions.topology import Topology
 from tests.conftest import run_cli
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import MakePartner, Partner
-from tests.fx_helpers import load_rates, sample_rates
 from tests.integration.helpers import rows
 from tests.payouts_helpers import BENEFICIARY, PAYOUT, assert_ledger_consistent, sandbox_sealer
-from tests.settlement_helpers import internal, pump
+from tests.settlement_helpers import gate_fixture, internal, pump, rates_fixture  # noqa: F401
 from workers.payouts import process_payout, process_xr_payout
 from workers.rails import sandbox_rails
 from workers.settlement import net_region
@@ -46,17 +43,6 @@ later = datetime.now(UTC) + timedelta(seconds=2 * window_s)
 """A moment at which every window holding this test's obligations has closed."""
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def rates(router: Router, client: AsyncTestClient[Any]) -> None:
-    await load_rates(router, {**sample_rates, "HKD": "8.4512"})
-    await client.app.state.policies.refresh(router, force=True)
-
-
-@pytest_asyncio.fixture
-async def gate(router: Router, rates: None) -> PolicyGate:
-    g = PolicyGate()
-    await g.refresh(router, force=True)
-    return g
 
 
 BENEFICIARIES = {

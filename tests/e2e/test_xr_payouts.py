@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from litestar.testing import AsyncTestClient
 
 from payments.payouts import rails
 from regions import xr
@@ -19,7 +17,6 @@ from regions.router import Router
 from regions.topology import Topology
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import MakePartner, Partner
-from tests.fx_helpers import load_rates
 from tests.integration.helpers import rows
 from tests.payouts_helpers import (
     BALANCE,
@@ -29,7 +26,7 @@ from tests.payouts_helpers import (
     assert_ledger_consistent,
     sandbox_sealer,
 )
-from tests.settlement_helpers import internal, pump
+from tests.settlement_helpers import gate_fixture, internal, pump, rates_fixture  # noqa: F401
 from workers.payouts import apply_due_returns, process_batch, process_payout, process_xr_payout
 from workers.rails import sandbox_rails
 
@@ -38,18 +35,6 @@ home, paying = "eu-central", "ap-southeast"
 _rails = sandbox_rails(return_after_s=0)
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def rates(router: Router, client: AsyncTestClient[Any]) -> None:
-    """Reference rates, so the policies can weigh SGD against their EUR thresholds."""
-    await load_rates(router)
-    await client.app.state.policies.refresh(router, force=True)
-
-
-@pytest_asyncio.fixture
-async def gate(router: Router, rates: None) -> PolicyGate:
-    g = PolicyGate()
-    await g.refresh(router, force=True)
-    return g
 
 
 async def _sg_beneficiary(p: Partner, key: str = "ben-sg") -> str:
