@@ -13,8 +13,9 @@ import pytest
 from payments.payouts import rails
 from regions import xr
 from regions.policy_gate import PolicyGate
-from regions.router import Router
+from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
+from regions.xr_payouts import accepted_topic
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import MakePartner, Partner
 from tests.integration.helpers import rows
@@ -273,3 +274,90 @@ async def test_streams_stand_clear_after_the_traffic(router: Router, topo: Topol
             assert (s.waiting, s.unpublished) == (0, 0), s
             if {s.region, s.peer} == {home, paying}:
                 assert s.applied_seq > 0, s
+
+
+async def test_the_workers_event_handler_pays_an_accepted_payout(
+        router: Router, topo: Topology, db_urls: DatabaseUrls, gate: PolicyGate,
+        make_partner: MakePartner) -> None:
+    """``xr_payout.accepted``, relayed to the paying region's workers, is what pays the payout
+    there: the dramatiq actor's dispatch, on the stub broker."""
+    from workers.broker import install
+    from workers.config import WorkerConfig
+    from workers.fx.providers import provider_from_settings
+    from workers.runtime import Runtime
+
+    config = WorkerConfig(topology=topo, urls=db_urls, amqp_url=None)
+    _, actors = install(config)
+    rt = Runtime(config, provider_from_settings("fixed", None), _rails, router=router,
+                 _sealer=sandbox_sealer())
+    p = await make_partner("EU", funded={"SGD": 1_000_00})
+    created = await _payout(p, await _sg_beneficiary(p), "33.00", "x-actor")
+    assert not await process_payout(router, sandbox_sealer(), gate, _rails, home,
+                                    created["id"], "m1")
+    assert await pump(router) == 1
+    [event] = await rows(router, paying, """
+        SELECT id, topic, payload FROM outbox WHERE region = :r AND topic = :t
+          AND payload->>'payout_id' = :p""", r=paying, t=accepted_topic, p=created["id"])
+    await actors._trigger(rt, paying, event.id, event.topic, dict(event.payload))
+    assert (await _xr_row(router, created["id"])).status == "COMPLETED"
+    assert await pump(router) == 1
+    assert (await _status(p, created["id"]))["status"] == "COMPLETED"
+    await actors._trigger(rt, paying, event.id, event.topic, dict(event.payload))
+    assert await pump(router) == 0, "a redelivered event pays nothing twice"
+
+
+class _OpenGate(PolicyGate):
+    """CN's and EU's policies as if their officers had approved exporting a payee's name and
+    account between cn-east and eu-central (maker-checker is tested elsewhere)."""
+
+    def params(self, jurisdiction: str, now: Any = None) -> Any:
+        found = super().params(jurisdiction, now)
+        opened = {"CN": "eu-central", "EU": "cn-east"}.get(jurisdiction)
+        if opened is None:
+            return found
+        table = dict(found["exportable_fields"])
+        table[opened] = frozenset({"payee_name", "payee_account"})
+        return {**found, "exportable_fields": table}
+
+
+async def test_a_sovereign_tenants_payee_crosses_only_what_its_policy_opened(
+        router: Router, make_partner: MakePartner) -> None:
+    """With CN's policy opened for the payee's name and account to eu-central (and EU's to
+    receive them), a cn-east tenant's EUR payout is paid by eu-central's SEPA rail: only those
+    two fields cross, sealed for eu-central, never the reference."""
+    from regions.payouts import CreatePayout, create_payout_txn
+
+    opened = _OpenGate()
+    await opened.refresh(router, force=True)
+    p = await make_partner("CN", funded={"EUR": 1_000_00})
+    got = await p.gql(BENEFICIARY, {"i": {
+        "name": "Max Mustermann", "country": "DE", "currency": "EUR",
+        "iban": "DE89370400440532013000", "idempotencyKey": "ben-cn"}})
+    ben = got["data"]["createBeneficiary"]["id"]
+
+    async def principal(conn: Any) -> Any:
+        from regions.tenants import authenticate
+        from tests.conftest import test_pepper
+
+        return await authenticate(conn, test_pepper, p.key)
+
+    who = await router.run_control(principal)
+    cmd = CreatePayout(p.accounts[0], ben, 25_00, "EUR", "invoice 12", None, "cn-open")
+
+    async def create(conn: Any) -> dict[str, Any]:
+        return await create_payout_txn(conn, who, sandbox_sealer(), opened, cmd)
+
+    made = await router.run("cn-east", create)
+    sealer = sandbox_sealer()
+    assert not await process_payout(router, sealer, opened, _rails, "cn-east", made["id"], "m")
+    assert await pump(router) == 1
+    [row] = await rows(router, "eu-central", "SELECT * FROM xr_payouts WHERE region = :r "
+                       "AND id = :i", r="eu-central", i=made["id"])
+    assert (row.origin, row.rail, row.reference) == ("cn-east", "SEPA_INSTANT", None)
+    assert sorted(row.fields) == ["payee_account", "payee_name"]
+    assert b"Mustermann" not in bytes(row.payee_sealed)
+    assert await process_xr_payout(router, sealer, _rails, "eu-central", made["id"])
+    assert await pump(router) == 1
+    assert (await _status(p, made["id"]))["status"] == "COMPLETED"
+    await assert_ledger_consistent(router, "cn-east", p.tenant_id)
+    await assert_ledger_consistent(router, "eu-central")
