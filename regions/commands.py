@@ -24,7 +24,7 @@ from regions.ledger_store import (
     internal_account,
     post_journal,
 )
-from regions.policy_gate import PolicyGate, batch_event, decide
+from regions.policy_gate import PolicyGate, Ruling, batch_event, decide
 
 batch_transfers_max = 1_000
 reference_length_max = 140
@@ -90,7 +90,20 @@ async def create_account_txn(conn: AsyncConnection, who: Principal, cmd: CreateA
                                   _request(cmd), effect)
 
 
-def _operation(who: Principal, item: TransferItem) -> Operation:
+def transfer_request(cmd: CreateTransfer) -> dict[str, Any]:
+    """A single transfer's request as hashed for its idempotency key."""
+    return _request(cmd)
+
+
+def transfer_events(transfer_id: str, item: TransferItem, ruling: Ruling) -> list[Event]:
+    """What a posted transfer records: its event, and the policy decision naming it."""
+    return [Event("transfer.created", {"transfer_id": transfer_id,
+                                       "amount_minor": item.amount_minor,
+                                       "currency": item.currency}, transfer_id),
+            ruling.about(transfer_id)]
+
+
+def transfer_operation(who: Principal, item: TransferItem) -> Operation:
     return Operation(kind=Kind.TRANSFER, tenant_id=who.tenant.id,
                      jurisdiction=who.tenant.jurisdiction, home_region=who.region,
                      amount_minor=item.amount_minor, currency=item.currency,
@@ -101,17 +114,14 @@ async def create_transfer_txn(
     conn: AsyncConnection, who: Principal, gate: PolicyGate, cmd: CreateTransfer
 ) -> Response:
     async def effect() -> tuple[Response, list[Event]]:
-        ruling = await decide(conn, gate, _operation(who, cmd.item), subject_id=None,
+        ruling = await decide(conn, gate, transfer_operation(who, cmd.item), subject_id=None,
                               actor=who.actor, reviewable=False)
         outcome = await post_journal(conn, who.region, who.tenant.id, "transfer",
                                      [cmd.item.planned()])
         transfer_id = outcome.transfer_ids[0]
         assert transfer_id is not None
-        return {"type": "Transfer", "id": transfer_id}, [Event(
-            "transfer.created", {"transfer_id": transfer_id,
-                                 "amount_minor": cmd.item.amount_minor,
-                                 "currency": cmd.item.currency}, transfer_id),
-            ruling.about(transfer_id)]
+        return ({"type": "Transfer", "id": transfer_id},
+                transfer_events(transfer_id, cmd.item, ruling))
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "createTransfer",
                                   _request(cmd), effect)
@@ -144,7 +154,7 @@ async def _refused(conn: AsyncConnection, who: Principal, gate: PolicyGate,
     doubtful: set[str] = set()
     for currency, item in largest.items():
         try:
-            ruling = await decide(conn, gate, _operation(who, item), subject_id=None,
+            ruling = await decide(conn, gate, transfer_operation(who, item), subject_id=None,
                                   actor=who.actor, reviewable=False)
             versions |= ruling.decision.versions
         except PolicyDenied:
@@ -153,8 +163,8 @@ async def _refused(conn: AsyncConnection, who: Principal, gate: PolicyGate,
         if item.currency not in doubtful:
             continue
         try:
-            await decide(conn, gate, _operation(who, item), subject_id=None, actor=who.actor,
-                         reviewable=False)
+            await decide(conn, gate, transfer_operation(who, item), subject_id=None,
+                         actor=who.actor, reviewable=False)
         except PolicyDenied as exc:
             if cmd.atomic:
                 raise BatchItemRejected(index, exc) from exc
