@@ -28,6 +28,7 @@ from api.limits import Limiter, Rate, RateLimited, Verdict, address_of
 from api.settings import Env, Settings, request_body_bytes_max
 from payments.principal import Principal
 from regions import events, telemetry
+from regions.coalescer import TransferCoalescer
 from regions.keyring import provider_from_settings
 from regions.policy_gate import PolicyGate
 from regions.router import Router
@@ -51,7 +52,7 @@ async def graphql_context(request: Request[Any, Any, Any]) -> Context:
     await state.policies.refresh(state.router)
     return Context(router=state.router, principal=who, sealer=state.sealer,
                    policies=state.policies, directory_key=state.directory_key,
-                   pepper=state.settings.pepper)
+                   pepper=state.settings.pepper, coalescer=state.coalescer)
 
 
 async def caller(request: Request[Any, Any, Any], header: str | None) -> Principal:
@@ -214,9 +215,14 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
         app.state.sealer = sealer
         app.state.policies = PolicyGate()
         app.state.directory_key = directory_key(settings.pepper)
+        app.state.coalescer = (TransferCoalescer(
+            app.state.router, lambda: app.state.policies, group_max=settings.coalesce_group_max,
+            window_s=settings.coalesce_window_s) if settings.coalesce_transfers else None)
         try:
             yield
         finally:
+            if app.state.coalescer is not None:
+                await app.state.coalescer.close()
             if owned:
                 await app.state.router.dispose()
 

@@ -10,6 +10,10 @@
 | ``CORRIDOR_AMQP_URL_<REGION>`` | one region's broker for settlement messages (default: |
 | | ``AMQP_URL`` with its vhost replaced by the region's ``amqp_vhost``) |
 | ``CORRIDOR_SETTLEMENT_WINDOW_S`` | netting window of cross-region obligations (default 3600) |
+| ``CORRIDOR_COALESCE_TRANSFERS`` | ``on`` (default): concurrent ``createTransfer`` requests of a |
+| | region commit together (``regions/coalescer.py``); ``off``: one transaction each |
+| ``CORRIDOR_COALESCE_GROUP_MAX`` | most requests in one group (default 256) |
+| ``CORRIDOR_COALESCE_WINDOW_MS`` | wait this long for company, only while a group runs (0) |
 | ``CORRIDOR_FX_PROVIDER`` | ``fixed`` (default), ``ecb`` or ``json`` |
 | ``CORRIDOR_FX_URL`` | the provider's URL (``ecb``: a URL or file; default the shipped sample) |
 | ``CORRIDOR_FX_REFRESH_S`` | seconds between scheduled FX refreshes (default 60) |
@@ -36,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from api import limits
+from regions.coalescer import group_max_default, window_s_default
 from regions.databases import sqlalchemy_url
 from regions.router import DatabaseUrls
 from regions.topology import Topology, default_path, load
@@ -54,6 +59,8 @@ fx_refresh_s_max = 86_400
 dev_dir_default = Path(".corridor")
 request_body_bytes_max = 4 * 1024 * 1024
 sandbox_return_after_s_max = 30 * 86_400
+coalesce_group_max_max = 10_000
+coalesce_window_ms_max = 50
 settlement_window_s_min = 60
 settlement_window_s_max = 7 * 86_400
 rate_limit_per_s_max = 100_000.0
@@ -93,6 +100,9 @@ class Settings:
     unauthenticated_rate_limit_per_s: float = limits.unauthenticated_rate_limit_per_s
     unauthenticated_rate_limit_burst: int = limits.unauthenticated_rate_limit_burst
     request_time_limit_s: float = limits.request_time_limit_s
+    coalesce_transfers: bool = True
+    coalesce_group_max: int = group_max_default
+    coalesce_window_s: float = window_s_default
 
     @property
     def production(self) -> bool:
@@ -134,7 +144,19 @@ def from_env(environ: dict[str, str] | None = None, dev_dir: Path = dev_dir_defa
                         settlement_window_s_min, settlement_window_s_max),
                     region_amqp_urls=_region_amqp_urls(
                         topo, e, e.get("AMQP_URL", amqp_url_default)),
+                    **_coalescing(e),
                     **_limits(e))
+
+
+def _coalescing(e: dict[str, str]) -> dict[str, Any]:
+    switch = e.get("CORRIDOR_COALESCE_TRANSFERS", "on")
+    if switch not in ("on", "off"):
+        raise SettingsError("CORRIDOR_COALESCE_TRANSFERS must be on or off")
+    return {"coalesce_transfers": switch == "on",
+            "coalesce_group_max": _whole(e, "CORRIDOR_COALESCE_GROUP_MAX", group_max_default,
+                                         1, coalesce_group_max_max, unit="requests"),
+            "coalesce_window_s": _whole(e, "CORRIDOR_COALESCE_WINDOW_MS", 0, 0,
+                                        coalesce_window_ms_max, unit="milliseconds") / 1000}
 
 
 def amqp_url_variable(region: str) -> str:

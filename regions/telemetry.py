@@ -54,6 +54,9 @@ events_published = meter.create_counter(
     "corridor.events.published",
     description="Outbox events published by the relay, by region and topic (payout.* topics "
                 "are payout state changes)")
+transfer_group_size = meter.create_histogram(
+    "corridor.transfer_group.size", unit="{request}",
+    description="createTransfer requests committed together in one group, by region")
 txn_retries = meter.create_counter(
     "corridor.txn.retries", description="Transactions retried after a conflict, by SQLSTATE")
 

@@ -32,7 +32,7 @@ from strawberry.extensions import (
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
-from regions import telemetry
+from regions import coalescer, telemetry
 from regions.txn import RetriesExhausted
 from schema import accounts as acc
 from schema import api_keys as key
@@ -194,6 +194,8 @@ class TimeLimit(SchemaExtension):
         self.limit_s = limit_s
 
     async def on_operation(self) -> AsyncIterator[None]:
+        # Work done on the operation's behalf elsewhere (a transfer's group) keeps the deadline.
+        token = coalescer.deadline.set(asyncio.get_running_loop().time() + self.limit_s)
         try:
             async with asyncio.timeout(self.limit_s):
                 yield
@@ -201,6 +203,8 @@ class TimeLimit(SchemaExtension):
             raise errors.PublicError(
                 f"The request ran longer than {self.limit_s:g} s and was stopped; an unfinished "
                 "mutation wrote nothing.", timeout_code) from None
+        finally:
+            coalescer.deadline.reset(token)
 
 
 class OperationSpan(SchemaExtension):

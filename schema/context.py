@@ -12,6 +12,7 @@ from strawberry.litestar import BaseContext
 
 from payments.principal import Principal
 from regions import ledger_queries, virtual_accounts
+from regions.coalescer import TransferCoalescer
 from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.sealing import Sealer
@@ -31,6 +32,8 @@ class Context(BaseContext, kw_only=True):
     virtual_ibans: DataLoader[str, list[Row[Any]]] | None = None
     accounts: RowLoader | None = None
     transfers: RowLoader | None = None
+    coalescer: TransferCoalescer | None = None
+    """Group commit of ``createTransfer`` (None: one transaction per request)."""
 
     def __post_init__(self) -> None:
         self.accounts = self._loader(ledger_queries.account_rows)

@@ -146,6 +146,8 @@ async def create_transfer(
         return rows[0]
 
     cmd = commands.CreateTransfer(parse_item(input), check_key(input.idempotency_key))
+    if info.context.coalescer is not None:
+        return transfer_from_row(await info.context.coalescer.submit(who, cmd))
     return transfer_from_row(await info.context.router.run(who.region, body))
 
 

@@ -24,6 +24,7 @@ from graphql.utilities import find_breaking_changes, find_dangerous_changes
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
+import regions.coalescer
 import regions.commands
 import regions.ledger_queries
 from api.app import create_app
@@ -660,6 +661,9 @@ async def test_internal_error_in_a_mutation_is_masked(make_partner: MakePartner,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     p = await make_partner("EU", funded={"EUR": 100_00}, extra={"EUR": 1})
     before = await ledger(p)
+    # Both ways a transfer can run: its group's transaction, and alone (a failed group's
+    # requests are retried one by one).
+    monkeypatch.setattr(regions.coalescer, "create_transfers_txn", explode)
     monkeypatch.setattr(regions.commands, "create_transfer_txn", explode)
     resp = await client.post("/graphql", json={
         "query": TRANSFER, "variables": {"input": transfer_input(p, "masked")}},

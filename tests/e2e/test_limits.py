@@ -20,6 +20,7 @@ import pytest_asyncio
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
+import regions.coalescer
 import regions.commands
 import regions.ledger_queries
 from api.app import create_app
@@ -324,14 +325,20 @@ async def test_a_slow_mutation_is_stopped_and_rolled_back(make_partner: MakePart
     cancels the statement, the transaction rolls back, the idempotency key stays unused."""
     p = await make_partner("EU", funded={"EUR": 100_00}, extra={"EUR": 1})
     before = await ledger(p)
-    real = regions.commands.create_transfer_txn
 
-    async def hangs_after_writing(conn: Any, *args: Any, **kwargs: Any) -> Any:
-        written = await real(conn, *args, **kwargs)
-        await conn.execute(text("SELECT pg_sleep(60)"))
-        return written
+    def hanging(real: Any) -> Any:
+        async def hangs_after_writing(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            written = await real(conn, *args, **kwargs)
+            await conn.execute(text("SELECT pg_sleep(60)"))
+            return written
 
-    monkeypatch.setattr(regions.commands, "create_transfer_txn", hangs_after_writing)
+        return hangs_after_writing
+
+    # The transfer's group hangs after writing, and so would the transfer alone.
+    monkeypatch.setattr(regions.coalescer, "create_transfers_txn",
+                        hanging(regions.coalescer.create_transfers_txn))
+    monkeypatch.setattr(regions.commands, "create_transfer_txn",
+                        hanging(regions.commands.create_transfer_txn))
     variables = {"input": {"fromAccountId": p.accounts[0], "toAccountId": p.accounts[1],
                            "amount": "10.00", "currency": "EUR", "idempotencyKey": "slow"}}
     assert_timed_out(await post(hasty, p.key, TRANSFER, variables))

@@ -1,0 +1,169 @@
+"""Group commit of createTransfer: a lone request runs at once in a group of its own, concurrent
+ones share groups and each gets its own answer, a failing group is split so that every request
+still gets the answer it would alone, and closing stops the runners."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from payments.errors import DomainError, InsufficientFunds
+from regions import coalescer as coalescer_module
+from regions import commands
+from regions.coalescer import TransferCoalescer
+from regions.policy_gate import PolicyGate
+from regions.router import Router
+from regions.topology import Topology
+from tests.integration.test_transfer_group import World, _world
+
+region = "eu-central"
+
+
+def _cmd(w: World, tenant: int, src: int, dst: int, amount: int, key: str
+         ) -> commands.CreateTransfer:
+    return commands.CreateTransfer(commands.TransferItem(
+        w.accounts[tenant][src], w.accounts[tenant][dst], amount, "EUR", None), key)
+
+
+async def _gate(router: Router) -> PolicyGate:
+    g = PolicyGate()
+    await g.refresh(router, force=True)
+    return g
+
+
+async def _posted(router: Router, account: str) -> tuple[int, int]:
+    async def body(conn: Any) -> tuple[int, int]:
+        row = (await conn.execute(text("SELECT debits_posted, credits_posted FROM accounts "
+                                       "WHERE region = :r AND id = :a"),
+                                  {"r": region, "a": account})).one()
+        return int(row.debits_posted), int(row.credits_posted)
+
+    return await router.read(region, body)
+
+
+async def test_a_lone_request_runs_at_once_in_its_own_group(router: Router,
+                                                            topo: Topology) -> None:
+    gate = await _gate(router)
+    w = await _world(router, topo, [1_000] + [0] * 9)
+    c = TransferCoalescer(router, lambda: gate)
+    try:
+        row = await c.submit(w.principals[0], _cmd(w, 0, 0, 1, 250, "lone"))
+        assert (row.amount_minor, row.status) == (250, "POSTED")
+        assert c.groups == 1
+        again = await c.submit(w.principals[0], _cmd(w, 0, 0, 1, 250, "lone"))
+        assert again.id == row.id, "the key replays"
+        assert await _posted(router, w.accounts[0][0]) == (250, 1_000)
+    finally:
+        await c.close()
+
+
+async def test_concurrent_requests_share_groups_and_keep_their_own_answers(
+        router: Router, topo: Topology) -> None:
+    gate = await _gate(router)
+    w = await _world(router, topo, [1_000, 0, 0, 0, 0, 1_000, 0, 0, 0, 0])
+    c = TransferCoalescer(router, lambda: gate, runners=1)
+    try:
+        cmds = [(t, _cmd(w, t, 0, 1 + i % 3, 30, f"c{i}")) for t in (0, 1) for i in range(40)]
+        got = await asyncio.gather(*(c.submit(w.principals[t], cmd) for t, cmd in cmds),
+                                   return_exceptions=True)
+    finally:
+        await c.close()
+    moved = [g for g in got if not isinstance(g, BaseException)]
+    refused = [g for g in got if isinstance(g, BaseException)]
+    # Each tenant's 1,000.00 pays 33 transfers of 30; the other 7 are refused for funds.
+    assert len(moved) == 66
+    assert all(isinstance(r, InsufficientFunds) for r in refused)
+    assert len(refused) == 14
+    assert len({r.id for r in moved}) == 66
+    assert c.groups < len(cmds), "requests shared groups"
+    for t in (0, 1):
+        assert await _posted(router, w.accounts[t][0]) == (990, 1_000)
+
+
+async def test_a_failing_group_is_split_and_each_request_runs_alone(
+        router: Router, topo: Topology, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = await _gate(router)
+    w = await _world(router, topo, [100] + [0] * 9)
+
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a group cannot run")
+
+    monkeypatch.setattr(coalescer_module, "create_transfers_txn", broken)
+    c = TransferCoalescer(router, lambda: gate, runners=1)
+    try:
+        ok, poor = await asyncio.gather(
+            c.submit(w.principals[0], _cmd(w, 0, 0, 1, 60, "split-1")),
+            c.submit(w.principals[0], _cmd(w, 0, 0, 2, 60, "split-2")),
+            return_exceptions=True)
+    finally:
+        await c.close()
+    assert not isinstance(ok, BaseException)
+    assert ok.amount_minor == 60
+    assert isinstance(poor, DomainError)
+    assert poor.code == "INSUFFICIENT_FUNDS"
+    assert await _posted(router, w.accounts[0][0]) == (60, 100)
+
+
+async def test_closing_stops_the_runners_and_a_later_request_starts_them_again(
+        router: Router, topo: Topology) -> None:
+    gate = await _gate(router)
+    w = await _world(router, topo, [100] + [0] * 9)
+    c = TransferCoalescer(router, lambda: gate)
+    await c.submit(w.principals[0], _cmd(w, 0, 0, 1, 10, "close-1"))
+    await c.close()
+    assert all(not r.runners for r in c._regions.values())
+    row = await c.submit(w.principals[0], _cmd(w, 0, 0, 1, 10, "close-2"))
+    assert row.amount_minor == 10
+    await c.close()
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(AssertionError):
+        TransferCoalescer(None, lambda: PolicyGate(), group_max=0)  # type: ignore[arg-type]
+    with pytest.raises(AssertionError):
+        TransferCoalescer(None, lambda: PolicyGate(), runners=0)  # type: ignore[arg-type]
+
+
+async def test_a_group_past_its_earliest_deadline_rolls_back_and_the_rest_run_alone(
+        router: Router, topo: Topology, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The group hangs in the database after writing. At the first member's deadline it is
+    cancelled and rolls back: that member (its caller told it timed out) wrote nothing, and
+    the other runs alone within its own deadline."""
+    gate = await _gate(router)
+    w = await _world(router, topo, [1_000] + [0] * 9)
+    real = coalescer_module.create_transfers_txn
+
+    async def hangs(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        written = await real(conn, *args, **kwargs)
+        await conn.execute(text("SELECT pg_sleep(30)"))
+        return written
+
+    monkeypatch.setattr(coalescer_module, "create_transfers_txn", hangs)
+    c = TransferCoalescer(router, lambda: gate, runners=1)
+    loop = asyncio.get_running_loop()
+
+    async def with_deadline(seconds: float, cmd: commands.CreateTransfer) -> Any:
+        coalescer_module.deadline.set(loop.time() + seconds)
+        return await c.submit(w.principals[0], cmd)
+
+    try:
+        hasty, patient = await asyncio.gather(
+            with_deadline(0.5, _cmd(w, 0, 0, 1, 100, "dl-hasty")),
+            with_deadline(60, _cmd(w, 0, 0, 2, 200, "dl-patient")),
+            return_exceptions=True)
+    finally:
+        await c.close()
+    assert isinstance(hasty, TimeoutError)
+    assert not isinstance(patient, BaseException)
+    assert patient.amount_minor == 200
+    assert await _posted(router, w.accounts[0][0]) == (200, 1_000), "only the patient one"
+
+    async def keys(conn: Any) -> list[str]:
+        return [r.key for r in await conn.execute(text(
+            "SELECT key FROM idempotency_keys WHERE region = :r AND tenant_id = :t"),
+            {"r": region, "t": w.principals[0].tenant.id})]
+
+    assert await router.read(region, keys) == ["dl-patient"]
