@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ function request()
     '{"query":"mutation($i: CreateTransferInput!) { createTransfer(input: $i) '
     .. '{ __typename ... on Transfer { id } ... on Error { code } } }",'
     .. '"variables":{"i":{"fromAccountId":"%%s","toAccountId":"%%s","amount":"0.01",'
-    .. '"currency":"EUR","idempotencyKey":"wrk-%%d-%%d"}}}',
+    .. '"currency":"EUR","idempotencyKey":"wrk-%(run)s-%%d-%%d"}}}',
     pair[1], pair[2], tid, counter)
   return wrk.format("POST", "/graphql",
     {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
@@ -108,8 +109,11 @@ def ensure_wrk() -> str:
 
 
 def lua(pairs: list[tuple[str, str]], token: str, threads: int) -> str:
+    """The script of one run: its keys are its own (a run id, the thread, a counter), so runs
+    against the same tenant never reuse a key."""
     listed = "{" + ",".join(f'{{"{a}","{b}"}}' for a, b in pairs) + "}"
-    return script_template % {"pairs": listed, "token": token, "threads": threads}
+    return script_template % {"pairs": listed, "token": token, "threads": threads,
+                              "run": uuid.uuid4().hex[:12]}
 
 
 def run(port: int, token: str, pairs: list[tuple[str, str]], connections: int,
