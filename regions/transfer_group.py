@@ -193,6 +193,8 @@ async def _claim_keys(conn: AsyncConnection, region: str, requests: list[Request
     first: dict[tuple[str, str], bytes] = {}
     for r, digest in zip(requests, digests, strict=True):
         first.setdefault(_identity(r), digest)
+    # Claimed in one order everywhere, so two groups sharing keys queue rather than deadlock.
+    first = dict(sorted(first.items()))
     got = await conn.execute(_claim, {
         "region": region, "operation": operation,
         "tenants": [t for t, _ in first], "keys": [k for _, k in first],
