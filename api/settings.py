@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from api import limits
-from regions.coalescer import group_max_default, window_s_default
+from regions.coalescer import group_max_default, group_max_limit, window_s_default
 from regions.databases import sqlalchemy_url
 from regions.router import DatabaseUrls
 from regions.topology import Topology, default_path, load
@@ -59,7 +59,7 @@ fx_refresh_s_max = 86_400
 dev_dir_default = Path(".corridor")
 request_body_bytes_max = 4 * 1024 * 1024
 sandbox_return_after_s_max = 30 * 86_400
-coalesce_group_max_max = 10_000
+coalesce_group_max_max = group_max_limit
 coalesce_window_ms_max = 50
 settlement_window_s_min = 60
 settlement_window_s_max = 7 * 86_400

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -42,6 +43,8 @@ from regions.router import Router
 from regions.transfer_group import Outcome, Request, create_transfers_txn
 
 group_max_default = 256
+group_max_limit = 1_000
+queue_max_default = 10_000
 runners_default = 2
 window_s_default = 0.0
 group_time_limit_s = 30.0
@@ -62,70 +65,106 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Region:
-    queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[_Pending]
     runners: list[asyncio.Task[None]] = field(default_factory=list)
     busy: int = 0
+
+
+class ShuttingDown(RuntimeError):
+    """The API process is stopping: the request was not run (safe to send again)."""
+
+
+class Overloaded(RuntimeError):
+    """The region's queue of transfers is full: the request was not run (send it again)."""
 
 
 class TransferCoalescer:
     def __init__(self, router: Router, gate: Callable[[], PolicyGate], *,
                  group_max: int = group_max_default, runners: int = runners_default,
-                 window_s: float = window_s_default) -> None:
-        assert 1 <= group_max <= 10_000
+                 window_s: float = window_s_default, queue_max: int = queue_max_default) -> None:
+        assert 1 <= group_max <= group_max_limit
         assert runners >= 1
         assert window_s >= 0
+        assert queue_max >= group_max
         self.router = router
         self.gate = gate
         self.group_max = group_max
         self.runners = runners
         self.window_s = window_s
+        self.queue_max = queue_max
         self._regions: dict[str, _Region] = {}
+        self._closed = False
         self.groups = 0
         """Groups run so far (for tests and metrics)."""
 
     async def submit(self, who: Principal, cmd: commands.CreateTransfer) -> Row[Any]:
-        """The transfer's row, once its group committed; raises the request's domain error.
-        Cancelling the caller before its group starts leaves the request out of it."""
+        """The transfer's row, once its group committed; raises the request's domain error,
+        ``Overloaded`` or ``ShuttingDown`` (nothing written), or ``TimeoutError`` (its deadline
+        passed first: nothing written). Cancelling the caller before its group starts leaves
+        the request out of it."""
+        if self._closed:
+            raise ShuttingDown("the API is shutting down")
         region = self._region(who.region)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Row[Any]] = loop.create_future()
         request = Request(who, cmd, events.origin.get(), telemetry.current_context())
-        until = deadline.get() or loop.time() + group_time_limit_s
-        region.queue.put_nowait(_Pending(request, future, until))
+        given = deadline.get()
+        until = given if given is not None else loop.time() + group_time_limit_s
+        try:
+            region.queue.put_nowait(_Pending(request, future, until))
+        except asyncio.QueueFull:
+            raise Overloaded(f"more than {self.queue_max} transfers are waiting in "
+                             f"{who.region}") from None
         return await future
 
     def _region(self, code: str) -> _Region:
         found = self._regions.get(code)
         if found is None:
-            found = self._regions[code] = _Region()
-        if not found.runners:
-            found.runners = [asyncio.create_task(self._run(code, found),
-                                                 name=f"coalescer-{code}-{i}")
-                             for i in range(self.runners)]
+            found = self._regions[code] = _Region(asyncio.Queue(self.queue_max))
+        # Start the runners, and replace any that died; each in a context of its own, so no
+        # caller's trace, origin or deadline leaks into every group after it.
+        alive = [t for t in found.runners if not t.done()]
+        for i in range(len(alive), self.runners):
+            alive.append(asyncio.create_task(self._run(code, found),
+                                             name=f"coalescer-{code}-{i}",
+                                             context=contextvars.Context()))
+        found.runners = alive
         return found
 
     async def _run(self, code: str, region: _Region) -> None:
         while True:
             group = [await region.queue.get()]
-            if self.window_s and region.busy:
-                await asyncio.sleep(self.window_s)
-            while len(group) < self.group_max:
-                try:
-                    group.append(region.queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
-            group = [p for p in group if not p.future.done()]  # callers that gave up
-            if not group:
-                continue
-            region.busy += 1
             try:
-                await self._group(code, group)
-            except Exception:  # noqa: BLE001 - a runner must outlive any group
+                if self.window_s and region.busy:
+                    await asyncio.sleep(self.window_s)
+                while len(group) < self.group_max:
+                    try:
+                        group.append(region.queue.get_nowait())
+                    except asyncio.QueueEmpty:
+                        break
+                region.busy += 1
+                try:
+                    await self._group(code, group)
+                finally:
+                    region.busy -= 1
+            except Exception:  # noqa: BLE001 - a runner outlives any group
                 _log.exception("a transfer group in %s failed", code)
             finally:
-                region.busy -= 1
+                # Whatever happened (the runner cancelled at shutdown included), no caller of
+                # this group is left waiting.
+                for p in group:
+                    if not p.future.done():
+                        p.future.set_exception(ShuttingDown(
+                            "the transfer's group was stopped before it answered"))
 
     async def _group(self, code: str, group: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        for p in group:
+            if not p.future.done() and p.deadline <= loop.time():
+                p.future.set_exception(TimeoutError("the request's deadline passed first"))
+        group = [p for p in group if not p.future.done()]  # late, or the caller gave up
+        if not group:
+            return
         self.groups += 1
         telemetry.transfer_group_size.record(len(group), {"region": code})
         requests = [p.request for p in group]
@@ -133,6 +172,20 @@ class TransferCoalescer:
             async with asyncio.timeout_at(min(p.deadline for p in group)):
                 outcomes = await self.router.run(code, lambda conn: create_transfers_txn(
                     conn, code, self.gate(), requests))
+        except TimeoutError:
+            if any(p.deadline <= loop.time() for p in group):
+                # The earliest deadline passed: those past theirs fail, the rest go on together.
+                _log.warning("a group of %d transfers in %s ran past a deadline", len(group),
+                             code)
+                await self._group(code, group)
+            else:  # a time-out of something else: as any failure of the group
+                for p in group:
+                    await self._alone(code, p)
+            return
+        except AssertionError:
+            _log.exception("a group of %d transfers in %s broke an invariant", len(group),
+                           code)
+            raise
         except Exception:  # noqa: BLE001 - split: each request on its own, with its own retries
             _log.warning("a group of %d transfers in %s failed; running them one by one",
                          len(group), code, exc_info=True)
@@ -155,8 +208,9 @@ class TransferCoalescer:
             return
         token = events.origin.set(r.origin)
         try:
-            async with asyncio.timeout_at(p.deadline):
-                _settle(p.future, await self.router.run(code, body))
+            with telemetry.span("createTransfer alone", parent=r.trace_context):
+                async with asyncio.timeout_at(p.deadline):
+                    _settle(p.future, await self.router.run(code, body))
         except Exception as exc:  # noqa: BLE001 - the caller gets it, whatever it is
             if not p.future.done():
                 p.future.set_exception(exc)
@@ -164,9 +218,10 @@ class TransferCoalescer:
             events.origin.reset(token)
 
     async def close(self) -> None:
-        """Stop the runners; requests still queued fail (their callers get a retriable error,
-        and nothing of theirs was written)."""
-        for region in self._regions.values():
+        """Take no more requests, stop the runners, and fail what they had not answered
+        (``ShuttingDown``: nothing of those was written)."""
+        self._closed = True
+        for region in list(self._regions.values()):
             for task in region.runners:
                 task.cancel()
             for task in region.runners:
@@ -177,10 +232,6 @@ class TransferCoalescer:
                 pending = region.queue.get_nowait()
                 if not pending.future.done():
                     pending.future.set_exception(ShuttingDown("the API is shutting down"))
-
-
-class ShuttingDown(RuntimeError):
-    """A request queued when the process stopped: it was not run."""
 
 
 def _settle(future: asyncio.Future[Row[Any]], outcome: Outcome) -> None:

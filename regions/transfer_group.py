@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payments import ids, ledger
 from payments.errors import DomainError, IdempotencyConflict, PolicyDenied
 from payments.principal import Principal
+from policies.usage import meter
 from regions import commands
 from regions.events import Event, Trail
 from regions.idempotency import request_hash
@@ -85,7 +86,8 @@ _claim = text("""
     INSERT INTO idempotency_keys (region, tenant_id, key, operation, request_hash, response)
     SELECT :region, u.tenant, u.key, :operation, u.hash, '{}'::jsonb
     FROM unnest(CAST(:tenants AS TEXT[]), CAST(:keys AS TEXT[]), CAST(:hashes AS BYTEA[]))
-         AS u(tenant, key, hash)
+         WITH ORDINALITY AS u(tenant, key, hash, n)
+    ORDER BY u.n
     ON CONFLICT DO NOTHING
     RETURNING tenant_id, key""")
 _stored = text("""
@@ -95,9 +97,11 @@ _stored = text("""
       ON k.tenant_id = u.tenant AND k.key = u.key
     WHERE k.region = :region""")
 _lock_named = text("""
-    SELECT * FROM accounts
-    WHERE region = :region AND id = ANY(CAST(:ids AS TEXT[]))
-    ORDER BY id FOR UPDATE""")
+    SELECT a.* FROM accounts a
+    JOIN unnest(CAST(:ids AS TEXT[]), CAST(:tenants AS TEXT[])) AS u(id, tenant)
+      ON a.id = u.id AND a.tenant_id = u.tenant
+    WHERE a.region = :region AND a.kind = 'customer'
+    ORDER BY a.id FOR UPDATE OF a""")
 _write = text("""
 WITH j AS (
     INSERT INTO journals (region, id, tenant_id, kind)
@@ -157,10 +161,11 @@ async def create_transfers_txn(conn: AsyncConnection, region: str, gate: PolicyG
     assert all(r.who.region == region for r in requests), "one region per group"
     digests = [request_hash(operation, commands.transfer_request(r.cmd)) for r in requests]
     keys = await _claim_keys(conn, region, requests, digests)
-    locked, owners = await _lock(conn, region, requests)
+    locked, owners = await _lock(conn, region, [
+        r for r in requests if keys[_identity(r)].claimed])
     working = {k: v.copy() for k, v in locked.accounts.items()}
     writes = _Writes()
-    trails: list[Trail] = []
+    trails: list[tuple[Request, Trail]] = []
     answers: list[dict[str, Any] | DomainError] = []
     for index, (r, digest) in enumerate(zip(requests, digests, strict=True)):
         state = keys[_identity(r)]
@@ -172,7 +177,7 @@ async def create_transfers_txn(conn: AsyncConnection, region: str, gate: PolicyG
             response = await _execute(conn, gate, r, working, owners, writes)
         except PolicyDenied as exc:
             if isinstance(exc.trail, Trail):
-                trails.append(exc.trail)
+                trails.append((r, exc.trail))
             answers.append(exc)
             state.released = True
             continue
@@ -235,10 +240,14 @@ def _replayed(state: _Key, r: Request, digest: bytes) -> dict[str, Any] | Domain
 
 async def _lock(conn: AsyncConnection, region: str, requests: list[Request]
                 ) -> tuple[Locked, dict[str, str | None]]:
-    """Every account named, locked in id order; and who owns each (None: internal)."""
-    named = sorted({a for r in requests
+    """The accounts the requests that may run name and their tenants own, locked in id order
+    (as ``ledger_store.lock_accounts``: another tenant's or an internal account is never
+    locked, only not found); and who owns each."""
+    named = sorted({(a, r.who.tenant.id) for r in requests
                     for a in (r.cmd.item.from_account_id, r.cmd.item.to_account_id)})
-    rows = (await conn.execute(_lock_named, {"region": region, "ids": named})).all()
+    rows = (await conn.execute(_lock_named, {"region": region,
+                                             "ids": [a for a, _ in named],
+                                             "tenants": [t for _, t in named]})).all()
     return (Locked({row.id: account_from_row(row) for row in rows},
                    {row.id: row.entry_seq for row in rows}),
             {row.id: row.tenant_id for row in rows})
@@ -249,8 +258,12 @@ async def _execute(conn: AsyncConnection, gate: PolicyGate, r: Request,
                    writes: _Writes) -> dict[str, Any]:
     """One request's policies and transfer, on the group's working accounts."""
     item, tenant = r.cmd.item, r.who.tenant.id
-    ruling = await decide(conn, gate, commands.transfer_operation(r.who, item),
-                          subject_id=None, actor=r.who.actor, reviewable=False)
+    op = commands.transfer_operation(r.who, item)
+    # Book transfers read no usage counter: deciding writes nothing a failed request would
+    # have to take back (a metered operation cannot be grouped this way).
+    assert meter(op) is None, op
+    ruling = await decide(conn, gate, op, subject_id=None, actor=r.who.actor,
+                          reviewable=False)
     # The tenant sees its own accounts only; others' (and internal ones) are not found.
     visible = {a: working[a] for a in (item.from_account_id, item.to_account_id)
                if a in working and owners.get(a) == tenant}
@@ -295,14 +308,14 @@ async def _write_ledger(conn: AsyncConnection, region: str, locked: Locked,
 
 async def _record(conn: AsyncConnection, region: str, requests: list[Request],
                   keys: dict[tuple[str, str], _Key], writes: _Writes,
-                  trails: list[Trail]) -> None:
+                  trails: list[tuple[Request, Trail]]) -> None:
     """Every event and audit row of the group, every stored response, in one statement (as
     ``events.record`` does for one request: each event has an id, the published ones an
     outbox row, the audited ones an audit row naming it); then the claims of the keys whose
     requests failed are given back."""
     rows: list[tuple[str | None, str, str | None, str | None, Event]] = [
         (r.who.tenant.id, r.who.actor, r.origin, r.trace_context, e) for r, e in writes.events]
-    rows += [(t.tenant_id, t.actor, None, None, t.event) for t in trails]
+    rows += [(t.tenant_id, t.actor, r.origin, None, t.event) for r, t in trails]
     event_ids = [ids.new_id("evt", region) for _ in rows]
     published = [(i, row) for i, row in zip(event_ids, rows, strict=True) if row[4].published]
     audited = [(i, row) for i, row in zip(event_ids, rows, strict=True) if row[4].audited]

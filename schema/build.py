@@ -57,7 +57,7 @@ query_tokens_max = 2_000
 query_aliases_max = 15
 operations_per_document_max = 10
 document_cache_entries_max = 1_000
-timeout_code = "TIMEOUT"
+timeout_code = errors.timeout_code
 operation_unresolved_code = "OPERATION_RESOLUTION_FAILURE"
 
 _log = logging.getLogger(__name__)

@@ -222,6 +222,13 @@ class PublicError(GraphQLError):
         super().__init__(message, extensions={"code": code, **extensions})
 
 
+timeout_code = "TIMEOUT"
+"""The operation ran past the request time limit (``schema.build.TimeLimit``)."""
+unavailable_code = "UNAVAILABLE"
+"""The request was not run (the process is stopping, or its region's queue is full); nothing
+was written, so sending it again with the same key is safe."""
+
+
 def bad_input(exc: domain.InvalidInput) -> PublicError:
     return PublicError(exc.message, "BAD_USER_INPUT", field=exc.field)
 

@@ -15,8 +15,10 @@ from payments.currency import currency as lookup_currency
 from payments.errors import InvalidInput
 from payments.ledger import TransferStatus as LedgerTransferStatus
 from payments.money import parse_amount
+from payments.principal import Principal
 from payments.text import check_text
 from regions import commands, ledger_queries
+from regions.coalescer import Overloaded, ShuttingDown, TransferCoalescer
 from regions.idempotency import check_key
 from schema import errors
 from schema.access import only
@@ -136,6 +138,9 @@ async def create_transfer(
     info: Info[Any, Any], input: CreateTransferInput
 ) -> CreateTransferResult:
     who = principal(info)
+    cmd = commands.CreateTransfer(parse_item(input), check_key(input.idempotency_key))
+    if info.context.coalescer is not None:
+        return transfer_from_row(await _grouped(info.context.coalescer, who, cmd))
 
     async def body(conn: AsyncConnection) -> Row[Any]:
         """The transfer and its row in one transaction (no second round of BEGIN/COMMIT)."""
@@ -145,10 +150,21 @@ async def create_transfer(
         assert len(rows) == 1, response
         return rows[0]
 
-    cmd = commands.CreateTransfer(parse_item(input), check_key(input.idempotency_key))
-    if info.context.coalescer is not None:
-        return transfer_from_row(await info.context.coalescer.submit(who, cmd))
     return transfer_from_row(await info.context.router.run(who.region, body))
+
+
+async def _grouped(coalescer: TransferCoalescer, who: Principal,
+                   cmd: commands.CreateTransfer) -> Row[Any]:
+    """The transfer through group commit; what stopped it before it ran is a public error the
+    caller may retry with the same key (nothing was written)."""
+    try:
+        return await coalescer.submit(who, cmd)
+    except TimeoutError:
+        raise errors.PublicError("The transfer did not run before the request's time limit; "
+                                 "it wrote nothing.", errors.timeout_code) from None
+    except (Overloaded, ShuttingDown) as exc:
+        raise errors.PublicError(f"{exc}; the transfer wrote nothing: send it again.",
+                                 errors.unavailable_code) from None
 
 
 @strawberry.type

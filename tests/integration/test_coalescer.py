@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from payments.errors import DomainError, InsufficientFunds
 from regions import coalescer as coalescer_module
-from regions import commands
+from regions import commands, events
 from regions.coalescer import TransferCoalescer
 from regions.policy_gate import PolicyGate
 from regions.router import Router
@@ -107,17 +107,118 @@ async def test_a_failing_group_is_split_and_each_request_runs_alone(
     assert await _posted(router, w.accounts[0][0]) == (60, 100)
 
 
-async def test_closing_stops_the_runners_and_a_later_request_starts_them_again(
-        router: Router, topo: Topology) -> None:
+async def test_closing_answers_every_caller_and_takes_no_more(
+        router: Router, topo: Topology, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group in flight and requests queued behind it when the process stops: every caller is
+    answered ShuttingDown, nothing of theirs is written, and later requests are refused."""
     gate = await _gate(router)
-    w = await _world(router, topo, [100] + [0] * 9)
-    c = TransferCoalescer(router, lambda: gate)
-    await c.submit(w.principals[0], _cmd(w, 0, 0, 1, 10, "close-1"))
+    w = await _world(router, topo, [1_000] + [0] * 9)
+    started = asyncio.Event()
+    real = coalescer_module.create_transfers_txn
+
+    async def slow(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        started.set()
+        await conn.execute(text("SELECT pg_sleep(30)"))
+        return await real(conn, *args, **kwargs)
+
+    monkeypatch.setattr(coalescer_module, "create_transfers_txn", slow)
+    c = TransferCoalescer(router, lambda: gate, runners=1)
+    first = asyncio.create_task(c.submit(w.principals[0], _cmd(w, 0, 0, 1, 10, "shut-1")))
+    await started.wait()
+    queued = [asyncio.create_task(c.submit(w.principals[0], _cmd(w, 0, 0, 1, 10, f"shut-{i}")))
+              for i in range(2, 5)]
+    await asyncio.sleep(0)
     await c.close()
-    assert all(not r.runners for r in c._regions.values())
-    row = await c.submit(w.principals[0], _cmd(w, 0, 0, 1, 10, "close-2"))
-    assert row.amount_minor == 10
-    await c.close()
+    for task in (first, *queued):
+        with pytest.raises(coalescer_module.ShuttingDown):
+            await task
+    with pytest.raises(coalescer_module.ShuttingDown):
+        await c.submit(w.principals[0], _cmd(w, 0, 0, 1, 10, "shut-late"))
+    assert await _posted(router, w.accounts[0][0]) == (0, 1_000)
+
+
+async def test_a_caller_that_gave_up_before_its_group_started_is_left_out(
+        router: Router, topo: Topology, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = await _gate(router)
+    w = await _world(router, topo, [1_000] + [0] * 9)
+    gate_open = asyncio.Event()
+    real = coalescer_module.create_transfers_txn
+
+    async def waits(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        await gate_open.wait()
+        return await real(conn, *args, **kwargs)
+
+    monkeypatch.setattr(coalescer_module, "create_transfers_txn", waits)
+    c = TransferCoalescer(router, lambda: gate, runners=1)
+    try:
+        busy = asyncio.create_task(c.submit(w.principals[0], _cmd(w, 0, 0, 1, 10, "gone-1")))
+        await asyncio.sleep(0.05)
+        quitter = asyncio.create_task(c.submit(w.principals[0],
+                                               _cmd(w, 0, 0, 2, 20, "gone-2")))
+        await asyncio.sleep(0.05)
+        quitter.cancel()
+        gate_open.set()
+        assert (await busy).amount_minor == 10
+        with pytest.raises(asyncio.CancelledError):
+            await quitter
+        await c.submit(w.principals[0], _cmd(w, 0, 0, 1, 5, "gone-3"))
+    finally:
+        await c.close()
+    assert await _posted(router, w.accounts[0][0]) == (15, 1_000), "the quitter wrote nothing"
+
+
+async def test_a_full_queue_refuses_at_once(router: Router, topo: Topology,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = await _gate(router)
+    w = await _world(router, topo, [1_000] + [0] * 9)
+    release = asyncio.Event()
+    real = coalescer_module.create_transfers_txn
+
+    async def waits(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        await release.wait()
+        return await real(conn, *args, **kwargs)
+
+    monkeypatch.setattr(coalescer_module, "create_transfers_txn", waits)
+    c = TransferCoalescer(router, lambda: gate, runners=1, group_max=1, queue_max=2)
+    try:
+        running = asyncio.create_task(c.submit(w.principals[0], _cmd(w, 0, 0, 1, 1, "q-0")))
+        await asyncio.sleep(0.05)
+        waiting = [asyncio.create_task(c.submit(w.principals[0],
+                                                _cmd(w, 0, 0, 1, 1, f"q-{i}")))
+                   for i in (1, 2)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(coalescer_module.Overloaded, match="more than 2 transfers"):
+            await c.submit(w.principals[0], _cmd(w, 0, 0, 1, 1, "q-3"))
+        release.set()
+        assert [r.amount_minor for r in await asyncio.gather(running, *waiting)] == [1, 1, 1]
+    finally:
+        await c.close()
+
+
+async def test_rows_of_a_group_carry_each_callers_origin(router: Router,
+                                                         topo: Topology) -> None:
+    gate = await _gate(router)
+    w = await _world(router, topo, [1_000, 0, 0, 0, 0, 1_000, 0, 0, 0, 0])
+    c = TransferCoalescer(router, lambda: gate, runners=1)
+
+    async def from_address(tenant: int, address: str) -> Any:
+        events.origin.set(address)
+        return await c.submit(w.principals[tenant], _cmd(w, tenant, 0, 1, 10, address))
+
+    try:
+        a, b = await asyncio.gather(from_address(0, "198.51.100.1"),
+                                    from_address(1, "198.51.100.2"))
+    finally:
+        await c.close()
+
+    async def origins(conn: Any) -> dict[str, str]:
+        return {r.target: r.origin for r in await conn.execute(text(
+            "SELECT target, origin FROM audit_events WHERE region = :r "
+            "AND action = 'transfer.created' AND target = ANY(:ids)"),
+            {"r": region, "ids": [a.id, b.id]})}
+
+    assert await router.read(region, origins) == {a.id: "198.51.100.1",
+                                                  b.id: "198.51.100.2"}
 
 
 def test_bad_settings_are_refused() -> None:
@@ -131,14 +232,18 @@ async def test_a_group_past_its_earliest_deadline_rolls_back_and_the_rest_run_al
         router: Router, topo: Topology, monkeypatch: pytest.MonkeyPatch) -> None:
     """The group hangs in the database after writing. At the first member's deadline it is
     cancelled and rolls back: that member (its caller told it timed out) wrote nothing, and
-    the other runs alone within its own deadline."""
+    the others run again as a group within their own deadlines."""
     gate = await _gate(router)
     w = await _world(router, topo, [1_000] + [0] * 9)
     real = coalescer_module.create_transfers_txn
 
+    calls = []
+
     async def hangs(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(args[-1]))
         written = await real(conn, *args, **kwargs)
-        await conn.execute(text("SELECT pg_sleep(30)"))
+        if len(calls) == 1:
+            await conn.execute(text("SELECT pg_sleep(30)"))
         return written
 
     monkeypatch.setattr(coalescer_module, "create_transfers_txn", hangs)
@@ -156,7 +261,8 @@ async def test_a_group_past_its_earliest_deadline_rolls_back_and_the_rest_run_al
             return_exceptions=True)
     finally:
         await c.close()
-    assert isinstance(hasty, TimeoutError)
+    assert isinstance(hasty, TimeoutError), hasty
+    assert calls == [2, 1], "the group, then the one whose deadline had not passed"
     assert not isinstance(patient, BaseException)
     assert patient.amount_minor == 200
     assert await _posted(router, w.accounts[0][0]) == (200, 1_000), "only the patient one"

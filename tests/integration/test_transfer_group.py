@@ -7,9 +7,10 @@ effect once."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.errors import DomainError
 from payments.principal import Environment, Principal, Role
+from policies.model import PolicyVersion
 from regions import commands, tenants
 from regions.ledger_store import insert_account
 from regions.policy_gate import PolicyGate
@@ -33,11 +35,14 @@ world_ids = itertools.count()
 
 
 class EuroOnlyGate(PolicyGate):
-    """EU's policy as if only EUR were allowed: a USD transfer is refused by the policies."""
+    """EU's policy as if only EUR were allowed: a USD transfer is refused by the policies (the
+    version is what ``decide`` reads)."""
 
-    def params(self, jurisdiction: str, now: Any = None) -> Any:
-        found = super().params(jurisdiction, now)
-        return {**found, "currencies": frozenset({"EUR"})} if jurisdiction == "EU" else found
+    def version(self, jurisdiction: str, now: Any) -> PolicyVersion:
+        found = super().version(jurisdiction, now)
+        if jurisdiction != "EU":
+            return found
+        return replace(found, values={**found.values, "currencies": frozenset({"EUR"})})
 
 
 @dataclass
@@ -253,3 +258,58 @@ async def test_forced_serialization_failures_rerun_the_group_without_a_second_ef
 
 class _Serialization(Exception):
     sqlstate = "40001"
+
+
+async def test_a_policy_refusal_in_a_group_is_audited_with_its_origin(
+        router: Router, topo: Topology) -> None:
+    gate = EuroOnlyGate()
+    await gate.refresh(router, force=True)
+    w = await _world(router, topo, [0, 0, 0, 0, 500, 0, 0, 0, 0, 0])
+    usd = Request(w.principals[0], commands.CreateTransfer(commands.TransferItem(
+        w.accounts[0][4], w.accounts[0][4], 100, "USD", None), "refused"), origin="203.0.113.9")
+    [out] = await router.run(region, lambda c: create_transfers_txn(c, region, gate, [usd]))
+    assert isinstance(out, DomainError)
+    assert out.code == "POLICY_DENIED"
+
+    async def audited(conn: AsyncConnection) -> list[Any]:
+        return list(await conn.execute(text(
+            "SELECT action, origin, detail FROM audit_events WHERE region = :r "
+            "AND tenant_id = :t AND action = 'policy.decided'"),
+            {"r": region, "t": w.principals[0].tenant.id}))
+
+    [row] = await router.read(region, audited)
+    assert (row.action, row.origin) == ("policy.decided", "203.0.113.9")
+    assert row.detail["outcome"] == "DENY"
+    assert (await _state(router, w))["keys"] == [], "a refused request leaves no key"
+
+
+async def test_naming_another_tenants_account_neither_locks_it_nor_waits_for_it(
+        router: Router, topo: Topology) -> None:
+    """The other tenant's account is held by a transaction that does not end: a request naming
+    it is not found without waiting, and the rest of the group goes through."""
+    gate = PolicyGate()
+    await gate.refresh(router, force=True)
+    w = await _world(router, topo, [500, 0, 0, 0, 0, 500, 0, 0, 0, 0])
+    theirs = w.accounts[1][0]
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold(conn: AsyncConnection) -> None:
+        await conn.execute(text("SELECT id FROM accounts WHERE region = :r AND id = :a "
+                                "FOR UPDATE"), {"r": region, "a": theirs})
+        held.set()
+        await release.wait()
+
+    holder = asyncio.create_task(router.run(region, hold))
+    await held.wait()
+    try:
+        poke = _request(w, (0, 0, 5, 100, "EUR", 0), "iso")
+        fine = _request(w, (0, 0, 1, 100, "EUR", 1), "iso")
+        out = await asyncio.wait_for(router.run(region, lambda c: create_transfers_txn(
+            c, region, gate, [poke, fine])), timeout=60)
+    finally:
+        release.set()
+        await holder
+    assert isinstance(out[0], DomainError)
+    assert out[0].code == "NOT_FOUND"
+    assert out[1].amount_minor == 100

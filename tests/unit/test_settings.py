@@ -44,7 +44,8 @@ def test_values(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "value", "problem"), [
     ("CORRIDOR_COALESCE_TRANSFERS", "yes", "must be on or off"),
-    ("CORRIDOR_COALESCE_GROUP_MAX", "0", "must be 1 to 10000"),
+    ("CORRIDOR_COALESCE_GROUP_MAX", "0", "must be 1 to 1000"),
+    ("CORRIDOR_COALESCE_GROUP_MAX", "1001", "must be 1 to 1000"),
     ("CORRIDOR_COALESCE_GROUP_MAX", "many", "whole number of requests"),
     ("CORRIDOR_COALESCE_WINDOW_MS", "51", "must be 0 to 50"),
     ("CORRIDOR_SETTLEMENT_WINDOW_S", "59", "must be 60 to 604800"),
