@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ledger
 from payments.ledger import TransferStatus
-from regions.ledger_store import Locked, account_from_row, balance_changes, entries_and_balances
+from regions.ledger_store import (
+    Locked,
+    account_from_row,
+    balance_changes,
+    entries_and_balances,
+    entry_params,
+)
 from regions.tables import accounts, transfers
 
 _held = (
@@ -66,11 +72,7 @@ async def settle(
     entry_seq, changed, balances = balance_changes(settling, locked, working)
     written = (await conn.execute(_write_settlement, {
         "region": region, "phase": outcome.value, "t_id": [t.id for t in held],
-        "e_account": [e.account_id for e in settling], "e_seq": entry_seq,
-        "e_transfer": [e.transfer_id for e in settling],
-        "e_side": [e.side.value for e in settling],
-        "e_amount": [e.amount_minor for e in settling],
-        "e_currency": [e.currency for e in settling], **balances,
+        **entry_params(settling, entry_seq), **balances,
     })).one()
     assert written.transfers == len(held), (written, held)
     assert written.accounts == len(changed), (written, changed)

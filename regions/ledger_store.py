@@ -237,21 +237,31 @@ async def _write(
     updated = (await conn.execute(_write_journal, {
         "region": region, "jid": journal_id, "tid": tenant_id, "kind": kind,
         "phase": phase.value,
-        "t_id": [t.id for t, _ in posted],
-        "t_debit": [t.debit_account_id for t, _ in posted],
-        "t_credit": [t.credit_account_id for t, _ in posted],
-        "t_amount": [t.amount_minor for t, _ in posted],
-        "t_currency": [t.currency for t, _ in posted],
-        "t_ref": [ref for _, ref in posted],
-        "e_account": [e.account_id for e in journal_entries],
-        "e_seq": entry_seq,
-        "e_transfer": [e.transfer_id for e in journal_entries],
-        "e_side": [e.side.value for e in journal_entries],
-        "e_amount": [e.amount_minor for e in journal_entries],
-        "e_currency": [e.currency for e in journal_entries],
-        **balances,
+        **transfer_params([t for t, _ in posted], [ref for _, ref in posted]),
+        **entry_params(journal_entries, entry_seq), **balances,
     })).scalar_one()
     assert updated == len(changed), (updated, len(changed))
+
+
+def transfer_params(posted: Sequence[ledger.Transfer], references: Sequence[str | None]
+                    ) -> dict[str, list[Any]]:
+    """Transfers as the array parameters of ``INSERT INTO transfers ... FROM unnest``."""
+    return {"t_id": [t.id for t in posted],
+            "t_debit": [t.debit_account_id for t in posted],
+            "t_credit": [t.credit_account_id for t in posted],
+            "t_amount": [t.amount_minor for t in posted],
+            "t_currency": [t.currency for t in posted],
+            "t_ref": list(references)}
+
+
+def entry_params(journal_entries: Sequence[ledger.Entry], entry_seq: list[int]
+                 ) -> dict[str, list[Any]]:
+    """Entries as the array parameters of ``entries_and_balances``."""
+    return {"e_account": [e.account_id for e in journal_entries], "e_seq": entry_seq,
+            "e_transfer": [e.transfer_id for e in journal_entries],
+            "e_side": [e.side.value for e in journal_entries],
+            "e_amount": [e.amount_minor for e in journal_entries],
+            "e_currency": [e.currency for e in journal_entries]}
 
 
 def balance_changes(

@@ -43,6 +43,8 @@ from regions.ledger_store import (
     account_from_row,
     balance_changes,
     entries_and_balances,
+    entry_params,
+    transfer_params,
 )
 from regions.policy_gate import PolicyGate, decide
 
@@ -287,21 +289,10 @@ async def _write_ledger(conn: AsyncConnection, region: str, locked: Locked,
         "region": region, "phase": ledger.TransferStatus.POSTED.value,
         "j_id": [j for _, _, j, _ in writes.transfers],
         "j_tenant": [t for _, _, _, t in writes.transfers],
-        "t_id": [t.id for t in posted],
         "t_journal": [j for _, _, j, _ in writes.transfers],
         "t_tenant": [t for _, _, _, t in writes.transfers],
-        "t_debit": [t.debit_account_id for t in posted],
-        "t_credit": [t.credit_account_id for t in posted],
-        "t_amount": [t.amount_minor for t in posted],
-        "t_currency": [t.currency for t in posted],
-        "t_ref": [ref for _, ref, _, _ in writes.transfers],
-        "e_account": [e.account_id for e in journal_entries],
-        "e_seq": entry_seq,
-        "e_transfer": [e.transfer_id for e in journal_entries],
-        "e_side": [e.side.value for e in journal_entries],
-        "e_amount": [e.amount_minor for e in journal_entries],
-        "e_currency": [e.currency for e in journal_entries],
-        **balances,
+        **transfer_params(posted, [ref for _, ref, _, _ in writes.transfers]),
+        **entry_params(journal_entries, entry_seq), **balances,
     })).scalar_one()
     assert updated == len(changed), (updated, len(changed))
 
