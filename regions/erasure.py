@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from payments.errors import DomainError, NotFound
 from payments.payouts import PayoutStatus
 from payments.principal import Principal
-from regions import events, idempotency
+from regions import events, idempotency, xr_dispatch
 from regions.events import Event
 from regions.tables import beneficiaries, data_keys, payouts, virtual_accounts, webhook_endpoints
 
@@ -85,6 +85,8 @@ async def erase_beneficiary_txn(conn: AsyncConnection, who: Principal,
             raise ErasureRefused(f"beneficiary {row.id!r} has {pending} payout(s) on their way;"
                                  " erase it once they are final (or cancel them)")
         destroyed = await destroy_keys(conn, who.region, [row.data_key_id])
+        # The regions that paid this beneficiary hold a sealed copy of it: shred those too.
+        await xr_dispatch.send_erasures(conn, who.region, who.tenant.id, row.id)
         await conn.execute(update(beneficiaries).where(
             beneficiaries.c.region == who.region, beneficiaries.c.id == row.id).values(
             status=erased))
@@ -115,6 +117,7 @@ async def erase_tenant_region_txn(conn: AsyncConnection, region: str, tenant_id:
         data_keys.c.region == region, data_keys.c.tenant_id == tenant_id,
         data_keys.c.destroyed_at.is_(None)).with_for_update())]
     await destroy_keys(conn, region, keys)
+    await xr_dispatch.send_erasures(conn, region, tenant_id)
     bens = await conn.execute(update(beneficiaries).where(
         beneficiaries.c.region == region, beneficiaries.c.tenant_id == tenant_id,
         beneficiaries.c.status != erased).values(status=erased))

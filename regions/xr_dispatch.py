@@ -19,6 +19,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import crypto
@@ -28,6 +29,7 @@ from policies.residency import fields_allowed
 from regions import xr
 from regions.policy_gate import PolicyGate
 from regions.sealing import Place, Sealer
+from regions.tables import payouts
 
 needed_fields = frozenset({"payee_name", "payee_account"})
 optional_fields = frozenset({"reference"})
@@ -37,6 +39,9 @@ instruct_kind = "payout.instruct"
 outcome_kind = "payout.outcome"
 returned_kind = "payout.returned"
 residency_code = "DATA_RESIDENCY"
+erase_kind = "payee.erase"
+erase_ids_max = 1_000
+"""Payout ids per erasure message (a tenant's erasure sends as many messages as it needs)."""
 
 
 def fields_for(gate: PolicyGate, jurisdiction: str, origin: str, destination: str
@@ -71,6 +76,29 @@ def seal_payee(sealer: Sealer, destination: str, tenant_id: str, payout_id: str,
     assert sealed is not None
     return {"kek_id": wrapped.kek_id, "wrapped_key": _b64(wrapped.ciphertext),
             "payee_sealed": _b64(sealed)}
+
+
+async def send_erasures(conn: AsyncConnection, region: str, tenant_id: str,
+                        beneficiary_id: str | None = None) -> int:
+    """Tell every region that paid one of these payouts to shred its copy of the payee (the
+    tenant's, or one beneficiary's), in the erasure's transaction; how many payouts named.
+    Only payouts that left (a final status after PROCESSING) can have a copy; a region that
+    has none for an id ignores it."""
+    q = select(payouts.c.id, payouts.c.rail_region).where(
+        payouts.c.region == region, payouts.c.tenant_id == tenant_id,
+        payouts.c.rail_region != region,
+        payouts.c.status.in_(("COMPLETED", "FAILED", "RETURNED"))).order_by(payouts.c.id)
+    if beneficiary_id is not None:
+        q = q.where(payouts.c.beneficiary_id == beneficiary_id)
+    by_region: dict[str, list[str]] = {}
+    for row in await conn.execute(q):
+        by_region.setdefault(row.rail_region, []).append(row.id)
+    for destination, ids in sorted(by_region.items()):
+        for start in range(0, len(ids), erase_ids_max):
+            await xr.send(conn, region, destination, erase_kind,
+                          {"tenant_id": tenant_id,
+                           "payout_ids": ids[start:start + erase_ids_max]})
+    return sum(len(ids) for ids in by_region.values())
 
 
 async def send_instruction(conn: AsyncConnection, sealer: Sealer, row: Any, payee_name: str,

@@ -29,6 +29,7 @@ from payments.bank_details import BankDetails
 from payments.ledger import TransferStatus
 from payments.payouts import PayoutStatus
 from regions import events, payout_chunks, xr
+from regions.erasure import destroy_keys
 from regions.holds import settle
 from regions.keyring import WrappedKey
 from regions.ledger_store import PlannedTransfer, pick_shard, post_journal, sharded_account
@@ -44,6 +45,7 @@ from regions.payouts import (
 from regions.sealing import Place, Sealer
 from regions.tables import settlement_obligations, xr_payouts
 from regions.xr_dispatch import (
+    erase_kind,
     instruct_kind,
     outcome_kind,
     payee_column,
@@ -56,7 +58,7 @@ xr_actor = "worker:settlement"
 returns_batch_max = 500
 
 
-kinds = frozenset({instruct_kind, outcome_kind, returned_kind})
+kinds = frozenset({instruct_kind, outcome_kind, returned_kind, erase_kind})
 
 
 async def apply(conn: AsyncConnection, sealer: Sealer, envelope: xr.Envelope) -> None:
@@ -65,6 +67,8 @@ async def apply(conn: AsyncConnection, sealer: Sealer, envelope: xr.Envelope) ->
         await accept_instruction(conn, sealer, envelope)
     elif envelope.kind == outcome_kind:
         await apply_outcome(conn, envelope)
+    elif envelope.kind == erase_kind:
+        await apply_erasure(conn, envelope)
     else:
         assert envelope.kind == returned_kind, envelope.kind
         await apply_return(conn, envelope)
@@ -213,6 +217,27 @@ async def due_returns(conn: AsyncConnection, region: str, limit: int = returns_b
         xr_payouts.c.return_due_at <= func.now()).order_by(xr_payouts.c.return_due_at)
         .limit(limit))
     return [r.id for r in rows]
+
+
+async def apply_erasure(conn: AsyncConnection, envelope: xr.Envelope) -> None:
+    """The payout's tenant, or its beneficiary, was erased in its home region: destroy the
+    data keys of the payees this region holds for those payouts, and drop the ciphertexts."""
+    region, p = envelope.destination, envelope.payload
+    ids = [str(i) for i in p["payout_ids"]]
+    mine = (await conn.execute(select(xr_payouts.c.id, xr_payouts.c.data_key_id).where(
+        xr_payouts.c.region == region, xr_payouts.c.origin == envelope.origin,
+        xr_payouts.c.origin_tenant_id == str(p["tenant_id"]),
+        xr_payouts.c.id.in_(ids)).with_for_update())).all()
+    if not mine:
+        return
+    destroyed = await destroy_keys(conn, region, [r.data_key_id for r in mine if r.data_key_id])
+    await conn.execute(update(xr_payouts).where(
+        xr_payouts.c.region == region, xr_payouts.c.id.in_([r.id for r in mine])).values(
+        payee_sealed=None, updated_at=func.now()))
+    await events.emit(conn, region, None, "xr_payout.payee_erased",
+                      {"origin": envelope.origin, "payouts": len(mine),
+                       "data_keys_destroyed": destroyed}, actor=xr_actor,
+                      target=str(p["tenant_id"]))
 
 
 # --- the origin: the answers about its payouts ----------------------------------------------

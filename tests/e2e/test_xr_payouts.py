@@ -361,3 +361,63 @@ async def test_a_sovereign_tenants_payee_crosses_only_what_its_policy_opened(
     assert (await _status(p, made["id"]))["status"] == "COMPLETED"
     await assert_ledger_consistent(router, "cn-east", p.tenant_id)
     await assert_ledger_consistent(router, "eu-central")
+
+
+ERASE = """mutation($i: EraseBeneficiaryInput!) { eraseBeneficiary(input: $i) { __typename
+  ... on Error { code message } } }"""
+
+
+async def _copy(router: Router, payout_id: str) -> Any:
+    [row] = await rows(router, paying, """
+        SELECT x.payee_sealed, k.destroyed_at, k.wrapped_key FROM xr_payouts x
+        JOIN data_keys k ON k.region = x.region AND k.id = x.data_key_id
+        WHERE x.region = :r AND x.id = :i""", r=paying, i=payout_id)
+    return row
+
+
+async def test_erasing_a_beneficiary_shreds_the_copy_the_paying_region_holds(
+        router: Router, topo: Topology, gate: PolicyGate, make_partner: MakePartner) -> None:
+    p = await make_partner("EU", funded={"SGD": 1_000_00})
+    ben = await _sg_beneficiary(p, "ben-erase")
+    paid = await _payout(p, ben, "11.00", "x-erase-1")
+    failed = await _payout(p, ben, "12.91", "x-erase-2")
+    for made in (paid, failed):
+        await _dispatch(router, topo, gate, p, made["id"])
+    assert (await _copy(router, paid["id"])).destroyed_at is None
+    got = await p.gql(ERASE, {"i": {"beneficiaryId": ben, "idempotencyKey": "erase"}})
+    assert got["data"]["eraseBeneficiary"]["__typename"] == "Beneficiary", got
+    assert await pump(router) == 1, "one message names both payouts"
+    for made in (paid, failed):
+        copy = await _copy(router, made["id"])
+        assert copy.destroyed_at is not None
+        assert copy.wrapped_key is None
+        assert copy.payee_sealed is None
+    sealer = sandbox_sealer()
+
+    async def reopen(conn: Any) -> Any:
+        from regions.xr_payouts import begin_txn
+
+        return await begin_txn(conn, sealer, paying, paid["id"])
+
+    assert await router.run(paying, reopen) is None, "a completed payout is not paid again"
+    await _consistent(router, p)
+
+
+async def test_erasing_a_tenant_shreds_every_copy_in_paying_regions(
+        router: Router, topo: Topology, gate: PolicyGate, make_partner: MakePartner) -> None:
+    from regions.erasure import erase_tenant_region_txn
+
+    p = await make_partner("EU", funded={"SGD": 1_000_00})
+    made = await _payout(p, await _sg_beneficiary(p, "ben-t"), "13.00", "x-erase-t")
+    await _dispatch(router, topo, gate, p, made["id"])
+    done = await router.run(home, lambda c: erase_tenant_region_txn(
+        c, home, p.tenant_id, "test", "right to erasure"))
+    assert done.beneficiaries_erased == 1
+    assert await pump(router) == 1
+    copy = await _copy(router, made["id"])
+    assert copy.destroyed_at is not None
+    assert copy.payee_sealed is None
+    [event] = await rows(router, paying, """
+        SELECT payload FROM outbox WHERE region = :r AND topic = 'xr_payout.payee_erased'
+          AND payload->>'origin' = :o ORDER BY created_at DESC LIMIT 1""", r=paying, o=home)
+    assert event.payload["data_keys_destroyed"] == 1
