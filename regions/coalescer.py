@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.errors import DomainError
 from payments.principal import Principal
-from regions import commands, events, ledger_queries, telemetry
+from regions import commands, events, telemetry
 from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.transfer_group import Outcome, Request, create_transfers_txn
@@ -197,20 +196,15 @@ class TransferCoalescer:
 
     async def _alone(self, code: str, p: _Pending) -> None:
         r = p.request
-
-        async def body(conn: AsyncConnection) -> Row[Any]:
-            response = await commands.create_transfer_txn(conn, r.who, self.gate(), r.cmd)
-            [row] = await ledger_queries.transfer_rows(conn, code, r.who.tenant.id,
-                                                       [response["id"]])
-            return row
-
         if p.future.done():
             return
         token = events.origin.set(r.origin)
         try:
             with telemetry.span("createTransfer alone", parent=r.trace_context):
                 async with asyncio.timeout_at(p.deadline):
-                    _settle(p.future, await self.router.run(code, body))
+                    _settle(p.future, await self.router.run(
+                        code, lambda conn: commands.create_transfer_row_txn(
+                            conn, r.who, self.gate(), r.cmd)))
         except Exception as exc:  # noqa: BLE001 - the caller gets it, whatever it is
             if not p.future.done():
                 p.future.set_exception(exc)

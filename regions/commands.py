@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.errors import BatchItemRejected, DomainError, PolicyDenied
 from payments.principal import Principal
 from policies.model import Kind, Operation
-from regions import events, idempotency
+from regions import events, idempotency, ledger_queries
 from regions.events import Event
 from regions.ledger_store import (
     JournalOutcome,
@@ -125,6 +126,16 @@ async def create_transfer_txn(
 
     return await idempotency.once(conn, who, cmd.idempotency_key, "createTransfer",
                                   _request(cmd), effect)
+
+
+async def create_transfer_row_txn(conn: AsyncConnection, who: Principal, gate: PolicyGate,
+                                  cmd: CreateTransfer) -> Row[Any]:
+    """The transfer, made or replayed, and its row in the same transaction (no second round
+    of BEGIN/COMMIT to read it back)."""
+    response = await create_transfer_txn(conn, who, gate, cmd)
+    [row] = await ledger_queries.transfer_rows(conn, who.region, who.tenant.id,
+                                               [response["id"]])
+    return row
 
 
 def _batch_response(outcome: JournalOutcome) -> Response:

@@ -63,10 +63,12 @@ async def peek(conn: AsyncConnection, who: Principal, key: str, operation: str,
         idempotency_keys.c.key == key))).first()
     if row is None:
         return None
-    return _replay(row, key, operation, request_hash(operation, request))
+    return replay(row, key, operation, request_hash(operation, request))
 
 
-def _replay(row: Any, key: str, operation: str, digest: bytes) -> Response:
+def replay(row: Any, key: str, operation: str, digest: bytes) -> Response:
+    """The stored response of ``row`` for a request with ``digest``, or ``IdempotencyConflict``
+    when the key was used for another request."""
     if row.operation != operation or bytes(row.request_hash) != digest:
         raise IdempotencyConflict(key)
     return dict(row.response)
@@ -92,7 +94,7 @@ async def once(
             idempotency_keys.c.key == key))).first()
         if row is None:
             continue  # purged between our claim and this read: claim it afresh
-        return _replay(row, key, operation, digest)
+        return replay(row, key, operation, digest)
     response, caused = await effect()
     await events.record(conn, region, tenant_id, who.actor, caused, key=key, response=response)
     return response

@@ -44,7 +44,7 @@ netting_actor = "worker:netting"
 dispute_length_max = 500
 
 
-def _mirror(direction: str) -> str:
+def mirror(direction: str) -> str:
     """How the other side records the same obligation."""
     return "RECEIVABLE" if direction == "PAYABLE" else "PAYABLE"
 
@@ -172,7 +172,7 @@ async def apply_batch(conn: AsyncConnection, envelope: xr.Envelope) -> None:
     if wrong:
         problems.append(f"{len(wrong)} obligation(s) not in {currency}, first {wrong[0]}")
     differ = [r.id for r in rows
-              if (_mirror(r.direction), r.amount_minor) != theirs[r.id]]
+              if (mirror(r.direction), r.amount_minor) != theirs[r.id]]
     if differ:
         problems.append(f"{len(differ)} obligation(s) differ in direction or amount, first "
                         f"{differ[0]}")

@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from regions import xr
+from regions.netting import mirror
 from regions.router import Router
 from regions.tables import settlement_batches, settlement_obligations
 
@@ -121,10 +122,6 @@ async def snapshot(conn: AsyncConnection, region: str, peer: str, currency: str)
                 int(bal.due_from), stream)
 
 
-def _mirror(direction: str) -> str:
-    return "RECEIVABLE" if direction == "PAYABLE" else "PAYABLE"
-
-
 def _sent(side: Side) -> int:
     return side.stream.sent_seq if side.stream else 0
 
@@ -180,7 +177,7 @@ def _obligations(t: _Tally) -> None:
             t.one_sided("OBLIGATION_MISSING", x is None, obligation_id=oid)
             continue
         problems = []
-        if y.direction != _mirror(x.direction):
+        if y.direction != mirror(x.direction):
             problems.append(f"{a.region} {x.direction}, {b.region} {y.direction}")
         if (x.amount_minor, x.currency) != (y.amount_minor, y.currency):
             problems.append(f"{a.region} {x.amount_minor} {x.currency}, "

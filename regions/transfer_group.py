@@ -37,7 +37,7 @@ from payments.principal import Principal
 from policies.usage import meter
 from regions import commands
 from regions.events import Event, Trail
-from regions.idempotency import request_hash
+from regions.idempotency import replay, request_hash
 from regions.ledger_store import (
     Locked,
     account_from_row,
@@ -228,10 +228,10 @@ class KeyPurgedMeanwhile(RuntimeError):
 def _replayed(state: _Key, r: Request, digest: bytes) -> dict[str, Any] | DomainError | None:
     """The answer of a request whose key is already answered: a replay, or a conflict."""
     if not state.claimed:
-        row = state.stored
-        if row.operation != operation or bytes(row.request_hash) != digest:
-            return IdempotencyConflict(r.cmd.idempotency_key)
-        return dict(row.response)
+        try:
+            return replay(state.stored, r.cmd.idempotency_key, operation, digest)
+        except IdempotencyConflict as conflict:
+            return conflict
     if state.owner is not None and not state.released:
         if state.digest != digest:
             return IdempotencyConflict(r.cmd.idempotency_key)

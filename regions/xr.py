@@ -255,15 +255,9 @@ _published = text("""
 _ack_sent = text("""
     UPDATE xr_streams SET ack_sent_seq = GREATEST(ack_sent_seq, :ack)
     WHERE region = :region AND peer = :peer""")
-_peers = text("SELECT peer FROM xr_streams WHERE region = :region ORDER BY peer")
 _ack_due = text("""
     SELECT applied_seq FROM xr_streams
     WHERE region = :region AND peer = :peer AND applied_seq > ack_sent_seq""")
-
-
-async def peers(conn: AsyncConnection, region: str) -> list[str]:
-    """The regions this region has exchanged messages with."""
-    return [r.peer for r in await conn.execute(_peers, {"region": region})]
 
 
 async def to_publish(conn: AsyncConnection, region: str, peer: str,

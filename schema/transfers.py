@@ -142,15 +142,9 @@ async def create_transfer(
     if info.context.coalescer is not None:
         return transfer_from_row(await _grouped(info.context.coalescer, who, cmd))
 
-    async def body(conn: AsyncConnection) -> Row[Any]:
-        """The transfer and its row in one transaction (no second round of BEGIN/COMMIT)."""
-        response = await commands.create_transfer_txn(conn, who, info.context.gate(), cmd)
-        rows = await ledger_queries.transfer_rows(conn, who.region, who.tenant.id,
-                                                  [response["id"]])
-        assert len(rows) == 1, response
-        return rows[0]
-
-    return transfer_from_row(await info.context.router.run(who.region, body))
+    return transfer_from_row(await info.context.router.run(
+        who.region, lambda conn: commands.create_transfer_row_txn(
+            conn, who, info.context.gate(), cmd)))
 
 
 async def _grouped(coalescer: TransferCoalescer, who: Principal,

@@ -10,6 +10,7 @@ the same reference.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +26,26 @@ return_message = "the beneficiary's bank returned the payment"
 
 _log = logging.getLogger(__name__)
 
+ReturnTxn = Callable[[AsyncConnection, str, str, str, str], Awaitable[bool]]
+
+
+Begin = Callable[[AsyncConnection], Awaitable[payouts.Instruction | None]]
+Finish = Callable[[AsyncConnection, payouts.RailOutcome], Awaitable[bool]]
+
+
+async def _to_rail(router: Router, rails: Rails, region: str, payout_id: str, begin: Begin,
+                   finish: Finish, what: str) -> bool:
+    """Begin (a transaction), the rail (no transaction: I/O a retry must not repeat), finish
+    (a transaction); False when there was nothing to do."""
+    instruction = await router.run(region, begin)
+    if instruction is None:
+        return False
+    outcome = await rails[instruction.rail].submit(instruction)
+    done = await router.run(region, lambda conn: finish(conn, outcome))
+    _log.info("%s %s on %s: %s", what, payout_id, instruction.rail,
+              "completed" if outcome.completed else f"failed {outcome.failure_code}")
+    return done
+
 
 async def process_payout(router: Router, sealer: Sealer, gate: PolicyGate, rails: Rails,
                          region: str, payout_id: str, message_id: str) -> bool:
@@ -34,18 +55,10 @@ async def process_payout(router: Router, sealer: Sealer, gate: PolicyGate, rails
             conn, sealer, gate, region, payout_id,
             lambda tenant_id: gate.jurisdiction_of(router, tenant_id))
 
-    instruction = await router.run(region, begin)
-    if instruction is None:
-        return False
-    outcome = await rails[instruction.rail].submit(instruction)
-
-    async def finish(conn: AsyncConnection) -> bool:
+    async def finish(conn: AsyncConnection, outcome: payouts.RailOutcome) -> bool:
         return await payouts.finish_txn(conn, region, payout_id, outcome, message_id)
 
-    done = await router.run(region, finish)
-    _log.info("payout %s on %s: %s", payout_id, instruction.rail,
-              "completed" if outcome.completed else f"failed {outcome.failure_code}")
-    return done
+    return await _to_rail(router, rails, region, payout_id, begin, finish, "payout")
 
 
 async def process_xr_payout(router: Router, sealer: Sealer, rails: Rails, region: str,
@@ -55,18 +68,11 @@ async def process_xr_payout(router: Router, sealer: Sealer, rails: Rails, region
     async def begin(conn: AsyncConnection) -> payouts.Instruction | None:
         return await xr_payouts.begin_txn(conn, sealer, region, payout_id)
 
-    instruction = await router.run(region, begin)
-    if instruction is None:
-        return False
-    outcome = await rails[instruction.rail].submit(instruction)
-
-    async def finish(conn: AsyncConnection) -> bool:
+    async def finish(conn: AsyncConnection, outcome: payouts.RailOutcome) -> bool:
         return await xr_payouts.finish_txn(conn, region, payout_id, outcome)
 
-    done = await router.run(region, finish)
-    _log.info("payout %s for another region on %s: %s", payout_id, instruction.rail,
-              "completed" if outcome.completed else f"failed {outcome.failure_code}")
-    return done
+    return await _to_rail(router, rails, region, payout_id, begin, finish,
+                          "payout for another region")
 
 
 async def apply_due_returns(router: Router, region: str) -> int:
@@ -78,18 +84,13 @@ async def apply_due_returns(router: Router, region: str) -> int:
 
     own, theirs = await router.run(region, due)
     returned = 0
-    for payout_id in own:
-        async def body(conn: AsyncConnection, payout_id: str = payout_id) -> bool:
-            return await payouts.return_txn(conn, region, payout_id, return_code,
-                                            return_message)
+    for return_txn, ids in ((payouts.return_txn, own), (xr_payouts.return_txn, theirs)):
+        for payout_id in ids:
+            async def body(conn: AsyncConnection, payout_id: str = payout_id,
+                           return_txn: ReturnTxn = return_txn) -> bool:
+                return await return_txn(conn, region, payout_id, return_code, return_message)
 
-        returned += await router.run(region, body)
-    for payout_id in theirs:
-        async def xr_body(conn: AsyncConnection, payout_id: str = payout_id) -> bool:
-            return await xr_payouts.return_txn(conn, region, payout_id, return_code,
-                                               return_message)
-
-        returned += await router.run(region, xr_body)
+            returned += await router.run(region, body)
     return returned
 
 
