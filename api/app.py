@@ -106,9 +106,10 @@ def admit(request: Request[Any, Any, Any], verdict: Verdict) -> None:
         raise RateLimited(verdict)
 
 
-def rate_limit_headers(message: Message, scope: Scope) -> None:
+async def rate_limit_headers(message: Message, scope: Scope) -> None:
     """A ``before_send`` hook: whatever answers a counted request (a result, a 401, a 400 from
-    the GraphQL view, a 429) says where the caller stands."""
+    the GraphQL view, a 429) says where the caller stands. Async, because Litestar runs a
+    synchronous hook in a worker thread, twice a request."""
     verdict = scope.get("state", {}).get(verdict_state_key)
     if message["type"] != "http.response.start" or verdict is None:
         return

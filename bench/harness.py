@@ -7,6 +7,7 @@ embedded), the API as its own process (``corridor serve``), and the load from a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -64,9 +65,20 @@ class Env:
     rss_peak_mb: float = 0.0
     _stop_sampling: threading.Event = field(default_factory=threading.Event)
 
+    def api_processes(self) -> list[psutil.Process]:
+        """The server and, with ``--workers N``, its worker processes."""
+        try:
+            return [self.api, *self.api.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return [self.api]
+
     def api_cpu_s(self) -> float:
-        t = self.api.cpu_times()
-        return float(t.user + t.system)
+        total = 0.0
+        for p in self.api_processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
 
     def db_cpu(self) -> dict[int, float]:
         """CPU seconds of every PostgreSQL server process on this machine, by pid."""
@@ -82,7 +94,11 @@ class Env:
         return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in self.db_cpu().items())
 
     def rss_mb(self) -> float:
-        return float(self.api.memory_info().rss) / 2**20
+        total = 0
+        for p in self.api_processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += p.memory_info().rss
+        return total / 2**20
 
 
 def _free_port() -> int:
@@ -160,7 +176,8 @@ def env_vars(topo: Topology, urls: DatabaseUrls, sink_port: int | None = None
 
 
 @contextmanager
-def environment(accounts_per_currency: int = 128) -> Iterator[Env]:
+def environment(accounts_per_currency: int = 128, api_workers: int = 1) -> Iterator[Env]:
+    """Fresh databases, the seeded tenant, and ``corridor serve --workers api_workers``."""
     topo = load()
     with server_url(os.environ.get("CORRIDOR_BENCH_DATABASE_URL")) as pg:
         ensure_databases(pg, topo, prefix, fresh=True)
@@ -171,7 +188,8 @@ def environment(accounts_per_currency: int = 128) -> Iterator[Env]:
         sink = ThreadingHTTPServer(("127.0.0.1", 0), _OtlpSink)
         threading.Thread(target=sink.serve_forever, daemon=True).start()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--no-access-log"],
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--no-access-log",
+             "--workers", str(api_workers)],
             env=env_vars(topo, urls, sink.server_port), stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE)
         try:

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from psycopg.types.array import ListBinaryDumper
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from payments.errors import PolicyDenied
@@ -112,5 +115,17 @@ def _engine(url: str, pool_size: int, isolation: str = isolation_level) -> Async
         pool_timeout=pool_timeout_s,
         pool_pre_ping=False,
     )
+    event.listen(engine.sync_engine, "connect", _binary_arrays)
     telemetry.instrument_engine(engine)
     return engine
+
+
+def _binary_arrays(dbapi_connection: Any, _: Any) -> None:
+    """Python lists go to the server as binary arrays. The set-based statements pass a group's
+    rows as arrays (``unnest``); in text form psycopg quotes and escapes every element in
+    Python (17 us for a JSON payload, 2 us for an id), in binary it packs them (0.3 us).
+    Every array parameter is cast in its statement (``CAST(:ids AS TEXT[])``), so the element
+    type psycopg picks (``smallint[]`` for small integers) never decides a column's type.
+    CockroachDB's wire protocol decodes binary arrays of the types used here (text, bytea,
+    int2/4/8)."""
+    dbapi_connection.driver_connection.adapters.register_dumper(list, ListBinaryDumper)
