@@ -31,11 +31,13 @@ scenarios: dict[str, ModuleType] = {m.name: m for m in (
     payouts)}
 results_dir = Path(__file__).resolve().parent / "results"
 
-full_plan = {"clients": [1, 4, 16, 64], "wrk_clients": [16, 64], "fx_clients": [1, 4, 16],
+full_plan = {"clients": [1, 4, 16, 64], "wrk_clients": [16, 64], "wrk_api_workers": [2],
+             "fx_clients": [1, 4, 16],
              "batch_sizes": [100, 1000],
              "duration_s": 10.0, "paced_duration_s": 30.0, "warmup_s": 2.0,
              "payout_batches": 10, "payout_batch_items": 10_000}
-smoke_plan = {"clients": [1, 4], "wrk_clients": [2], "fx_clients": [1], "batch_sizes": [10],
+smoke_plan = {"clients": [1, 4], "wrk_clients": [2], "wrk_api_workers": [2],
+              "fx_clients": [1], "batch_sizes": [10],
               "duration_s": 1.0, "paced_duration_s": 1.0, "warmup_s": 0.2,
               "payout_batches": 2, "payout_batch_items": 50}
 

@@ -7,6 +7,7 @@ embedded), the API as its own process (``corridor serve``), and the load from a 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -38,9 +39,10 @@ from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology, load
 
-prefix = "corridor_bench"
+databases_prefix = "corridor_bench"
 pepper = "corridor-bench-pepper-0123456789abcdef"
 keyring_file = Path(tempfile.gettempdir()) / f"corridor_bench_keyring_{os.getpid()}.json"
+atexit.register(keyring_file.unlink, missing_ok=True)  # shared by nested environments
 server_start_s_max = 60
 funding_minor = 10**14
 rss_sample_s = 0.2
@@ -177,8 +179,11 @@ def env_vars(topo: Topology, urls: DatabaseUrls, sink_port: int | None = None
 
 @contextmanager
 def environment(accounts_per_currency: int = 128, api_workers: int = 1) -> Iterator[Env]:
-    """Fresh databases, the seeded tenant, and ``corridor serve --workers api_workers``."""
+    """Fresh databases, the seeded tenant, and ``corridor serve --workers api_workers``. An
+    environment may open inside another (a scenario comparing servers): each server count
+    has databases of its own."""
     topo = load()
+    prefix = databases_prefix if api_workers == 1 else f"{databases_prefix}_w{api_workers}"
     with server_url(os.environ.get("CORRIDOR_BENCH_DATABASE_URL")) as pg:
         ensure_databases(pg, topo, prefix, fresh=True)
         urls, by_target = local_urls(pg, topo, prefix)
@@ -204,7 +209,6 @@ def environment(accounts_per_currency: int = 128, api_workers: int = 1) -> Itera
             proc.wait(timeout=30)
             sink.shutdown()
             drop_databases(pg, topo, prefix)
-            keyring_file.unlink(missing_ok=True)
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
