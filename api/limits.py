@@ -15,7 +15,7 @@ full again).
 | ``CORRIDOR_RATE_LIMIT_BURST`` (``rate_limit_burst``) | 100 | bucket size per API key |
 | ``CORRIDOR_UNAUTHENTICATED_RATE_LIMIT_PER_S`` (``..._per_s``) | 1 | refill per address |
 | ``CORRIDOR_UNAUTHENTICATED_RATE_LIMIT_BURST`` (``..._burst``) | 30 | bucket size per address |
-| ``CORRIDOR_REQUEST_TIME_LIMIT_S`` (``request_time_limit_s``) | 10 | ``schema.build.TimeLimit`` |
+| ``CORRIDOR_REQUEST_TIME_LIMIT_S`` (``request_time_limit_s``) | 10 | ``schema.build.Operation`` |
 
 - A request with a valid key is charged to the key, wherever it comes from. A request with no
   key or a bad one is charged to its client address (IPv4 per address, IPv6 per /64, since one

@@ -223,7 +223,7 @@ class PublicError(GraphQLError):
 
 
 timeout_code = "TIMEOUT"
-"""The operation ran past the request time limit (``schema.build.TimeLimit``)."""
+"""The operation ran past the request time limit (``schema.build.Operation``)."""
 unavailable_code = "UNAVAILABLE"
 """The request was not run (the process is stopping, or its region's queue is full); nothing
 was written, so sending it again with the same key is safe."""
