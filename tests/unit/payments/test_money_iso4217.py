@@ -37,7 +37,7 @@ def iso_exponents() -> dict[str, int]:
         units = entry["CcyMnrUnts"]
         if code is None or units in (None, no_minor_unit):
             continue
-        assert units.isdigit(), (code, units)
+        assert isinstance(units, str) and units.isdigit(), (code, units)
         out[code] = int(units)
     return out
 
