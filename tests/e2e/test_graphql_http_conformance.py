@@ -13,10 +13,7 @@ when missing. Nothing here skips: no Node, no npm or no registry is a failure.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +30,7 @@ from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
 from tests.conftest import corridor_env, test_pepper
+from tests.serve import serving
 
 conformance_dir = Path(__file__).resolve().parents[1] / "conformance"
 audited_packages = ("graphql-http", "graphql")
@@ -42,7 +40,6 @@ audits_by_level = {"MUST": 13, "SHOULD": 23, "MAY": 25}
 npm_timeout_s = 300
 audit_timeout_s = 180
 request_timeout_s = 10
-startup_s_max = 30
 # The audit sends about 60 requests back to back with one key, and the wrong-key control as
 # many without a valid one: the limits are raised so the audit measures the protocol, not them.
 rate_limit_burst = "10000"
@@ -110,35 +107,12 @@ def failing(results: dict[str, dict[str, Any]], of_level: str) -> dict[str, dict
     return {i: r for i, r in results.items() if level(r) == of_level and r["status"] != "ok"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def graphql_url(topo: Topology, db_urls: DatabaseUrls) -> Iterator[str]:
     env = corridor_env(topo, db_urls, CORRIDOR_RATE_LIMIT_BURST=rate_limit_burst,
                        CORRIDOR_UNAUTHENTICATED_RATE_LIMIT_BURST=rate_limit_burst)
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + startup_s_max
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+    with serving(env) as base:
         yield f"{base}/graphql"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

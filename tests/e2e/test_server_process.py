@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -15,14 +13,7 @@ import pytest
 from regions.router import DatabaseUrls
 from regions.topology import Topology
 from tests.conftest import corridor_env
-
-startup_s_max = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.serve import serving
 
 
 @pytest.fixture(scope="module")
@@ -39,25 +30,8 @@ def corridor(env: dict[str, str], *args: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(server_env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-                            env=server_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + startup_s_max
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+    with serving(server_env) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_cli_setup_and_graphql_over_tcp(server: str, server_env: dict[str, str]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import http.client
 import ipaddress
-import socket
 import ssl
 import subprocess
 import sys
@@ -23,8 +22,8 @@ from cryptography.x509.oid import NameOID
 from regions.router import DatabaseUrls
 from regions.topology import Topology
 from tests.conftest import corridor_env
+from tests.serve import free_port, startup_s_max
 
-startup_s_max = 30
 request_timeout_s = 10
 cli_timeout_s = 60
 handshake_attempts = 8
@@ -57,12 +56,6 @@ def _self_signed(directory: Path, name: str) -> Pair:
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return pair
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _client(pair: Pair, *, maximum: ssl.TLSVersion = ssl.TLSVersion.MAXIMUM_SUPPORTED,
@@ -100,7 +93,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
 def tls_port(request: pytest.FixtureRequest, server_env: dict[str, str], pair: Pair,
              ) -> Iterator[int]:
     """A TLS server's port; with two workers uvicorn spawns processes that build the context."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
                              "--workers", str(request.param), "--tls-cert", str(pair.cert),
                              "--tls-key", str(pair.key)],
@@ -150,7 +143,7 @@ def test_plain_http_to_the_tls_port_gets_no_200(tls_port: int) -> None:
 
 
 def _serve_fails(env: dict[str, str], *tls_args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "api.cli", "serve", "--port", str(_free_port()),
+    out = subprocess.run([sys.executable, "-m", "api.cli", "serve", "--port", str(free_port()),
                           *tls_args], env=env, capture_output=True, text=True,
                          timeout=cli_timeout_s)
     assert out.returncode == 2, out.stderr
