@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="the workload's and the faults' seed")
     p.add_argument("--tenants-per-region", type=_bounded(int, 1, tenants_per_region_max),
                    default=1)
+    p.add_argument("--self-test", action="store_true",
+                   help="then break the ledger on purpose and check the checker reports it")
     p.add_argument("--report", type=Path, help="write the full report here as JSON")
     p.add_argument("--workdir", type=Path, help="keep the processes' logs here")
     return p
@@ -59,10 +61,13 @@ def summary(report: dict[str, Any]) -> str:
     lines.append(f"  acknowledged {report.get('acknowledged')}")
     lines.append(f"  attempts {report.get('attempts')}, retries "
                  f"{sum(report.get('retries', {}).values())} {report.get('retries')}")
+    lines.append(f"  HTTP 5xx {report.get('server_errors')}")
     lines.append(f"  replays {report.get('replays')} during the run, "
                  f"{report.get('replayed_at_end')} operations at the end")
     lines.append(f"  reads {report.get('reads')}")
     lines.append(f"  faults {report.get('faults')}")
+    if "self_test" in report:
+        lines.append(f"  self-test (break: reported) {report['self_test']}")
     anomalies = report.get("anomalies", [])
     lines.append(f"  anomalies {len(anomalies)}")
     lines += [f"    {a}" for a in anomalies[:50]]
@@ -75,13 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     options = Options(duration_s=args.duration, clients=args.clients, seed=args.seed,
                       tenants_per_region=args.tenants_per_region, report=args.report,
+                      self_test=args.self_test,
                       workdir=args.workdir)
     try:
         report = asyncio.run(run(options))
     finally:
         shutil.rmtree(test_keyring_file.parent, ignore_errors=True)
     print(summary(report))
-    return 1 if report["anomalies"] else 0
+    missed = [k for k, seen in report.get("self_test", {}).items() if not seen]
+    return 1 if report["anomalies"] or missed else 0
 
 
 if __name__ == "__main__":

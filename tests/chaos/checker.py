@@ -19,6 +19,8 @@
    original answer.
 6. Every payout is final, on both sides; every operation got a definitive answer, and none an
    answer the workload never expects (a conflict, a validation error, a top-level error).
+7. Cross-region settlement reconciles: per currency, the two regions' obligations, batches and
+   due-to/due-from balances agree (``corridor reconcile``: zero breaks).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from regions import reconciliation
 from regions.router import Router
 from tests.chaos.history import History, Op, Step, business_errors, minor_units, step_success
 from tests.chaos.tenants import Tenant
@@ -83,13 +86,14 @@ async def totals_anomalies(router: Router, region: str,
     seen = set()
     for r in await rows(router, region, _totals, r=region, boundary=boundary):
         seen.add(r.currency)
-        if (r.posted, r.pending) != (0, 0):
-            found.append(f"{region} {r.currency}: journals do not balance (posted {r.posted}, "
-                         f"pending {r.pending})")
+        posted, pending, held = int(r.posted), int(r.pending), int(r.held)
+        if (posted, pending) != (0, 0):
+            found.append(f"{region} {r.currency}: journals do not balance (posted {posted}, "
+                         f"pending {pending})")
         expected = funded.get((region, r.currency), 0)
-        if r.held != expected:
-            found.append(f"{region} {r.currency}: {r.held} held, {expected} received "
-                         f"({r.held - expected:+d})")
+        if held != expected:
+            found.append(f"{region} {r.currency}: {held} held, {expected} received "
+                         f"({held - expected:+d})")
         if r.overdrawn:
             found.append(f"{region} {r.currency}: {r.overdrawn} overdrawn customer account(s)")
     missing = sorted(c for (reg, c), v in funded.items() if reg == region and v and c not in seen)
@@ -296,4 +300,16 @@ async def _crossed(router: Router, origin: str, payouts: dict[str, Any]) -> list
                              f"{there and (there.status, there.amount_minor)}")
         found += [f"{destination} paid {i} for {origin}, which has no such payout"
                   for i in sorted(theirs)]
+    return found
+
+
+async def settlement_anomalies(router: Router, a: str, b: str) -> list[str]:
+    """Check 7: ``corridor reconcile``'s comparison of the pair, per currency."""
+    found = []
+    for region_a, region_b, currency in await reconciliation.pairs(router):
+        if {region_a, region_b} != {a, b}:
+            continue
+        report = await reconciliation.reconcile(router, region_a, region_b, currency)
+        found += [f"reconcile {region_a}/{region_b} {currency}: {x.kind} {x.detail}"
+                  for x in report.breaks]
     return found

@@ -29,6 +29,7 @@ attempt_timeout_s = 15.0
 """Longer than the API's request time limit (10 s), so a slow request is answered, not cut."""
 backoff_s_min = 0.05
 backoff_s_max = 1.0
+detail_chars_max = 200
 retryable_http = frozenset({429, 500, 502, 503, 504})
 retryable_codes = frozenset({"UNAVAILABLE", "TIMEOUT", "TRANSACTION_CONFLICT",
                              "INTERNAL_SERVER_ERROR", "RATE_LIMITED"})
@@ -41,6 +42,8 @@ class Attempt:
     api: int
     outcome: str
     """``answer``, ``transport:<exception>``, ``http:<status>`` or ``error:<code>``."""
+    detail: str = ""
+    """The start of the body of an HTTP 5xx answer."""
 
 
 @dataclass(slots=True)
@@ -84,8 +87,8 @@ class Api:
         while time.monotonic() < self.give_up_at_s:
             api = turn % len(self.bases)
             turn += 1
-            outcome, body = await self._try(self.bases[api], key, document, variables)
-            answer.attempts.append(Attempt(round(self.now_s(), 3), api, outcome))
+            outcome, body, detail = await self._try(self.bases[api], key, document, variables)
+            answer.attempts.append(Attempt(round(self.now_s(), 3), api, outcome, detail))
             if outcome == "answer":
                 assert body is not None
                 answer.data = body
@@ -98,23 +101,24 @@ class Api:
         return answer
 
     async def _try(self, base: str, key: str, document: str, variables: dict[str, Any]
-                   ) -> tuple[str, dict[str, Any] | None]:
+                   ) -> tuple[str, dict[str, Any] | None, str]:
+        """(outcome, the field's value when definitive, detail)."""
         try:
             resp = await self.http.post(f"{base}/graphql", timeout=attempt_timeout_s,
                                         json={"query": document, "variables": variables},
                                         headers={"Authorization": f"Bearer {key}"})
         except httpx.TransportError as exc:
-            return f"transport:{type(exc).__name__}", None
+            return f"transport:{type(exc).__name__}", None, ""
         if resp.status_code in retryable_http:
-            return f"http:{resp.status_code}", None
+            return f"http:{resp.status_code}", None, resp.text[:detail_chars_max]
         try:
             body = resp.json()
         except ValueError:
-            return f"unexpected:http {resp.status_code} without JSON", None
+            return f"unexpected:http {resp.status_code} without JSON", None, ""
         value = (body.get("data") or {}).get(fields[document])
         if value is not None and resp.status_code == 200:
-            return "answer", value
+            return "answer", value, ""
         codes = [str((e.get("extensions") or {}).get("code")) for e in body.get("errors") or []]
         if codes and all(c in retryable_codes for c in codes):
-            return f"error:{codes[0]}", None
-        return f"unexpected:http {resp.status_code} {codes or body}", None
+            return f"error:{codes[0]}", None, ""
+        return f"unexpected:http {resp.status_code} {codes or body}", None, ""

@@ -100,6 +100,16 @@ class History:
                         found[attempt.outcome] += 1
         return found
 
+    def server_errors(self) -> Counter[str]:
+        """HTTP 5xx answers by status and body: a fault should never make the API fail so."""
+        found: Counter[str] = Counter()
+        for op in self.ops:
+            for step in op.steps:
+                for answer in (step.answer, *step.replays):
+                    found.update(f"{a.outcome} {a.detail}" for a in answer.attempts
+                                 if a.outcome.startswith("http:5"))
+        return found
+
     def outcomes(self) -> dict[str, dict[str, int]]:
         found: dict[str, Counter[str]] = {}
         for op in self.ops:

@@ -31,6 +31,7 @@ from tests.chaos.client import Api
 from tests.chaos.cluster import Cluster, api_count, home, paying
 from tests.chaos.faults import Injector, kinds
 from tests.chaos.history import History
+from tests.chaos.selftest import run_self_test
 from tests.chaos.tenants import Tenant, make_tenant, open_tenant
 from tests.chaos.workload import Workload
 from tests.cluster_helpers import streams_quiet
@@ -58,6 +59,9 @@ class Options:
     tenants_per_region: int = 1
     payments_per_account: int = 3
     report: Path | None = None
+    self_test: bool = False
+    """After the checks, break the ledger and the history on purpose and see the checker
+    report each break (``tests.chaos.selftest``)."""
     workdir: Path | None = None
     """Where the processes' logs go (kept); default a temporary directory, removed at the end
     when the run found no anomaly."""
@@ -167,8 +171,11 @@ async def _phases(cluster: Cluster, router: Router, api: Api, tenants: list[Tena
     if not drained:
         anomalies.append(f"payouts or settlement messages still moving after {drain_s_max} s")
     anomalies += await _check(router, history, tenants, funded)
-    return _report(history, tenants, run_s, quiesce_s, replayed,
-                   {r: await checker.holders(router, r) for r in (home, paying)}, anomalies)
+    report = _report(history, tenants, run_s, quiesce_s, replayed,
+                     {r: await checker.holders(router, r) for r in (home, paying)}, anomalies)
+    if options.self_test:
+        report["self_test"] = await run_self_test(router, history, tenants, funded)
+    return report
 
 
 async def _reader(router: Router, funded: dict[tuple[str, str], int], history: History,
@@ -227,6 +234,7 @@ async def _check(router: Router, history: History, tenants: list[Tenant],
     found = checker.history_anomalies(history)
     for region in (home, paying):
         found += await checker.totals_anomalies(router, region, funded)
+    found += await checker.settlement_anomalies(router, home, paying)
     return found + await checker.ledger_anomalies(router, history, tenants)
 
 
@@ -239,6 +247,7 @@ def _report(history: History, tenants: list[Tenant], run_s: float, quiesce_s: fl
         "operations": history.outcomes(), "acknowledged": {k: acked[k] for k in sorted(acked)},
         "attempts": sum(len(s.answer.attempts) for op in history.ops for s in op.steps),
         "retries": dict(history.retries().most_common()),
+        "server_errors": dict(history.server_errors().most_common()),
         "replays": sum(len(s.replays) for op in history.ops for s in op.steps),
         "replayed_at_end": replayed,
         "reads": dict(history.reads),

@@ -16,7 +16,7 @@ from tests.chaos.faults import kinds
 from tests.chaos.history import success
 from tests.chaos.run import Options, run
 
-duration_s = 25.0
+duration_s = 20.0
 clients = 6
 seed = 13
 
@@ -25,7 +25,8 @@ async def test_money_is_conserved_and_every_operation_lands_once_under_faults(
         tmp_path: Path) -> None:
     rabbit.require_rabbitmq()
     report = await run(Options(duration_s=duration_s, clients=clients, seed=seed,
-                               report=tmp_path / "report.json", workdir=tmp_path / "logs"))
+                               self_test=True, report=tmp_path / "report.json",
+                               workdir=tmp_path / "logs"))
     shown = summary(report)
     assert report["anomalies"] == [], shown
     assert {k: report["faults"][k] > 0 for k in kinds} == dict.fromkeys(kinds, True), shown
@@ -37,3 +38,6 @@ async def test_money_is_conserved_and_every_operation_lands_once_under_faults(
     assert report["replayed_at_end"] == sum(report["acknowledged"].values()), shown
     assert report["reads"]["db"] > 0, shown
     assert report["reads"]["api"] > 0, shown
+    # The checker is not blind: each break made on purpose afterwards was reported.
+    assert report["self_test"] == dict.fromkeys(report["self_test"], True), shown
+    assert len(report["self_test"]) == 5, shown
