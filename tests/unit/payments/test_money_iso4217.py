@@ -37,7 +37,8 @@ def iso_exponents() -> dict[str, int]:
         units = entry["CcyMnrUnts"]
         if code is None or units in (None, no_minor_unit):
             continue
-        assert isinstance(units, str) and units.isdigit(), (code, units)
+        assert isinstance(units, str), (code, units)
+        assert units.isdigit(), (code, units)
         out[code] = int(units)
     return out
 
