@@ -1,7 +1,10 @@
 """ISO 4217 currencies and their minor-unit exponents.
 
 The table comes from the ``iso4217`` package, which ships the ISO maintenance agency's list.
-Funds codes, precious metals and testing codes have no minor unit and are not money here.
+Every code with a minor unit is money here, funds codes included (CLF and UYW with four
+decimals, BOV, CHE, CHW, COU, MXV, USN, UYI); the units without one (SDR, the bond-market units,
+precious metals) and the testing codes XTS and XXX are not. Policies decide which currencies a
+tenant may hold or pay out.
 """
 
 from __future__ import annotations
