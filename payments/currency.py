@@ -3,8 +3,7 @@
 The table comes from the ``iso4217`` package, which ships the ISO maintenance agency's list.
 Every code with a minor unit is money here, funds codes included (CLF and UYW with four
 decimals, BOV, CHE, CHW, COU, MXV, USN, UYI); the units without one (SDR, the bond-market units,
-precious metals) and the testing codes XTS and XXX are not. Policies decide which currencies a
-tenant may hold or pay out.
+precious metals) and the testing codes XTS and XXX are not.
 """
 
 from __future__ import annotations
