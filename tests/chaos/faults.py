@@ -66,13 +66,16 @@ class Injector:
         return fault
 
     async def _kill_api(self, down_s: float) -> tuple[str, str]:
+        """Kill one API process while the other answers (never both down), and start it again
+        without waiting for it: it starts slowly, and the run goes on meanwhile."""
+        for other in range(api_count):
+            await self.cluster.wait_api(other)
         n = self.rng.randrange(api_count)
         proc = self.cluster.processes[f"api-{n}"]
         code = proc.kill()
         await asyncio.sleep(down_s)
         proc.start()
-        await self.cluster.wait_api(n)
-        return f"api-{n}", f"exit {code}, down {down_s:.1f} s"
+        return f"api-{n}", f"exit {code}, down {down_s:.1f} s and its start"
 
     async def _kill_worker(self, down_s: float) -> tuple[str, str]:
         name = self.rng.choice(workers)

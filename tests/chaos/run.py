@@ -113,13 +113,13 @@ async def _run(cluster: Cluster, options: Options) -> dict[str, Any]:
 async def _tenants(router: Router, cluster: Cluster, api: Api, options: Options
                    ) -> list[Tenant]:
     assert cluster.topo is not None
-    rng = random.Random(f"{options.seed}/setup")
     made = [await make_tenant(router, cluster.topo, f"Chaos {jurisdiction} {n}", jurisdiction)
             for jurisdiction in jurisdictions.values() for n in range(options.tenants_per_region)]
     # Incoming payments are weighed in the tenant's limit currency: rates first.
     await _wait_rates(api, made[0])
-    for tenant in made:
-        await open_tenant(api, tenant, options.payments_per_account, rng)
+    await asyncio.gather(*(open_tenant(api, t, options.payments_per_account,
+                                       random.Random(f"{options.seed}/setup/{t.name}"))
+                           for t in made))
     return made
 
 

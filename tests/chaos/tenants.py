@@ -5,6 +5,7 @@ sandbox's funding path) and two beneficiaries, one paid by each region's rail.""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,15 +80,18 @@ def _ok(answer: Answer, typename: str, what: str) -> dict[str, Any]:
 
 async def open_tenant(api: Api, tenant: Tenant, payments_per_account: int,
                       rng: random.Random) -> None:
-    """Accounts, their funding and the beneficiaries, over the API."""
-    for cur in currencies:
-        tenant.accounts[cur] = []
-        for n in range(accounts_per_currency):
-            made = _ok(await api.call(tenant.key, doc.CREATE_ACCOUNT, {"i": {
-                "currency": cur, "label": f"chaos {cur} {n}",
-                "idempotencyKey": f"setup-acc-{cur}-{n}"}}, rng), "Account", "createAccount")
-            tenant.accounts[cur].append(str(made["id"]))
-            await _fund(api, tenant, str(made["id"]), cur, payments_per_account, rng)
+    """Accounts, their funding and the beneficiaries, over the API (accounts in parallel)."""
+    async def account(cur: str, n: int) -> str:
+        made = _ok(await api.call(tenant.key, doc.CREATE_ACCOUNT, {"i": {
+            "currency": cur, "label": f"chaos {cur} {n}",
+            "idempotencyKey": f"setup-acc-{cur}-{n}"}}, rng), "Account", "createAccount")
+        await _fund(api, tenant, str(made["id"]), cur, payments_per_account, rng)
+        return str(made["id"])
+
+    wanted = [(cur, n) for cur in currencies for n in range(accounts_per_currency)]
+    opened = await asyncio.gather(*(account(cur, n) for cur, n in wanted))
+    for (cur, _), account_id in zip(wanted, opened, strict=True):
+        tenant.accounts.setdefault(cur, []).append(account_id)
     for cur, payee in payees.items():
         made = _ok(await api.call(tenant.key, doc.CREATE_BENEFICIARY, {"i": {
             **payee, "idempotencyKey": f"setup-ben-{cur}"}}, rng), "Beneficiary",
