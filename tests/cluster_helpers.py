@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -135,8 +136,8 @@ async def streams_quiet(router: Router, a: str, b: str) -> bool:
     False while either region's database does not answer."""
     for region, peer in ((a, b), (b, a)):
         try:
-            mine = await router.read(region, lambda c, region=region: xr.streams(c, region))
-            theirs = await router.read(peer, lambda c, peer=peer: xr.streams(c, peer))
+            mine = await router.read(region, partial(xr.streams, region=region))
+            theirs = await router.read(peer, partial(xr.streams, region=peer))
         except Exception:  # noqa: BLE001 - a region's database is down: not quiet
             return False
         out = next((s for s in mine if s.peer == peer), None)

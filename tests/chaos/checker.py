@@ -271,10 +271,11 @@ async def _keys(router: Router, region: str, history: History, tenant_ids: list[
             continue
         for step in op.steps:
             row = stored.pop((op.tenant_id, step.key), None)
+            data = step.answer.data
             ok = step.answer.typename == step_success[step.mutation]
-            if ok and (row is None or row.response.get("id") != step.answer.data["id"]
+            if ok and (row is None or row.response.get("id") != data["id"]
                        or row.operation != step.mutation):
-                found.append(f"key {step.key}: answered {step.answer.data['id']}, stored "
+                found.append(f"key {step.key}: answered {data['id']}, stored "
                              f"{row and row.response}")
             elif not ok and row is not None:
                 found.append(f"key {step.key}: answered {step.answer.typename}, yet stored "

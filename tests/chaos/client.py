@@ -48,8 +48,9 @@ class Attempt:
 
 @dataclass(slots=True)
 class Answer:
-    data: dict[str, Any] | None
-    """The field's value (definitive), or None: the client gave up without one."""
+    data: Any
+    """The field's value (definitive: an object, or a list for ``fxRates``), or None: the
+    client gave up without one."""
     attempts: list[Attempt] = field(default_factory=list)
     unexpected: str | None = None
     """A definitive top-level error, which the bank test never expects."""
@@ -101,7 +102,7 @@ class Api:
         return answer
 
     async def _try(self, base: str, key: str, document: str, variables: dict[str, Any]
-                   ) -> tuple[str, dict[str, Any] | None, str]:
+                   ) -> tuple[str, Any, str]:
         """(outcome, the field's value when definitive, detail)."""
         try:
             resp = await self.http.post(f"{base}/graphql", timeout=attempt_timeout_s,

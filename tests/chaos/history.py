@@ -63,7 +63,7 @@ class Op:
 
     @property
     def result(self) -> dict[str, Any]:
-        data = self.steps[-1].answer.data
+        data: dict[str, Any] = self.steps[-1].answer.data
         assert data is not None, self
         return data
 

@@ -129,7 +129,7 @@ async def _wait_rates(api: Api, tenant: Tenant) -> None:
     rng = random.Random(0)
     while time.monotonic() < deadline:
         got = await api.call(tenant.key, doc.FX_RATES, {}, rng)
-        quotes = {r["quote"] for r in got.data or [] if not r["stale"]}  # type: ignore[union-attr]
+        quotes = {r["quote"] for r in got.data or [] if not r["stale"]}
         if {"USD", "SGD"} <= quotes:
             return
         await asyncio.sleep(poll_s)

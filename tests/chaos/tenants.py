@@ -75,7 +75,8 @@ async def make_tenant(router: Router, topo: Topology, name: str, jurisdiction: s
 def _ok(answer: Answer, typename: str, what: str) -> dict[str, Any]:
     if answer.data is None or answer.typename != typename:
         raise SetupError(f"{what}: {answer.data or answer.unexpected or 'no answer'}")
-    return answer.data
+    data: dict[str, Any] = answer.data
+    return data
 
 
 async def open_tenant(api: Api, tenant: Tenant, payments_per_account: int,
