@@ -201,10 +201,13 @@ def _serve(host: str, port: int, workers: int, access_log: bool, tls_cert: Path 
 
     files = tls.tls_files(tls_cert, tls_key)
     settings = from_env()
-    create_app(settings)  # fail fast on bad settings, before uvicorn starts workers
+    # Built here, so bad settings fail before uvicorn starts. One process serves this app;
+    # several worker processes each import and build their own (api.asgi).
+    app = create_app(settings)
     # In production the app logs JSON lines with trace ids (regions.telemetry.json_logs);
     # uvicorn then leaves logging alone and its records go through the same handler.
-    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info",
+    uvicorn.run(app if workers == 1 else "api.asgi:app", host=host, port=port,
+                workers=workers, log_level="info",
                 access_log=access_log,
                 log_config=None if settings.production else uvicorn.config.LOGGING_CONFIG,
                 ssl_certfile=files.cert if files else None,
