@@ -1,7 +1,7 @@
 """``python -m tests.chaos``: the bank test from the command line (see ``docs/reliability.md``).
 
     python -m tests.chaos [--duration S] [--clients N] [--seed N] [--tenants-per-region N]
-                          [--report FILE] [--workdir DIR]
+                          [--returns] [--self-test] [--report FILE] [--workdir DIR]
 
 Prints a summary (operations by kind and outcome, faults by kind, retries, anomalies) and
 exits 1 when the checker found an anomaly. Needs PostgreSQL (``CORRIDOR_TEST_DATABASE_URL`` or
@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="the workload's and the faults' seed")
     p.add_argument("--tenants-per-region", type=_bounded(int, 1, tenants_per_region_max),
                    default=1)
+    p.add_argument("--returns", action="store_true",
+                   help="some payouts (ending in .93) are returned by the bank after completing")
     p.add_argument("--self-test", action="store_true",
                    help="then break the ledger on purpose and check the checker reports it")
     p.add_argument("--report", type=Path, help="write the full report here as JSON")
@@ -61,6 +63,7 @@ def summary(report: dict[str, Any]) -> str:
     lines.append(f"  acknowledged {report.get('acknowledged')}")
     lines.append(f"  attempts {report.get('attempts')}, retries "
                  f"{sum(report.get('retries', {}).values())} {report.get('retries')}")
+    lines.append(f"  payouts {report.get('payouts')}")
     lines.append(f"  HTTP 5xx {report.get('server_errors')}")
     lines.append(f"  replays {report.get('replays')} during the run, "
                  f"{report.get('replayed_at_end')} operations at the end")
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     options = Options(duration_s=args.duration, clients=args.clients, seed=args.seed,
                       tenants_per_region=args.tenants_per_region, report=args.report,
-                      self_test=args.self_test,
+                      self_test=args.self_test, returns=args.returns,
                       workdir=args.workdir)
     try:
         report = asyncio.run(run(options))

@@ -109,6 +109,19 @@ async def holders(router: Router, region: str) -> dict[str, dict[str, int]]:
     return found
 
 
+async def payout_statuses(router: Router, tenants: list[Tenant]) -> dict[str, dict[str, int]]:
+    """Region -> "<status>" (its own payouts, by rail region) -> count."""
+    found: dict[str, dict[str, int]] = {}
+    for region in sorted({t.region for t in tenants}):
+        for r in await rows(router, region, """
+                SELECT status, rail_region = region AS local, count(*) AS n FROM payouts
+                WHERE region = :r AND tenant_id = ANY(:t) GROUP BY 1, 2 ORDER BY 1, 2""",
+                            r=region, t=[t.tenant_id for t in tenants]):
+            where = "local" if r.local else "cross-region"
+            found.setdefault(region, {})[f"{r.status} {where}"] = int(r.n)
+    return found
+
+
 def _identity(mutation: str, data: dict[str, Any]) -> Any:
     """What a replay must answer again (a payout's or quote's status may move on)."""
     if mutation == "createTransferBatch" and data.get("__typename") == "TransferBatch":
@@ -181,7 +194,7 @@ async def ledger_anomalies(router: Router, history: History, tenants: list[Tenan
         ids = [t.tenant_id for t in mine]
         payouts = {r.id: r for r in await rows(router, region, """
             SELECT id, status, amount_minor, fee_minor, account_id, hold_transfer_id,
-                   fee_transfer_id, rail_region, tenant_id FROM payouts
+                   fee_transfer_id, return_transfer_id, rail_region, tenant_id FROM payouts
             WHERE region = :r AND tenant_id = ANY(:t)""", r=region, t=ids)}
         wanted = {p for p in acknowledged if region_of(p) == region}
         found += [f"payout {p} was acknowledged but is not in {region}"
@@ -204,9 +217,10 @@ async def ledger_anomalies(router: Router, history: History, tenants: list[Tenan
 
 async def _transfers_once(router: Router, region: str, tenant_ids: list[str], made: set[str],
                           payouts: dict[str, Any]) -> list[str]:
-    """The tenants' transfers are the acknowledged ones, the payouts' holds and fees, and
-    the funding: none missing, none extra."""
-    held = {t for p in payouts.values() for t in (p.hold_transfer_id, p.fee_transfer_id) if t}
+    """The tenants' transfers are the acknowledged ones, the payouts' holds, fees and returns,
+    and the funding: none missing, none extra."""
+    held = {t for p in payouts.values()
+            for t in (p.hold_transfer_id, p.fee_transfer_id, p.return_transfer_id) if t}
     wanted = {t for t in made if region_of(t) == region} | held
     found_rows = await rows(router, region, """
         SELECT t.id FROM transfers t JOIN journals j ON j.region = t.region AND j.id = t.journal_id

@@ -43,6 +43,9 @@ ready_poll_s = 0.2
 health_timeout_s = 2.0
 settlement_window_s = 60
 """The shortest netting window the settings allow, so netting runs during a long run."""
+return_after_s = 15
+"""A sandbox payout ending in .93 comes back this long after completing; the scheduler applies
+due returns every minute."""
 workers = ("worker", "relay", "scheduler", f"settlement-{home}", f"settlement-{paying}")
 
 
@@ -80,6 +83,7 @@ class Cluster:
                            AMQP_URL=jobs_url, CORRIDOR_RATE_LIMIT_PER_S="100000",
                            CORRIDOR_RATE_LIMIT_BURST="1000000", CORRIDOR_FX_PROVIDER="fixed",
                            CORRIDOR_SETTLEMENT_WINDOW_S=str(settlement_window_s),
+                           CORRIDOR_SANDBOX_RETURN_AFTER_S=str(return_after_s),
                            PYTHONUNBUFFERED="1")
         for n in range(api_count):
             port = free_port()

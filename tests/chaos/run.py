@@ -59,6 +59,8 @@ class Options:
     tenants_per_region: int = 1
     payments_per_account: int = 3
     report: Path | None = None
+    returns: bool = False
+    """Some payouts end in .93, returned by the bank (in both regions) after completing."""
     self_test: bool = False
     """After the checks, break the ledger and the history on purpose and see the checker
     report each break (``tests.chaos.selftest``)."""
@@ -139,7 +141,7 @@ async def _wait_rates(api: Api, tenant: Tenant) -> None:
 async def _phases(cluster: Cluster, router: Router, api: Api, tenants: list[Tenant],
                   history: History, options: Options) -> dict[str, Any]:
     funded = checker.funded_totals(tenants)
-    workload = Workload(api, tenants, history, options.seed)
+    workload = Workload(api, tenants, history, options.seed, options.returns)
     injector = Injector(cluster, api, history, options.seed)
     stop_clients, stop_faults, stop_reads = asyncio.Event(), asyncio.Event(), asyncio.Event()
     run_began = time.monotonic()
@@ -173,6 +175,7 @@ async def _phases(cluster: Cluster, router: Router, api: Api, tenants: list[Tena
     anomalies += await _check(router, history, tenants, funded)
     report = _report(history, tenants, run_s, quiesce_s, replayed,
                      {r: await checker.holders(router, r) for r in (home, paying)}, anomalies)
+    report["payouts"] = await checker.payout_statuses(router, tenants)
     if options.self_test:
         report["self_test"] = await run_self_test(router, history, tenants, funded)
     return report
@@ -196,7 +199,8 @@ async def _reader(router: Router, funded: dict[tuple[str, str], int], history: H
 
 
 async def _drain(router: Router, tenants: list[Tenant]) -> bool:
-    """Until every payout is final on both sides and the settlement streams are quiet."""
+    """Until every payout is final on both sides (and every return due applied), the outboxes
+    published and the settlement streams quiet."""
     ids = [t.tenant_id for t in tenants]
     deadline = time.monotonic() + drain_s_max
     while time.monotonic() < deadline:
@@ -209,7 +213,11 @@ async def _drain(router: Router, tenants: list[Tenant]) -> bool:
                          + (SELECT count(*) FROM xr_payouts WHERE region = :r
                               AND status <> ALL(:final))
                          + (SELECT count(*) FROM outbox WHERE region = :r
-                              AND published_at IS NULL) AS n""",
+                              AND published_at IS NULL)
+                         + (SELECT count(*) FROM payouts WHERE region = :r
+                              AND tenant_id = ANY(:t) AND return_due_at IS NOT NULL)
+                         + (SELECT count(*) FROM xr_payouts WHERE region = :r
+                              AND return_due_at IS NOT NULL) AS n""",
                                            r=region, t=ids, final=sorted(checker.final_statuses))
                 open_ += int(row.n)
             if open_ == 0 and await streams_quiet(router, home, paying):

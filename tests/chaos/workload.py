@@ -6,7 +6,8 @@ answer would. Now and then a client reads its tenant's balances over the API.
 
 Amounts are small, so most operations succeed; a few are far over any balance, so the
 definitive refusals (``InsufficientFunds``, ``TransferBatchRejected``) are exercised too.
-Payout amounts ending in .91 fail on the sandbox rail and .94 time out once (``workers.rails``).
+Payout amounts ending in .91 fail on the sandbox rail and .94 time out once; with ``returns``,
+some end in .93, which the bank returns soon after completing them (``workers.rails``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ payout_overdraft_minor = 14_000_00
 for a compliance officer instead of being refused)."""
 payout_failing_cents = 91
 payout_timeout_once_cents = 94
+payout_returned_cents = 93
 
 
 def _amount(minor: int, cur: str) -> str:
@@ -46,8 +48,9 @@ def _small_minor(rng: random.Random, low: int, high: int) -> int:
     return rng.randint(low, high)
 
 
-def _payout_minor(rng: random.Random) -> int:
-    """1.00 to 9.99; now and then .91 (the rail refuses) or .94 (the rail times out once)."""
+def _payout_minor(rng: random.Random, returns: bool) -> int:
+    """1.00 to 9.99; now and then .91 (the rail refuses), .94 (the rail times out once) and,
+    with ``returns``, .93 (the bank returns it after ``cluster.return_after_s``)."""
     units = rng.randint(1, 9) * 100
     roll = rng.random()
     if roll < 0.07:
@@ -56,12 +59,16 @@ def _payout_minor(rng: random.Random) -> int:
         return units + payout_timeout_once_cents
     if roll < 0.15 + overdraft_chance:
         return payout_overdraft_minor
+    if returns and roll < 0.25:
+        return units + payout_returned_cents
     return units + rng.choice([c for c in range(100) if c not in range(91, 95)])
 
 
 class Workload:
-    def __init__(self, api: Api, tenants: list[Tenant], history: History, seed: int) -> None:
+    def __init__(self, api: Api, tenants: list[Tenant], history: History, seed: int,
+                 returns: bool = False) -> None:
         self.api, self.tenants, self.history, self.seed = api, tenants, history, seed
+        self.returns = returns
 
     async def client(self, client: int, stop: asyncio.Event) -> None:
         """Operations one after another until ``stop``; the one in flight is finished."""
@@ -124,7 +131,8 @@ class Workload:
         await self._step(op, tenant, "createPayout", doc.PAYOUT, {
             "accountId": rng.choice(tenant.accounts[cur]),
             "beneficiaryId": tenant.beneficiaries[cur], "currency": cur,
-            "amount": _amount(_payout_minor(rng), cur), "reference": f"chaos {op.n}"}, rng)
+            "amount": _amount(_payout_minor(rng, self.returns), cur),
+            "reference": f"chaos {op.n}"}, rng)
 
     async def replay(self, op: Op, tenant: Tenant, rng: random.Random) -> None:
         """Send every successful step of ``op`` again, same key, same input."""
