@@ -7,6 +7,7 @@ the key is known, else the client address's. Health checks are not counted.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.status_codes import (
     HTTP_401_UNAUTHORIZED,
     HTTP_429_TOO_MANY_REQUESTS,
+    HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,13 +35,18 @@ from regions.keyring import provider_from_settings
 from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.sealing import Sealer
+from regions.txn import CommitOutcomeUnknown, DatabaseUnavailable
 from regions.virtual_accounts import directory_key
 from schema.build import build_schema
 from schema.context import Context
+from schema.errors import internal_error_code, unavailable_code, unavailable_messages
 
 verdict_state_key = "corridor.rate_limit"
 readiness_timeout_s = 2.0
 broker_check_s = 5.0
+retry_after_s = 1
+
+_log = logging.getLogger(__name__)
 
 
 async def graphql_context(request: Request[Any, Any, Any]) -> Context:
@@ -123,6 +130,28 @@ def unauthenticated(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response
         {"errors": [{"message": str(exc), "extensions": {"code": Unauthenticated.code}}]},
         status_code=HTTP_401_UNAUTHORIZED, media_type=MediaType.JSON,
         headers={"WWW-Authenticate": 'Bearer realm="corridor"'})
+
+
+def unavailable(_: Request[Any, Any, Any],
+                exc: DatabaseUnavailable | CommitOutcomeUnknown) -> Response[Any]:
+    """HTTP 503: the request stopped before GraphQL ran (authenticating the key, refreshing
+    the policies) because a database could not be reached. Nothing ran; send it again."""
+    _log.warning("%s before the operation ran: %s", type(exc).__name__, exc.__cause__)
+    return Response(
+        {"errors": [{"message": unavailable_messages[type(exc)],
+                     "extensions": {"code": unavailable_code}}]},
+        status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type=MediaType.JSON,
+        headers={"Retry-After": str(retry_after_s)})
+
+
+def internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """HTTP 500 for a failure outside GraphQL's own error handling, as a GraphQL response
+    (``extensions.code``), logged with its traceback; its text never reaches the caller."""
+    _log.error("unexpected error outside the GraphQL executor", exc_info=exc)
+    return Response(
+        {"errors": [{"message": "Unexpected error.",
+                     "extensions": {"code": internal_error_code}}]},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR, media_type=MediaType.JSON)
 
 
 def rate_limited(_: Request[Any, Any, Any], exc: RateLimited) -> Response[Any]:
@@ -230,7 +259,9 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
     return Litestar(
         route_handlers=[controller, refuse_websocket, healthz, readyz],
         openapi_config=None,
-        exception_handlers={Unauthenticated: unauthenticated, RateLimited: rate_limited},
+        exception_handlers={Unauthenticated: unauthenticated, RateLimited: rate_limited,
+                            DatabaseUnavailable: unavailable, CommitOutcomeUnknown: unavailable,
+                            HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
         before_send=[rate_limit_headers],
         middleware=[stamp_origin],
         lifespan=[lifespan],

@@ -5,6 +5,14 @@ effects outside the database. SQLSTATE 40001 (serialization failure; CockroachDB
 transaction") and 40P01 (deadlock) are retried with bounded, jittered exponential backoff. Any
 other error, and a domain error raised by the body, rolls back and propagates at once. When the
 tries run out the caller gets ``RetriesExhausted`` and nothing of the body was committed.
+
+A lost connection (a backend terminated, a database restarted, a pooled connection found dead)
+before COMMIT was sent rolled the transaction back, so it is retried the same way, on a fresh
+connection (SQLAlchemy drops the pool's connections of that age). Lost while committing, the
+outcome is unknown: that is never retried here, and the caller gets ``CommitOutcomeUnknown``,
+as for CockroachDB's ambiguous result (SQLSTATE 40003). A database that stays unreachable
+ends in ``DatabaseUnavailable`` once the tries run out. Both are public as ``UNAVAILABLE``: a
+request sent again with its idempotency key replays what committed or runs once.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import psycopg
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from regions import telemetry
@@ -24,6 +34,8 @@ T = TypeVar("T")
 Body = Callable[[AsyncConnection], Awaitable[T]]
 
 retryable_sqlstates = frozenset({"40001", "40P01"})
+ambiguous_sqlstates = frozenset({"40003"})  # CockroachDB: statement completion unknown
+connection_sqlstates = frozenset({"57P01", "57P02", "57P03"})  # shutdown, crash, starting up
 attempts_max = 8
 backoff_ms_base = 2
 backoff_ms_max = 250
@@ -40,6 +52,37 @@ class RetriesExhausted(Exception):
         super().__init__(f"transaction conflicted {attempts} times (SQLSTATE {sqlstate})")
         self.attempts = attempts
         self.sqlstate = sqlstate
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached; nothing of the body was committed."""
+
+    code = "UNAVAILABLE"
+
+
+class CommitOutcomeUnknown(Exception):
+    """The connection was lost while committing: the transaction may or may not have
+    committed. Sending the request again with its idempotency key is safe."""
+
+    code = "UNAVAILABLE"
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection is gone (or never came), not that a statement
+    failed: SQLAlchemy's disconnect detection, or psycopg's ``OperationalError`` (connection
+    refused, terminated by an administrator, server closed the connection)."""
+    if isinstance(exc, SQLAlchemyTimeoutError):  # no pooled connection came in time
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    # psycopg files conflicts (40001, 40P01) under OperationalError too: only connection
+    # exceptions (class 08), an administrator's shutdown (57P0x) or no SQLSTATE at all (the
+    # socket closed, the connection refused) mean the connection is gone.
+    state = sqlstate(exc)
+    return isinstance(exc.orig, psycopg.OperationalError) and (
+        state is None or state.startswith("08") or state in connection_sqlstates)
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -64,19 +107,34 @@ async def run_txn(engine: AsyncEngine, body: Body[T], *, tries: int = attempts_m
     """
     assert 1 <= tries <= attempts_max, tries
     for attempt in range(1, tries + 1):
+        committing = False
         try:
             if autocommit:
                 async with engine.connect() as conn:
                     return await body(conn)
-            async with engine.begin() as conn:
-                return await body(conn)
-        except DBAPIError as exc:
+            async with engine.connect() as conn:
+                txn = await conn.begin()
+                result = await body(conn)
+                committing = True
+                await txn.commit()
+                return result
+        except (DBAPIError, SQLAlchemyTimeoutError) as exc:
             state = sqlstate(exc)
-            if state not in retryable_sqlstates:
+            lost = connection_lost(exc)
+            if (lost and committing) or state in ambiguous_sqlstates:
+                raise CommitOutcomeUnknown(
+                    "the connection to the database was lost while committing") from exc
+            if lost:
+                reason = "connection"
+                if attempt == tries:
+                    raise DatabaseUnavailable("the database could not be reached") from exc
+            elif state in retryable_sqlstates:
+                reason = state
+                if attempt == tries:
+                    raise RetriesExhausted(attempt, state) from exc
+            else:
                 raise
-            if attempt == tries:
-                raise RetriesExhausted(attempt, state) from exc
-            _log.debug("retrying transaction after SQLSTATE %s (attempt %d)", state, attempt)
-            telemetry.txn_retries.add(1, {"sqlstate": state})
+            _log.debug("retrying transaction after %s (attempt %d)", reason, attempt)
+            telemetry.txn_retries.add(1, {"sqlstate": reason})
             await asyncio.sleep(backoff_s(attempt))
     raise AssertionError("unreachable")

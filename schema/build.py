@@ -27,7 +27,7 @@ from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from regions import coalescer, telemetry
-from regions.txn import RetriesExhausted
+from regions.txn import CommitOutcomeUnknown, DatabaseUnavailable, RetriesExhausted
 from schema import accounts as acc
 from schema import api_keys as key
 from schema import audit as aud
@@ -128,8 +128,14 @@ class PublicMaskErrors(MaskErrors):
     def _process_errors(self, errs: list[GraphQLError]) -> list[GraphQLError]:
         out = super()._process_errors(errs)
         for error in out:
-            if isinstance(error.original_error, RetriesExhausted):
+            original = error.original_error
+            if isinstance(original, RetriesExhausted):
                 error.extensions = {"code": errors.conflict_error_code}
+            elif isinstance(original, DatabaseUnavailable | CommitOutcomeUnknown):
+                _log.warning("%s in %s: %s", type(original).__name__, error.path,
+                             original.__cause__)
+                error.message = errors.unavailable_messages[type(original)]
+                error.extensions = {"code": errors.unavailable_code}
         return out
 
 

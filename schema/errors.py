@@ -15,7 +15,7 @@ from payments import fx, payouts
 from regions import erasure, events, incoming, policy_store, review_cases
 from regions.events import Event
 from regions.payout_batches import PayoutBatchItemRejected
-from regions.txn import RetriesExhausted
+from regions.txn import CommitOutcomeUnknown, DatabaseUnavailable, RetriesExhausted
 from regions.virtual_accounts import TooManyVirtualAccounts
 from regions.webhooks import TooManyEndpoints
 
@@ -225,8 +225,18 @@ class PublicError(GraphQLError):
 timeout_code = "TIMEOUT"
 """The operation ran past the request time limit (``schema.build.Operation``)."""
 unavailable_code = "UNAVAILABLE"
-"""The request was not run (the process is stopping, or its region's queue is full); nothing
-was written, so sending it again with the same key is safe."""
+"""The request could not run, or its outcome is unknown: the process is stopping, its region's
+queue is full, its region's database could not be reached (nothing was written), or the
+connection was lost while committing (it may have been written). Sending it again with the same
+idempotency key is safe in every case: it replays what committed or runs once."""
+
+unavailable_messages: dict[type[Exception], str] = {
+    DatabaseUnavailable: "The region's database could not be reached; nothing was written. "
+                         "Send the request again with the same idempotency key.",
+    CommitOutcomeUnknown: "The connection to the region's database was lost while committing, "
+                          "so the mutation may or may not have been applied. Send it again with "
+                          "the same idempotency key: it replays what was applied, or runs once.",
+}
 
 
 def bad_input(exc: domain.InvalidInput) -> PublicError:
@@ -236,7 +246,8 @@ def bad_input(exc: domain.InvalidInput) -> PublicError:
 def is_public(error: GraphQLError) -> bool:
     """Errors of GraphQL itself, permissions, and our public errors keep their message."""
     original = error.original_error
-    return original is None or isinstance(original, GraphQLError | RetriesExhausted)
+    return original is None or isinstance(
+        original, GraphQLError | RetriesExhausted | DatabaseUnavailable | CommitOutcomeUnknown)
 
 
 internal_error_code = "INTERNAL_SERVER_ERROR"

@@ -1,0 +1,175 @@
+"""Lost connections in the retry wrapper, on real PostgreSQL.
+
+A backend terminated (``pg_terminate_backend``) before COMMIT went out rolled its transaction
+back: the wrapper runs the body again on a fresh connection, and it commits once. Lost while
+committing, the outcome is unknown, so the wrapper never retries it: ``CommitOutcomeUnknown``.
+A database that cannot be reached ends in ``DatabaseUnavailable``. (What the API answers:
+tests/e2e/test_database_unavailable.py.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from regions import txn
+from regions.databases import sqlalchemy_url
+from regions.router import DatabaseUrls, Router
+from regions.topology import Topology
+from tests.integration.helpers import scalar
+
+REGION = "eu-central"
+unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def terminate(url: str, pid: int) -> None:
+    """Ends backend ``pid`` from a connection of its own (blocking: tests only)."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+
+
+async def _mark(conn: AsyncConnection, marker: str) -> None:
+    await conn.execute(text(
+        "INSERT INTO outbox (region, id, topic, payload) VALUES (:r, :id, 'test', '{}')"),
+        {"r": REGION, "id": marker})
+
+
+async def _count(router: Router, marker: str) -> int:
+    return int(await scalar(router, REGION, "SELECT count(*) FROM outbox WHERE id = :id",
+                            id=marker))
+
+
+@pytest.fixture
+def cluster_url(db_urls: DatabaseUrls, topo: Topology) -> str:
+    return db_urls.clusters[topo.region(REGION).cluster]
+
+
+async def _pid(conn: AsyncConnection) -> int:
+    return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def test_a_dead_pooled_connection_is_replaced_and_the_body_commits_once(
+    cluster_url: str,
+) -> None:
+    engine = create_async_engine(sqlalchemy_url(cluster_url), pool_size=1)
+    try:
+        async with engine.connect() as conn:  # the pool now holds this connection
+            pooled = await _pid(conn)
+        terminate(cluster_url, pooled)
+        attempts = 0
+        pids: list[int] = []
+
+        async def body(conn: AsyncConnection) -> int:
+            nonlocal attempts
+            attempts += 1
+            pids.append(await _pid(conn))  # the dead connection fails here
+            await _mark(conn, "lost-pooled")
+            return attempts
+
+        assert await txn.run_txn(engine, body) == 2
+        assert len(pids) == 1
+        assert pids[0] != pooled, "the retry ran on a fresh connection"
+        async with engine.connect() as conn:
+            count = await conn.execute(text("SELECT count(*) FROM outbox WHERE id = 'lost-pooled'"))
+            assert count.scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_lost_mid_body_rolls_back_and_the_body_runs_again(
+    router: Router, cluster_url: str,
+) -> None:
+    calls = 0
+
+    async def body(conn: AsyncConnection) -> str:
+        nonlocal calls
+        calls += 1
+        await _mark(conn, "lost-mid-body")
+        if calls == 1:
+            terminate(cluster_url, await _pid(conn))
+            await conn.execute(text("SELECT 1"))  # the connection is gone
+        return "done"
+
+    assert await router.run(REGION, body) == "done"
+    assert calls == 2
+    assert await _count(router, "lost-mid-body") == 1, "the first attempt rolled back"
+
+
+async def test_a_connection_lost_while_committing_is_never_retried(cluster_url: str) -> None:
+    engine = create_async_engine(sqlalchemy_url(cluster_url), pool_size=1)
+    pids: list[int] = []
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _lose_connection(_: Any) -> None:  # runs just before COMMIT is sent
+        terminate(cluster_url, pids[-1])
+
+    calls = 0
+
+    async def body(conn: AsyncConnection) -> None:
+        nonlocal calls
+        calls += 1
+        pids.append(await _pid(conn))
+        await _mark(conn, "lost-at-commit")
+
+    try:
+        with pytest.raises(txn.CommitOutcomeUnknown):
+            await txn.run_txn(engine, body)
+        assert calls == 1, "an ambiguous commit is not run again"
+        event.remove(engine.sync_engine, "commit", _lose_connection)
+        async with engine.connect() as conn:  # here the COMMIT never reached the server
+            count = await conn.execute(
+                text("SELECT count(*) FROM outbox WHERE id = 'lost-at-commit'"))
+            assert count.scalar_one() == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_conflict_at_commit_is_still_retried(router: Router) -> None:
+    """40001 raised by COMMIT (CockroachDB's usual place for it) is a conflict, not a lost
+    connection: nothing committed, so the body runs again."""
+    calls = 0
+
+    async def body(conn: AsyncConnection) -> None:
+        nonlocal calls
+        calls += 1
+        await _mark(conn, f"conflict-at-commit-{calls}")
+        if calls == 1:  # a deferred trigger, on a table of this transaction's own, fails
+            await conn.execute(text("CREATE TEMP TABLE commit_gate (x int) ON COMMIT DROP"))
+            await conn.execute(text("""
+                CREATE FUNCTION pg_temp.fail_40001() RETURNS trigger AS $$
+                BEGIN RAISE EXCEPTION 'forced at commit' USING ERRCODE = '40001'; END $$
+                LANGUAGE plpgsql"""))
+            await conn.execute(text("""
+                CREATE CONSTRAINT TRIGGER fail_at_commit AFTER INSERT ON commit_gate
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+                EXECUTE FUNCTION pg_temp.fail_40001()"""))
+            await conn.execute(text("INSERT INTO commit_gate VALUES (1)"))
+
+    await router.run(REGION, body)
+    assert calls == 2
+    assert await _count(router, "conflict-at-commit-1") == 0
+    assert await _count(router, "conflict-at-commit-2") == 1
+
+
+async def test_an_unreachable_database_is_unavailable_after_the_tries() -> None:
+    engine = create_async_engine(unreachable)
+    calls = 0
+
+    async def body(conn: AsyncConnection) -> None:
+        nonlocal calls
+        calls += 1
+
+    try:
+        with pytest.raises(txn.DatabaseUnavailable):
+            await txn.run_txn(engine, body, tries=3)
+        assert calls == 0
+    finally:
+        await engine.dispose()
