@@ -4,7 +4,7 @@ invariants checked once the fuzzing is over."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from tests.integration.helpers import rows
 from tests.payouts_helpers import assert_ledger_consistent, de_iban
 
 schema_path = Path(__file__).parents[1] / "schema.graphql"
+_sdl = graphql.build_schema(schema_path.read_text())
 graphql_url = "http://testserver.local/graphql"
 """Where the in-process app answers (``AsyncTestClient``'s base URL)."""
 funding_minor = {"EUR": 50_000_00, "GBP": 5_000_00, "USD": 5_000_00}
@@ -260,7 +261,7 @@ def _cursors(world: World, kind: str) -> list[str]:
             encode_cursor("nope", world.ids[0]), "bm90IGEgY3Vyc29y", "%%"]
 
 
-def _values(world: World, topo: Topology) -> dict[str, list[str | int]]:
+def _values(world: World, topo: Topology) -> dict[str, list[str] | list[int]]:
     """The dictionaries: valid values first, then near misses and plainly bad ones."""
     regions = [r.code for r in topo.regions]
     return {
@@ -322,10 +323,9 @@ def _bindings(owner: str, field: str, arg: str,
 def fuzz_schema(world: World, topo: Topology) -> GraphQLSchema:
     """``schema.graphql`` loaded by schemathesis, with the arguments of every field (root and
     nested) bound to the dictionaries."""
-    sdl = graphql.build_schema(schema_path.read_text())
     bindings = {key: {"dictionary": dictionary, "probability": (
                       key_probability if dictionary == "keys" else dictionary_probability)}
-                for owner in sdl.type_map.values() if isinstance(owner, graphql.GraphQLObjectType)
+                for owner in _sdl.type_map.values() if isinstance(owner, graphql.GraphQLObjectType)
                 for field_name, field in owner.fields.items()
                 for arg, a in field.args.items()
                 for key, dictionary in _bindings(owner.name, field_name, arg, a.type)}
@@ -344,8 +344,8 @@ def _json_values() -> st.SearchStrategy[graphql.ValueNode]:
     leaf = st.one_of(st.sampled_from(["12000.00", "1", "DE", "", "-5"]).map(nodes.String),
                      st.integers(-10, 10**6).map(nodes.Int), st.booleans().map(nodes.Boolean),
                      st.just(nodes.Null))
-    value = st.one_of(leaf, st.lists(st.sampled_from(["DE", "FR", "US", "XX"]).map(nodes.String),
-                                     max_size=3).map(nodes.List))
+    countries = st.sampled_from(["DE", "FR", "US", "XX"]).map(nodes.String)
+    value = st.one_of(leaf, st.lists(countries, max_size=3).map(lambda v: nodes.List(list(v))))
     field = st.tuples(st.sampled_from([*names, "nope"]), value).map(
         lambda kv: graphql.ObjectFieldNode(name=graphql.NameNode(value=kv[0]), value=kv[1]))
     return st.one_of(st.lists(field, max_size=3, unique_by=lambda f: f.name.value)
@@ -355,13 +355,41 @@ def _json_values() -> st.SearchStrategy[graphql.ValueNode]:
 schemathesis.graphql.scalar("JSON", _json_values())
 
 
+def lifted(query: str) -> tuple[str, dict[str, Any]]:
+    """The document with every argument's literal moved into a variable, as clients send
+    them: variables take another way through GraphQL (coercion of JSON values, the scalars'
+    ``parse_value``) than literals (``parse_literal``)."""
+    document = graphql.parse(query)
+    type_info = graphql.TypeInfo(_sdl)
+    variables: dict[str, Any] = {}
+    definitions: list[graphql.VariableDefinitionNode] = []
+
+    class Lift(graphql.Visitor):
+        def enter_argument(self, node: graphql.ArgumentNode, *_: Any) -> Any:
+            declared = type_info.get_input_type()
+            if declared is None:  # an argument the field does not have: left as it is
+                return None
+            variable = graphql.VariableNode(name=graphql.NameNode(value=f"v{len(variables)}"))
+            variables[variable.name.value] = graphql.value_from_ast_untyped(node.value)
+            definitions.append(graphql.VariableDefinitionNode(
+                variable=variable, type=graphql.parse_type(str(declared))))
+            return graphql.ArgumentNode(name=node.name, value=variable)
+
+    visited = graphql.visit(document, graphql.TypeInfoVisitor(type_info, Lift()))
+    operations = tuple(replace(d, variable_definitions=tuple(definitions))
+                       if isinstance(d, graphql.OperationDefinitionNode) else d
+                       for d in visited.definitions)
+    return graphql.print_ast(replace(visited, definitions=operations)), variables
+
+
 # --- afterwards ------------------------------------------------------------------------------
 
 async def assert_invariants(router: Router, topo: Topology, world: World) -> None:
     """Every region's ledger is consistent (``assert_ledger_consistent``); every journal's
     entries sum to zero per currency and phase; no account that forbids it is overdrawn; and
     every idempotency key the tenants hold has its response and a known operation."""
-    mutations = set(graphql.build_schema(schema_path.read_text()).mutation_type.fields)
+    assert _sdl.mutation_type is not None
+    mutations = set(_sdl.mutation_type.fields)
     for region in (r.code for r in topo.regions):
         tenant = world.tenant_id if region == world.region else ""
         await assert_ledger_consistent(router, region, tenant)

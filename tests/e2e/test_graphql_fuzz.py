@@ -32,11 +32,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
-from schemathesis import Case
+from schemathesis import Case as SchemathesisCase
 from schemathesis.checks import CheckContext
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.transport import Response
 from schemathesis.generation import GenerationMode
+from schemathesis.schemas import APIOperation
 from schemathesis.specs.graphql.schemas import GraphQLSchema
 from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
@@ -58,6 +59,7 @@ from tests.fuzz_helpers import (
     build_world,
     fuzz_schema,
     graphql_url,
+    lifted,
     schema_path,
 )
 from tests.fx_helpers import load_rates
@@ -74,6 +76,7 @@ fields = [(root.name, name) for root in (sdl.query_type, sdl.mutation_type) if r
           for name in root.fields]
 schema_type_names = frozenset(sdl.type_map)
 partner_roles = frozenset({Role.PARTNER_ADMIN, Role.PARTNER_READONLY, Role.AUDITOR})
+Case = SchemathesisCase[APIOperation[Any, Any, Any, Any]]
 modes = st.sampled_from([GenerationMode.POSITIVE] * 3 + [GenerationMode.NEGATIVE])
 """Mostly valid documents, which reach the resolvers; a quarter made invalid on purpose."""
 
@@ -128,15 +131,20 @@ def cases(api: GraphQLSchema, root: str, name: str,
     return _strategies[key]
 
 
-async def send(client: AsyncTestClient[Any], case: Case,
-               authorization: str | None) -> httpx.Response:
-    """The request schemathesis built for ``case``, through the in-process app."""
+async def send(client: AsyncTestClient[Any], case: Case, authorization: str | None,
+               as_variables: bool) -> httpx.Response:
+    """The request schemathesis built for ``case``, through the in-process app; its argument
+    literals moved into variables when ``as_variables``."""
     sent = case.as_transport_kwargs()
     headers = dict(sent["headers"])
     if authorization is not None:
         headers["Authorization"] = authorization
+    body = sent["json"]
+    if as_variables:
+        query, variables = lifted(body["query"])
+        body = {"query": query, "variables": variables}
     return await client.request(sent["method"], sent["url"], headers=headers,
-                                params=sent["params"], json=sent["json"])
+                                params=sent["params"], json=body)
 
 
 # --- checks on every answer ------------------------------------------------------------------
@@ -263,7 +271,8 @@ async def test_every_field_answers_well_whatever_it_is_sent(
     role = data.draw(st.sampled_from(sorted(access.matrix[name])), label="role")
     mode = data.draw(modes, label="mode")
     case = data.draw(cases(fuzz_api, root, name, mode), label="case")
-    response = await send(fuzz_client, case, f"Bearer {world.keys[role]}")
+    response = await send(fuzz_client, case, f"Bearer {world.keys[role]}",
+                          data.draw(st.booleans(), label="as variables"))
     case.validate_response(response, checks=[*common_checks, answered_200])
     if role in partner_roles:
         assert_isolated(response, world)
@@ -290,7 +299,8 @@ async def test_without_a_valid_key_every_field_is_refused(
     root, name = data.draw(st.sampled_from(fields), label="field")
     case = data.draw(cases(fuzz_api, root, name, data.draw(modes, label="mode")), label="case")
     authorization = data.draw(bad_authorizations(world), label="authorization")
-    response = await send(fuzz_client, case, authorization)
+    response = await send(fuzz_client, case, authorization,
+                          data.draw(st.booleans(), label="as variables"))
     case.validate_response(response, checks=[*common_checks, refused_401])
 
 
@@ -332,7 +342,7 @@ bad_answers = [
 
 
 def _answer(status: int, body: Any, headers: dict[str, list[str]] | None = None) -> Response:
-    request = requests.Request("POST", graphql_url, json={"query": viewer.body}).prepare()
+    request = requests.Request("POST", graphql_url, json={"query": str(viewer.body)}).prepare()
     return Response(status, {"content-type": ["application/json"], **(headers or {})},
                     json.dumps(body).encode(), request, 0.0, True)
 
