@@ -25,7 +25,12 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import text
 
 from api.auth import FailedAuthTrail, KeyCache, Unauthenticated, authenticate, bearer_key
-from api.graphql_http import graphql_controller, refuse_websocket
+from api.graphql_http import (
+    graphql_controller,
+    media_type_header,
+    refuse_websocket,
+    response_media_type,
+)
 from api.limits import Limiter, Rate, RateLimited, Verdict, address_of
 from api.settings import Env, Settings, request_body_bytes_max
 from payments.principal import Principal
@@ -125,40 +130,43 @@ async def rate_limit_headers(message: Message, scope: Scope) -> None:
         headers[name] = value
 
 
-def unauthenticated(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response[Any]:
-    return Response(
-        {"errors": [{"message": str(exc), "extensions": {"code": Unauthenticated.code}}]},
-        status_code=HTTP_401_UNAUTHORIZED, media_type=MediaType.JSON,
-        headers={"WWW-Authenticate": 'Bearer realm="corridor"'})
+def error_response(request: Request[Any, Any, Any], status: int, message: str, code: str,
+                   headers: dict[str, str] | None = None) -> Response[Any]:
+    """A request refused outside the GraphQL executor, answered as a GraphQL response of one
+    error, in the media type the client asked for (application/json when it accepts neither;
+    docs/graphql-over-http.md)."""
+    accepted = response_media_type(", ".join(request.headers.getall("accept", [])))
+    return Response({"errors": [{"message": message, "extensions": {"code": code}}]},
+                    status_code=status, headers={"Vary": "Accept", **(headers or {})},
+                    media_type=media_type_header(accepted or MediaType.JSON))
 
 
-def unavailable(_: Request[Any, Any, Any],
+def unauthenticated(request: Request[Any, Any, Any], exc: Unauthenticated) -> Response[Any]:
+    return error_response(request, HTTP_401_UNAUTHORIZED, str(exc), Unauthenticated.code,
+                          {"WWW-Authenticate": 'Bearer realm="corridor"'})
+
+
+def unavailable(request: Request[Any, Any, Any],
                 exc: DatabaseUnavailable | CommitOutcomeUnknown) -> Response[Any]:
     """HTTP 503: the request stopped before GraphQL ran (authenticating the key, refreshing
     the policies) because a database could not be reached. Nothing ran; send it again."""
     _log.warning("%s before the operation ran: %s", type(exc).__name__, exc.__cause__)
-    return Response(
-        {"errors": [{"message": unavailable_messages[type(exc)],
-                     "extensions": {"code": unavailable_code}}]},
-        status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type=MediaType.JSON,
-        headers={"Retry-After": str(retry_after_s)})
+    return error_response(request, HTTP_503_SERVICE_UNAVAILABLE,
+                          unavailable_messages[type(exc)], unavailable_code,
+                          {"Retry-After": str(retry_after_s)})
 
 
-def internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """HTTP 500 for a failure outside GraphQL's own error handling, as a GraphQL response
-    (``extensions.code``), logged with its traceback; its text never reaches the caller."""
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """HTTP 500 for a failure outside GraphQL's own error handling, logged with its
+    traceback; its text never reaches the caller."""
     _log.error("unexpected error outside the GraphQL executor", exc_info=exc)
-    return Response(
-        {"errors": [{"message": "Unexpected error.",
-                     "extensions": {"code": internal_error_code}}]},
-        status_code=HTTP_500_INTERNAL_SERVER_ERROR, media_type=MediaType.JSON)
+    return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, "Unexpected error.",
+                          internal_error_code)
 
 
-def rate_limited(_: Request[Any, Any, Any], exc: RateLimited) -> Response[Any]:
+def rate_limited(request: Request[Any, Any, Any], exc: RateLimited) -> Response[Any]:
     """HTTP 429; ``rate_limit_headers`` adds Retry-After and the RateLimit headers."""
-    return Response(
-        {"errors": [{"message": str(exc), "extensions": {"code": RateLimited.code}}]},
-        status_code=HTTP_429_TOO_MANY_REQUESTS, media_type=MediaType.JSON)
+    return error_response(request, HTTP_429_TOO_MANY_REQUESTS, str(exc), RateLimited.code)
 
 
 @get("/healthz", sync_to_thread=False)

@@ -252,6 +252,22 @@ def test_nothing_acceptable_is_406(graphql_url: str, api_key: str, accept: str) 
     assert "data" not in body
 
 
+@pytest.mark.parametrize(("accept", "media_type"), [
+    pytest.param(None, JSON, id="none"),
+    pytest.param(GRAPHQL_RESPONSE, GRAPHQL_RESPONSE, id="graphql-response"),
+    pytest.param("text/plain", JSON, id="nothing-acceptable"),
+])
+def test_refusals_outside_graphql_follow_accept(graphql_url: str, accept: str | None,
+                                                media_type: str) -> None:
+    """A bad key is refused before GraphQL runs (api.app.error_response): still a GraphQL
+    response with a code, in the media type asked for."""
+    headers = [("content-type", JSON), *([("accept", accept)] if accept is not None else [])]
+    resp = post(graphql_url, "cor_test_" + "0" * 40, {"query": VIEWER}, headers=headers)
+    body = assert_answer(resp, 401, media_type)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", body
+    assert resp.headers["www-authenticate"] == 'Bearer realm="corridor"'
+
+
 # --- request errors and field errors ------------------------------------------------------------
 
 
