@@ -64,7 +64,7 @@ def summary(report: dict[str, Any]) -> str:
     lines.append(f"  attempts {report.get('attempts')}, retries "
                  f"{sum(report.get('retries', {}).values())} {report.get('retries')}")
     lines.append(f"  payouts {report.get('payouts')}")
-    lines.append(f"  HTTP 5xx {report.get('server_errors')}")
+    lines.append(f"  internal errors {report.get('internal_errors')}")
     lines.append(f"  replays {report.get('replays')} during the run, "
                  f"{report.get('replayed_at_end')} operations at the end")
     lines.append(f"  reads {report.get('reads')}")

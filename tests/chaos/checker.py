@@ -18,7 +18,10 @@
 5. Every replay (the same key and input sent again after a definitive answer) returned the
    original answer.
 6. Every payout is final, on both sides; every operation got a definitive answer, and none an
-   answer the workload never expects (a conflict, a validation error, a top-level error).
+   answer the workload never expects (a conflict, a validation error, a top-level error). The
+   API never failed itself (HTTP 5xx but 503, ``INTERNAL_SERVER_ERROR``; checked in
+   ``tests.chaos.run`` from ``History.internal_errors``): a database it cannot reach is
+   ``UNAVAILABLE``.
 7. Cross-region settlement reconciles: per currency, the two regions' obligations, batches and
    due-to/due-from balances agree (``corridor reconcile``: zero breaks).
 """

@@ -5,7 +5,8 @@ Definitive: the mutation's field came back (its success type or one of its error
 Not definitive, so sent again: a transport error (the API process died, the connection was
 refused or timed out), HTTP 429/5xx, or a top-level GraphQL error whose code says the request
 may not have run or ran and failed for a passing reason (``UNAVAILABLE``, ``TIMEOUT``,
-``TRANSACTION_CONFLICT``, ``INTERNAL_SERVER_ERROR``). A top-level error with any other code
+``TRANSACTION_CONFLICT``; and ``INTERNAL_SERVER_ERROR``, which the checker reports all the
+same). A top-level error with any other code
 (``BAD_USER_INPUT``, ``UNAUTHENTICATED``, ...) is definitive too: it is an answer the
 bank test never expects, and the checker reports it.
 

@@ -17,6 +17,7 @@ success = {"transfer": "Transfer", "batch": "TransferBatch", "fx": "Conversion",
 step_success = {"createTransfer": "Transfer", "createTransferBatch": "TransferBatch",
                 "createFxQuote": "FxQuote", "executeFxQuote": "Conversion",
                 "createPayout": "Payout"}
+internal_outcomes = frozenset({"error:INTERNAL_SERVER_ERROR"})
 business_errors = frozenset({"InsufficientFunds", "TransferBatchRejected", "QuoteExpired"})
 """Definitive refusals the workload provokes on purpose (overdrafts) or may meet (a quote that
 expired while its execution was retried through a fault)."""
@@ -100,14 +101,17 @@ class History:
                         found[attempt.outcome] += 1
         return found
 
-    def server_errors(self) -> Counter[str]:
-        """HTTP 5xx answers by status and body: a fault should never make the API fail so."""
+    def internal_errors(self) -> Counter[str]:
+        """Answers saying the API itself failed (HTTP 5xx but 503, or a top-level
+        ``INTERNAL_SERVER_ERROR``), by outcome and body: a fault must never make the API fail
+        so. ``UNAVAILABLE`` (503) is the answer for a database it cannot reach."""
         found: Counter[str] = Counter()
         for op in self.ops:
             for step in op.steps:
                 for answer in (step.answer, *step.replays):
-                    found.update(f"{a.outcome} {a.detail}" for a in answer.attempts
-                                 if a.outcome.startswith("http:5"))
+                    found.update(f"{a.outcome} {a.detail}".strip() for a in answer.attempts
+                                 if a.outcome in internal_outcomes
+                                 or (a.outcome.startswith("http:5") and a.outcome != "http:503"))
         return found
 
     def outcomes(self) -> dict[str, dict[str, int]]:

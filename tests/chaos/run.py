@@ -168,6 +168,8 @@ async def _phases(cluster: Cluster, router: Router, api: Api, tenants: list[Tena
     api.give_up_at_s = time.monotonic() + ops_settle_s_max
     replayed = await _replay_all(workload, tenants, options.seed)
     anomalies = list(history.read_anomalies)
+    anomalies += [f"the API failed {n} time(s) with {what}"
+                  for what, n in history.internal_errors().most_common()]
     if revived:
         anomalies.append(f"processes found dead after the faults: {revived}")
     if not drained:
@@ -255,7 +257,7 @@ def _report(history: History, tenants: list[Tenant], run_s: float, quiesce_s: fl
         "operations": history.outcomes(), "acknowledged": {k: acked[k] for k in sorted(acked)},
         "attempts": sum(len(s.answer.attempts) for op in history.ops for s in op.steps),
         "retries": dict(history.retries().most_common()),
-        "server_errors": dict(history.server_errors().most_common()),
+        "internal_errors": dict(history.internal_errors().most_common()),
         "replays": sum(len(s.replays) for op in history.ops for s in op.steps),
         "replayed_at_end": replayed,
         "reads": dict(history.reads),

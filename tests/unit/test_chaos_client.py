@@ -185,3 +185,21 @@ def test_the_command_line_defaults_and_options() -> None:
                                 "--self-test"])
     assert (args.duration, args.clients, args.seed, args.self_test,
             args.tenants_per_region) == (600.0, 16, 42, True, 1)
+
+
+def test_internal_errors_are_the_apis_own_failures_not_unavailability() -> None:
+    history = History()
+    answer = Answer(transfer, [Attempt(0.0, 0, "error:INTERNAL_SERVER_ERROR"),
+                               Attempt(0.1, 1, "http:500", '{"status_code":500}'),
+                               Attempt(0.2, 0, "http:503", "unavailable"),
+                               Attempt(0.3, 1, "error:UNAVAILABLE"),
+                               Attempt(0.4, 0, "http:502", "bad gateway"),
+                               Attempt(0.5, 1, "transport:ConnectError"),
+                               Attempt(0.6, 0, "answer")])
+    _op(history, Step("createTransfer", "chaos-1", {}, answer,
+                      [Answer(transfer, [Attempt(1.0, 1, "error:INTERNAL_SERVER_ERROR"),
+                                         Attempt(1.1, 0, "answer")])]))
+    assert history.internal_errors() == {"error:INTERNAL_SERVER_ERROR": 2,
+                                         'http:500 {"status_code":500}': 1,
+                                         "http:502 bad gateway": 1}
+    assert history.retries()["http:503"] == 1
