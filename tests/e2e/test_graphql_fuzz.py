@@ -1,13 +1,14 @@
 """Fuzzing the GraphQL API with schemathesis (issue 13).
 
 Every query and mutation field of ``schema.graphql`` is called with generated documents (valid
-ones, and ones schemathesis makes invalid on purpose) against the real app in-process over
-ASGI, by each role the access table admits for it, as a funded tenant with one of everything.
-Arguments are drawn mostly from that tenant's real ids and plausible values
-(``tests/fuzz_helpers.py``), so calls reach the resolvers. Every answer must be a well-formed
-GraphQL response: no 5xx, no masked internal error (each one is a bug), no exception, module or
-SQL text, and a partner never sees another tenant's objects. Without a valid key every field is
-a 401. Afterwards the ledgers balance and the idempotency keys are sane.
+ones, and ones schemathesis makes invalid on purpose; a valid one's arguments inline or, half
+the time, in variables) against the real app in-process over ASGI, by each role the access
+table admits for it, as a funded tenant with one of everything. Arguments are drawn mostly from
+that tenant's real ids and plausible values (``tests/fuzz_helpers.py``), so calls reach the
+resolvers. Every answer must be a well-formed GraphQL response: no 5xx, no masked internal
+error (each one is a bug), no exception, module or SQL text, and a partner never sees another
+tenant's objects. Without a valid key every field is a 401. Afterwards the ledgers balance and
+the idempotency keys are sane.
 
 The budget is fixed and the runs are derandomized: ``examples_per_field`` examples for every
 field, the same ones on every run. ``CORRIDOR_TEST_FUZZ_EXAMPLES`` raises it for a deeper run
@@ -133,14 +134,15 @@ def cases(api: GraphQLSchema, root: str, name: str,
 
 async def send(client: AsyncTestClient[Any], case: Case, authorization: str | None,
                as_variables: bool) -> httpx.Response:
-    """The request schemathesis built for ``case``, through the in-process app; its argument
-    literals moved into variables when ``as_variables``."""
+    """The request schemathesis built for ``case``, through the in-process app; a valid
+    document's argument literals moved into variables when ``as_variables``. (Not an invalid
+    one's: a variable may coerce what the literal may not, e.g. ``1e20`` for an ``ID``.)"""
     sent = case.as_transport_kwargs()
     headers = dict(sent["headers"])
     if authorization is not None:
         headers["Authorization"] = authorization
     body = sent["json"]
-    if as_variables:
+    if as_variables and case.meta is not None and case.meta.generation.mode.is_positive:
         query, variables = lifted(body["query"])
         body = {"query": query, "variables": variables}
     return await client.request(sent["method"], sent["url"], headers=headers,
