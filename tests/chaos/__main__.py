@@ -59,7 +59,7 @@ def summary(report: dict[str, Any]) -> str:
              f"{report.get('run_s')} s, quiesce {report.get('quiesce_s')} s"]
     for kind, outcomes in report.get("operations", {}).items():
         shown = ", ".join(f"{k} {v}" for k, v in outcomes.items())
-        lines.append(f"  operations {kind:<9} {shown}")
+        lines.append(f"  operations {kind:<12} {shown}")
     lines.append(f"  acknowledged {report.get('acknowledged')}")
     lines.append(f"  attempts {report.get('attempts')}, retries "
                  f"{sum(report.get('retries', {}).values())} {report.get('retries')}")

@@ -131,12 +131,19 @@ def _identity(mutation: str, data: dict[str, Any]) -> Any:
         return (data["id"], data["succeeded"], data["failed"],
                 [(i["index"], (i["transfer"] or {}).get("id"), (i["error"] or {}).get("code"))
                  for i in data["items"]])
+    if mutation == "createPayoutBatch" and data.get("__typename") == "PayoutBatch":
+        return (data["id"], data["itemCount"], data["rejected"], _batch_payouts(data))
     if mutation == "executeFxQuote" and data.get("__typename") == "Conversion":
         return (data["id"], data["sell"], data["buy"], data["sellTransfer"]["id"],
                 data["buyTransfer"]["id"])
     keep = ("__typename", "id", "amount", "fee", "fromAccountId", "toAccountId", "accountId",
             "sell", "buy", "rate", "code")
     return {k: data.get(k) for k in keep}
+
+
+def _batch_payouts(data: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    return [(e["node"]["id"], e["node"]["amount"], e["node"]["fee"])
+            for e in data["items"]["edges"]]
 
 
 def history_anomalies(history: History) -> list[str]:
@@ -178,6 +185,9 @@ def effects(history: History) -> tuple[Counter[str], set[str], list[str]]:
         if op.kind == "payout":
             payouts.append(str(result["id"]))
             continue
+        if op.kind == "payout_batch":
+            payouts += [p for p, _, _ in _batch_payouts(result)]
+            continue
         moved = {"transfer": lambda r: [r],
                  "batch": lambda r: [i["transfer"] for i in r["items"] if i["transfer"]],
                  "fx": lambda r: [r["sellTransfer"], r["buyTransfer"]]}[op.kind](result)
@@ -210,6 +220,7 @@ async def ledger_anomalies(router: Router, history: History, tenants: list[Tenan
         found += await _balances(router, region, mine, change, payouts)
         found += await _keys(router, region, history, ids)
         found += await _crossed(router, region, payouts)
+        found += await _batches(router, region, history, ids)
         for t in mine:
             try:
                 await assert_ledger_consistent(router, region, t.tenant_id)
@@ -331,3 +342,19 @@ async def settlement_anomalies(router: Router, a: str, b: str) -> list[str]:
         found += [f"reconcile {region_a}/{region_b} {currency}: {x.kind} {x.detail}"
                   for x in report.breaks]
     return found
+
+
+async def _batches(router: Router, region: str, history: History, tenant_ids: list[str]
+                   ) -> list[str]:
+    """The payout batches are the acknowledged ones, each COMPLETED (no item waits)."""
+    wanted = {str(op.result["id"]) for op in history.ops
+              if op.kind == "payout_batch" and op.acknowledged and op.region == region}
+    there = {r.id: r.status for r in await rows(router, region, """
+        SELECT id, status FROM payout_batches WHERE region = :r AND tenant_id = ANY(:t)""",
+                                                r=region, t=tenant_ids)}
+    return ([f"payout batch {b} was acknowledged but is not in {region}"
+             for b in sorted(wanted - there.keys())]
+            + [f"payout batch {b} in {region} was never acknowledged"
+               for b in sorted(there.keys() - wanted)]
+            + [f"payout batch {b} in {region} ended {s}" for b, s in sorted(there.items())
+               if s != "COMPLETED"])

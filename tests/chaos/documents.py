@@ -34,13 +34,19 @@ EXECUTE = ("mutation($i: ExecuteFxQuoteInput!) { executeFxQuote(input: $i) { __t
 PAYOUT = ("mutation($i: CreatePayoutInput!) { createPayout(input: $i) { __typename "
           "... on Payout { id amount { amount currency } fee { amount currency } accountId "
           f"beneficiaryId rail }} {_errors} }} }}")
+PAYOUT_BATCH = (
+    "mutation($i: CreatePayoutBatchInput!) { createPayoutBatch(input: $i) { __typename "
+    "... on PayoutBatch { id accountId itemCount rejected { index code } items(first: 100) { "
+    "edges { node { id amount { amount currency } fee { amount currency } accountId } } } } "
+    f"... on PayoutBatchRejected {{ index reasonCode }} {_errors} }} }}")
 ACCOUNTS = ("query($after: String) { accounts(first: 100, after: $after) { edges { node { "
             "id currency balance { posted { amount } pending { amount } available { amount } } "
             "} } pageInfo { hasNextPage endCursor } } }")
 FX_RATES = '{ fxRates(base: "EUR") { quote stale } }'
 
 fields = {TRANSFER: "createTransfer", BATCH: "createTransferBatch", QUOTE: "createFxQuote",
-          EXECUTE: "executeFxQuote", PAYOUT: "createPayout", CREATE_ACCOUNT: "createAccount",
+          EXECUTE: "executeFxQuote", PAYOUT: "createPayout", PAYOUT_BATCH: "createPayoutBatch",
+          CREATE_ACCOUNT: "createAccount",
           ISSUE_IBAN: "issueVirtualIban", SIMULATE_INCOMING: "simulateIncomingPayment",
           CREATE_BENEFICIARY: "createBeneficiary", ACCOUNTS: "accounts", FX_RATES: "fxRates"}
 """The top-level field each document answers in."""

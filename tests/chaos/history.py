@@ -12,13 +12,14 @@ from payments.currency import currency as lookup_currency
 from tests.chaos.client import Answer
 
 success = {"transfer": "Transfer", "batch": "TransferBatch", "fx": "Conversion",
-           "payout": "Payout"}
+           "payout": "Payout", "payout_batch": "PayoutBatch"}
 """The typename of each kind's acknowledgement (the last step's success)."""
 step_success = {"createTransfer": "Transfer", "createTransferBatch": "TransferBatch",
                 "createFxQuote": "FxQuote", "executeFxQuote": "Conversion",
-                "createPayout": "Payout"}
+                "createPayout": "Payout", "createPayoutBatch": "PayoutBatch"}
 internal_outcomes = frozenset({"error:INTERNAL_SERVER_ERROR"})
-business_errors = frozenset({"InsufficientFunds", "TransferBatchRejected", "QuoteExpired"})
+business_errors = frozenset({"InsufficientFunds", "TransferBatchRejected", "PayoutBatchRejected",
+                             "QuoteExpired"})
 """Definitive refusals the workload provokes on purpose (overdrafts) or may meet (a quote that
 expired while its execution was retried through a fault)."""
 

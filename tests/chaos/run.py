@@ -219,7 +219,9 @@ async def _drain(router: Router, tenants: list[Tenant]) -> bool:
                          + (SELECT count(*) FROM payouts WHERE region = :r
                               AND tenant_id = ANY(:t) AND return_due_at IS NOT NULL)
                          + (SELECT count(*) FROM xr_payouts WHERE region = :r
-                              AND return_due_at IS NOT NULL) AS n""",
+                              AND return_due_at IS NOT NULL)
+                         + (SELECT count(*) FROM payout_batches WHERE region = :r
+                              AND tenant_id = ANY(:t) AND status <> 'COMPLETED') AS n""",
                                            r=region, t=ids, final=sorted(checker.final_statuses))
                 open_ += int(row.n)
             if open_ == 0 and await streams_quiet(router, home, paying):

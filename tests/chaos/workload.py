@@ -1,11 +1,13 @@
 """The bank test's clients: each picks an operation on a random tenant (a transfer between two
-of its accounts, a transfer batch, an FX conversion, a payout on its own region's rail or the
-other region's), sends it with a fresh idempotency key until the answer is definitive, and
-sometimes sends an acknowledged operation again with the same key, as a client that lost the
-answer would. Now and then a client reads its tenant's balances over the API.
+of its accounts, a transfer batch, an FX conversion, a payout or a payout batch on its own
+region's rail or the other region's), sends it with a fresh idempotency key until the answer
+is definitive, and sometimes sends an acknowledged operation again with the same key, as a
+client that lost the answer would. Now and then a client reads its tenant's balances over
+the API.
 
 Amounts are small, so most operations succeed; a few are far over any balance, so the
-definitive refusals (``InsufficientFunds``, ``TransferBatchRejected``) are exercised too.
+definitive refusals (``InsufficientFunds``, ``TransferBatchRejected``,
+``PayoutBatchRejected``, and items of a non-atomic batch refused) are exercised too.
 Payout amounts ending in .91 fail on the sandbox rail and .94 time out once; with ``returns``,
 some end in .93, which the bank returns soon after completing them (``workers.rails``).
 """
@@ -23,7 +25,7 @@ from tests.chaos.client import Api
 from tests.chaos.history import History, Op, Step, minor_units, step_success
 from tests.chaos.tenants import Tenant, currencies, payees
 
-kind_weights = {"transfer": 40, "batch": 15, "fx": 20, "payout": 25}
+kind_weights = {"transfer": 35, "batch": 15, "fx": 20, "payout": 22, "payout_batch": 8}
 batch_items_max = 5
 overdraft_chance = 0.03
 replay_chance = 0.15
@@ -134,11 +136,21 @@ class Workload:
             "amount": _amount(_payout_minor(rng, self.returns), cur),
             "reference": f"chaos {op.n}"}, rng)
 
+    async def _payout_batch(self, op: Op, tenant: Tenant, rng: random.Random) -> None:
+        cur = rng.choice(sorted(payees))
+        items = [{"beneficiaryId": tenant.beneficiaries[cur], "currency": cur,
+                  "amount": _amount(_payout_minor(rng, self.returns), cur),
+                  "externalId": f"chaos-{op.n}-{n}"}
+                 for n in range(rng.randint(2, batch_items_max))]
+        await self._step(op, tenant, "createPayoutBatch", doc.PAYOUT_BATCH, {
+            "accountId": rng.choice(tenant.accounts[cur]), "items": items,
+            "atomic": rng.random() < 0.5}, rng)
+
     async def replay(self, op: Op, tenant: Tenant, rng: random.Random) -> None:
         """Send every successful step of ``op`` again, same key, same input."""
         documents = {"createTransfer": doc.TRANSFER, "createTransferBatch": doc.BATCH,
                      "createFxQuote": doc.QUOTE, "executeFxQuote": doc.EXECUTE,
-                     "createPayout": doc.PAYOUT}
+                     "createPayout": doc.PAYOUT, "createPayoutBatch": doc.PAYOUT_BATCH}
         for step in op.steps:
             if step.answer.typename == step_success[step.mutation]:
                 step.replays.append(await self.api.call(
