@@ -172,21 +172,25 @@ def _step_anomalies(op: Op, step: Step) -> list[str]:
     return found
 
 
-def effects(history: History) -> tuple[Counter[str], set[str], list[str]]:
-    """From the acknowledged answers: each customer account's posted change (payouts left out),
-    the transfer ids they made, and the acknowledged payout ids."""
+Payouts = dict[str, tuple[int, int, str]]
+"""Payout id -> (amount, fee, account) as acknowledged."""
+
+
+def effects(history: History) -> tuple[Counter[str], set[str], Payouts]:
+    """From the acknowledged answers: each customer account's posted change (payouts left out:
+    they move by their final status), the transfer ids they made, and the payouts."""
     change: Counter[str] = Counter()
     transfers: set[str] = set()
-    payouts: list[str] = []
+    payouts: Payouts = {}
     for op in history.ops:
         if not op.acknowledged:
             continue
         result = op.result
-        if op.kind == "payout":
-            payouts.append(str(result["id"]))
-            continue
-        if op.kind == "payout_batch":
-            payouts += [p for p, _, _ in _batch_payouts(result)]
+        if op.kind in ("payout", "payout_batch"):
+            made = [result] if op.kind == "payout" else [
+                e["node"] for e in result["items"]["edges"]]
+            payouts |= {str(p["id"]): (minor_units(p["amount"]), minor_units(p["fee"]),
+                                       str(p["accountId"])) for p in made}
             continue
         moved = {"transfer": lambda r: [r],
                  "batch": lambda r: [i["transfer"] for i in r["items"] if i["transfer"]],
@@ -213,7 +217,12 @@ async def ledger_anomalies(router: Router, history: History, tenants: list[Tenan
         found += [f"payout {p} was acknowledged but is not in {region}"
                   for p in sorted(wanted - payouts.keys())]
         found += [f"payout {p} in {region} was never acknowledged"
-                  for p in sorted(payouts.keys() - set(acknowledged))]
+                  for p in sorted(payouts.keys() - acknowledged.keys())]
+        found += [f"payout {p.id} in {region}: (amount, fee, account) "
+                  f"{(p.amount_minor, p.fee_minor, p.account_id)}, acknowledged "
+                  f"{acknowledged[p.id]}" for p in payouts.values()
+                  if p.id in acknowledged
+                  and acknowledged[p.id] != (p.amount_minor, p.fee_minor, p.account_id)]
         found += [f"payout {p.id} in {region} ended {p.status}" for p in payouts.values()
                   if p.status not in final_statuses]
         found += await _transfers_once(router, region, ids, made, payouts)

@@ -162,11 +162,22 @@ def test_effects_of_transfers_batches_and_conversions_to_the_minor_unit() -> Non
                                                                      "currency": "JPY"}}}
     _op(history, _step(conversion, mutation="executeFxQuote"), "fx")
     _op(history, _step({"__typename": "InsufficientFunds"}))
+    payout = {"__typename": "Payout", "id": "pay_1", "accountId": "acc_a",
+              "amount": {"amount": "5.94", "currency": "EUR"},
+              "fee": {"amount": "0.20", "currency": "EUR"}}
+    _op(history, _step(payout, mutation="createPayout"), "payout")
+    batch_of_payouts = {"__typename": "PayoutBatch", "id": "pbt_1", "rejected": [],
+                        "items": {"edges": [{"node": {**payout, "id": "pay_2"}},
+                                            {"node": {**payout, "id": "pay_3",
+                                                      "accountId": "acc_b"}}]}}
+    _op(history, _step(batch_of_payouts, mutation="createPayoutBatch"), "payout_batch")
     change, made, payouts = effects(history)
     assert change == {"acc_a": -10_50 + 50 - 1_00, "acc_b": 10_50 - 50, "liq": 1_00,
                       "liq_jpy": -150, "acc_y": 150}
     assert made == {transfer["id"], "trf_2", "trf_3", "trf_4"}
-    assert payouts == []
+    # Payouts move their account by their final status, read from the database.
+    assert payouts == {"pay_1": (5_94, 20, "acc_a"), "pay_2": (5_94, 20, "acc_a"),
+                       "pay_3": (5_94, 20, "acc_b")}
 
 
 @pytest.mark.parametrize("args", [["--clients", "0"], ["--clients", "65"],
