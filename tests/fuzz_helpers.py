@@ -199,6 +199,22 @@ async def _one_of_everything(client: AsyncTestClient[Any], admin: str,
     return made, [vib["iban"]]
 
 
+async def close_open_cases(router: Router, client: AsyncTestClient[Any], world: World) -> None:
+    """Rejects, through the API, the review cases of both tenants still open. A
+    jurisdiction's case queue is shared by every test of the session and lists oldest first,
+    so cases left open would push later tests' cases off its first page."""
+    still_open = await rows(router, world.region, """
+        SELECT id FROM review_cases
+        WHERE region = :r AND tenant_id IN (:mine, :theirs) AND status = 'OPEN'""",
+                            r=world.region, mine=world.tenant_id,
+                            theirs=world.stranger_tenant_id)
+    for case in still_open:
+        await _made(client, world.keys[Role.COMPLIANCE_OFFICER], "resolveReviewCase",
+                    "ResolveReviewCaseInput", {"caseId": case.id, "decision": "REJECT",
+                                               "idempotencyKey": f"w-close-{case.id}"},
+                    "ReviewCase")
+
+
 # --- what schemathesis generates -------------------------------------------------------------
 
 id_kinds = {

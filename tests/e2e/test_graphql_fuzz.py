@@ -12,7 +12,7 @@ the idempotency keys are sane.
 
 The budget is fixed and the runs are derandomized: ``examples_per_field`` examples for every
 field, the same ones on every run. ``CORRIDOR_TEST_FUZZ_EXAMPLES`` raises it for a deeper run
-by hand (a few hundred per field finds what 30 does not).
+by hand (a few hundred per field finds what 40 does not).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from tests.fuzz_helpers import (
     World,
     assert_invariants,
     build_world,
+    close_open_cases,
     fuzz_schema,
     graphql_url,
     lifted,
@@ -65,7 +66,7 @@ from tests.fuzz_helpers import (
 )
 from tests.fx_helpers import load_rates
 
-examples_per_field = int(os.environ.get("CORRIDOR_TEST_FUZZ_EXAMPLES", "30"))
+examples_per_field = int(os.environ.get("CORRIDOR_TEST_FUZZ_EXAMPLES", "40"))
 unauthenticated_examples = 60
 fuzz_settings = settings(
     derandomize=True, database=None,
@@ -102,7 +103,9 @@ async def fuzz_client(topo: Topology, db_urls: DatabaseUrls,
 async def world(router: Router, topo: Topology, fuzz_client: AsyncTestClient[Any],
                 client: AsyncTestClient[Any]) -> AsyncIterator[World]:
     await load_rates(router)
-    yield await build_world(router, topo, fuzz_client)
+    built = await build_world(router, topo, fuzz_client)
+    yield built
+    await close_open_cases(router, fuzz_client, built)
 
     # The fuzzer may approve the stranger officer's change, and policy versions are global:
     # every jurisdiction goes back to its defaults, in the store and in both apps' caches.
