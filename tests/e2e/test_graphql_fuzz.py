@@ -53,6 +53,7 @@ from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
 from schema import access
 from schema.errors import internal_error_code
+from schema.pagination import encode_cursor
 from tests.conftest import settings_for_tests
 from tests.fuzz_helpers import (
     World,
@@ -307,6 +308,24 @@ async def test_without_a_valid_key_every_field_is_refused(
     response = await send(fuzz_client, case, authorization,
                           data.draw(st.booleans(), label="as variables"))
     case.validate_response(response, checks=[*common_checks, refused_401])
+
+
+past_bigint = encode_cursor("ent", "9" * 19)
+found_by_fuzzing = [
+    pytest.param("Query", "accounts", Role.PARTNER_READONLY,
+                 f'{{ accounts(first: 1) {{ edges {{ node {{ entries(after: "{past_bigint}") '
+                 "{ edges { cursor } } } } } }", id="statement-cursor-past-bigint"),
+]
+"""Failures deeper runs found (``CORRIDOR_TEST_FUZZ_EXAMPLES``), replayed on every run."""
+
+
+@pytest.mark.parametrize(("root", "name", "role", "document"), found_by_fuzzing)
+async def test_what_the_fuzzing_found_stays_fixed(
+        fuzz_client: AsyncTestClient[Any], fuzz_api: GraphQLSchema, world: World, root: str,
+        name: str, role: Role, document: str) -> None:
+    case = fuzz_api[root][name].Case(body=document)
+    response = await send(fuzz_client, case, f"Bearer {world.keys[role]}", as_variables=False)
+    case.validate_response(response, checks=[*common_checks, answered_200])
 
 
 async def test_ledgers_and_keys_are_intact_after_the_fuzzing(
