@@ -25,6 +25,9 @@ from schema.money import Money, money
 from schema.pagination import Connection, check_first, connection, decode_cursor, page_args
 from schema.permissions import principal
 
+entry_seq_max = 2**63 - 1
+"""Entry numbers are BIGINT: a cursor past that is not one this list gave."""
+
 AccountStatus = strawberry.enum(LedgerAccountStatus, name="AccountStatus")
 
 
@@ -107,6 +110,8 @@ class Account:
             limit = check_first(first)
             after_key = decode_cursor(after, "ent")
             after_seq = int(after_key) if after_key is not None else None
+            if after_seq is not None and not 0 <= after_seq <= entry_seq_max:
+                raise ValueError(after_seq)  # no entry has it: the cursor was not ours
         except (InvalidInput, ValueError) as exc:
             raise errors.PublicError("after or first is invalid", "BAD_USER_INPUT") from exc
 
