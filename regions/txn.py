@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import psycopg
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, ResourceClosedError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -107,20 +107,26 @@ async def run_txn(engine: AsyncEngine, body: Body[T], *, tries: int = attempts_m
     """
     assert 1 <= tries <= attempts_max, tries
     for attempt in range(1, tries + 1):
-        committing = False
+        opened = committing = False
         try:
             if autocommit:
                 async with engine.connect() as conn:
+                    opened = True
                     return await body(conn)
             async with engine.connect() as conn:
+                opened = True
                 txn = await conn.begin()
                 result = await body(conn)
                 committing = True
                 await txn.commit()
                 return result
-        except (DBAPIError, SQLAlchemyTimeoutError) as exc:
+        except (DBAPIError, SQLAlchemyTimeoutError, ResourceClosedError) as exc:
+            if isinstance(exc, ResourceClosedError) and opened:
+                raise  # the body used a closed result: a bug, not the connection
             state = sqlstate(exc)
-            lost = connection_lost(exc)
+            # A connection terminated while SQLAlchemy was still setting it up surfaces as
+            # ResourceClosedError ("This Connection is closed"), before the body ran.
+            lost = connection_lost(exc) or isinstance(exc, ResourceClosedError)
             if (lost and committing) or state in ambiguous_sqlstates:
                 raise CommitOutcomeUnknown(
                     "the connection to the database was lost while committing") from exc

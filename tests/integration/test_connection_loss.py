@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import ResourceClosedError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from regions import txn
@@ -173,3 +174,51 @@ async def test_an_unreachable_database_is_unavailable_after_the_tries() -> None:
         assert calls == 0
     finally:
         await engine.dispose()
+
+
+async def test_a_connection_closed_while_being_set_up_is_retried(cluster_url: str) -> None:
+    """SQLAlchemy reports a connection terminated during its own setup as
+    ``ResourceClosedError`` (seen in the bank test): nothing ran, so it is retried."""
+    engine = create_async_engine(sqlalchemy_url(cluster_url), pool_size=1)
+    closed_once: list[bool] = []
+
+    @event.listens_for(engine.sync_engine, "engine_connect")
+    def _closed_during_setup(connection: Any) -> None:
+        if not closed_once:
+            closed_once.append(True)
+            connection.invalidate()  # as when its backend was terminated
+            connection.close()
+            raise ResourceClosedError("This Connection is closed")
+
+    calls = 0
+
+    async def body(conn: AsyncConnection) -> None:
+        nonlocal calls
+        calls += 1
+        await _mark(conn, "closed-at-setup")
+
+    try:
+        await txn.run_txn(engine, body)
+        assert closed_once == [True]
+        assert calls == 1
+        async with engine.connect() as conn:
+            count = await conn.execute(
+                text("SELECT count(*) FROM outbox WHERE id = 'closed-at-setup'"))
+            assert count.scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_body_that_uses_a_closed_result_is_not_retried(router: Router) -> None:
+    calls = 0
+
+    async def body(conn: AsyncConnection) -> None:
+        nonlocal calls
+        calls += 1
+        result = await conn.execute(text("SELECT 1"))
+        result.close()
+        result.fetchall()  # a bug in the body, not a lost connection
+
+    with pytest.raises(ResourceClosedError):
+        await router.run(REGION, body)
+    assert calls == 1
