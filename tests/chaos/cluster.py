@@ -30,8 +30,9 @@ from regions.databases import drop_databases, ensure_databases, local_urls, sqla
 from regions.router import DatabaseUrls
 from regions.topology import Topology, load
 from tests import rabbit
-from tests.cluster_helpers import CorridorProcess, SecondServer, free_port, two_region_topology
+from tests.cluster_helpers import CorridorProcess, SecondServer, two_region_topology
 from tests.conftest import corridor_env
+from tests.serve import free_port
 
 home, paying = "eu-central", "ap-southeast"
 url_envs = {"control": "CORRIDOR_CHAOS_CONTROL_URL", "global": "CORRIDOR_CHAOS_GLOBAL_URL",

