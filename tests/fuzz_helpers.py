@@ -400,34 +400,59 @@ def lifted(query: str) -> tuple[str, dict[str, Any]]:
 
 # --- afterwards ------------------------------------------------------------------------------
 
+tables_by_kind = {
+    "acc": "accounts", "trf": "transfers", "jnl": "journals", "pay": "payouts",
+    "pbt": "payout_batches", "ben": "beneficiaries", "fxq": "fx_quotes",
+    "vac": "virtual_accounts", "inc": "incoming_payments", "whe": "webhook_endpoints",
+    "rvc": "review_cases",
+}
+"""Where the object a stored response names lives, by its id's kind."""
+
+
 async def assert_invariants(router: Router, topo: Topology, world: World) -> None:
-    """Every region's ledger is consistent (``assert_ledger_consistent``); every journal's
-    entries sum to zero per currency and phase; no account that forbids it is overdrawn; and
-    every idempotency key the tenants hold has its response and a known operation."""
-    assert _sdl.mutation_type is not None
-    mutations = set(_sdl.mutation_type.fields)
+    """In every region: the ledger is consistent (``assert_ledger_consistent``), every
+    journal's entries sum to zero per currency and phase, no account that forbids it is
+    overdrawn, and the tenants' idempotency keys are sane (``_assert_keys_sane``)."""
     for region in (r.code for r in topo.regions):
-        tenant = world.tenant_id if region == world.region else ""
-        await assert_ledger_consistent(router, region, tenant)
+        await assert_ledger_consistent(router, region,
+                                       world.tenant_id if region == world.region else "")
         unbalanced = await rows(router, region, """
-            SELECT t.journal_id, e.currency, e.phase,
-                   sum(CASE e.side WHEN 'CREDIT' THEN e.amount_minor
-                                   ELSE -e.amount_minor END) AS net
-            FROM entries e JOIN transfers t ON t.region = e.region AND t.id = e.transfer_id
-            WHERE e.region = :r GROUP BY t.journal_id, e.currency, e.phase
-            HAVING sum(CASE e.side WHEN 'CREDIT' THEN e.amount_minor
-                                   ELSE -e.amount_minor END) <> 0""", r=region)
+            SELECT journal_id, currency, phase, net FROM (
+                SELECT t.journal_id, e.currency, e.phase,
+                       sum(CASE e.side WHEN 'CREDIT' THEN e.amount_minor
+                                       ELSE -e.amount_minor END) AS net
+                FROM entries e JOIN transfers t ON t.region = e.region AND t.id = e.transfer_id
+                WHERE e.region = :r GROUP BY t.journal_id, e.currency, e.phase) AS sums
+            WHERE net <> 0""", r=region)
         assert unbalanced == [], unbalanced
         overdrawn = await rows(router, region, """
             SELECT id, debits_posted, debits_pending, credits_posted FROM accounts
             WHERE region = :r AND debits_must_not_exceed_credits
               AND debits_posted + debits_pending > credits_posted""", r=region)
         assert overdrawn == [], overdrawn
-        keys = await rows(router, region, """
-            SELECT key, operation, response FROM idempotency_keys
-            WHERE region = :r AND tenant_id IN (:mine, :theirs)""",
-                          r=region, mine=world.tenant_id, theirs=world.stranger_tenant_id)
-        broken = [(k.key, k.operation) for k in keys
-                  if not (1 <= len(k.key) <= 255 and isinstance(k.response, dict)
-                          and k.response and k.operation in mutations)]
-        assert broken == [], broken
+        await _assert_keys_sane(router, region, world)
+
+
+async def _assert_keys_sane(router: Router, region: str, world: World) -> None:
+    """Each key is 1-255 characters, names a mutation, and holds the response it replays,
+    whose object (by its id) exists: the key was kept with its effect, never without."""
+    assert _sdl.mutation_type is not None
+    mutations = set(_sdl.mutation_type.fields)
+    keys = await rows(router, region, """
+        SELECT key, operation, response FROM idempotency_keys
+        WHERE region = :r AND tenant_id IN (:mine, :theirs)""",
+                      r=region, mine=world.tenant_id, theirs=world.stranger_tenant_id)
+    broken = [(k.key, k.operation) for k in keys
+              if not (1 <= len(k.key) <= 255 and k.operation in mutations
+                      and isinstance(k.response, dict) and k.response)]
+    assert broken == [], broken
+    named: dict[str, set[str]] = {}
+    for object_id in (k.response.get("id") for k in keys):
+        if isinstance(object_id, str):
+            assert _kind(object_id) in tables_by_kind, f"where do {object_id!r}'s kind live?"
+            named.setdefault(tables_by_kind[_kind(object_id)], set()).add(object_id)
+    for table, wanted in named.items():
+        found = {r.id for r in await rows(router, region, f"""
+            SELECT id FROM {table} WHERE region = :r AND id = ANY(:ids)""",
+                                          r=region, ids=sorted(wanted))}
+        assert found == wanted, (table, wanted - found)
