@@ -109,9 +109,15 @@ class Account:
         try:
             limit = check_first(first)
             after_key = decode_cursor(after, "ent")
-            after_seq = int(after_key) if after_key is not None else None
-            if after_seq is not None and not 0 <= after_seq <= entry_seq_max:
-                raise ValueError(after_seq)  # no entry has it: the cursor was not ours
+            after_seq = None
+            if after_key is not None:
+                # Digits only (int() would also read "1_0" or " 1"), and within BIGINT: no
+                # entry has another number, so such a cursor was not one this list gave.
+                if not after_key.isascii() or not after_key.isdigit():
+                    raise ValueError(after_key)
+                after_seq = int(after_key)
+                if after_seq > entry_seq_max:
+                    raise ValueError(after_key)
         except (InvalidInput, ValueError) as exc:
             raise errors.PublicError("after or first is invalid", "BAD_USER_INPUT") from exc
 

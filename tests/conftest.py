@@ -10,9 +10,11 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import hypothesis.core
 import pytest
 import pytest_asyncio
 from hypothesis import settings as hypothesis_settings
+from hypothesis.vendor import pretty
 
 from api.settings import Env, Settings
 from payments.principal import Environment, Principal, Role
@@ -27,6 +29,9 @@ from tests import pg
 # example that loads a lazy table on a busy CI machine took 316 ms and failed).
 hypothesis_settings.register_profile("corridor", deadline=None)
 hypothesis_settings.load_profile("corridor")
+# schemathesis's pytest plugin swaps Hypothesis's printer for one that prints nothing, which
+# blanks every falsifying example in the suite ("x=,"); put the real one back.
+hypothesis.core.RepresentationPrinter = pretty.RepresentationPrinter  # type: ignore[attr-defined]
 
 test_prefix = f"corridor_test_{os.getpid()}"
 test_pepper = b"corridor-test-pepper-0123456789abcdef"

@@ -724,7 +724,12 @@ async def test_transfers_bad_page_arguments(make_partner: MakePartner, args: str
         f'{{ transfers(accountId: "{p.accounts[0]}", {args}) {{ edges {{ cursor }} }} }}'))
 
 
-@pytest.mark.parametrize("args", ["first: 0", f"first: {first_max + 1}", 'after: "garbage"'])
+@pytest.mark.parametrize("args", [
+    "first: 0", f"first: {first_max + 1}", 'after: "garbage"',
+    pytest.param(f'after: "{encode_cursor("ent", "9" * 19)}"', id="past-bigint"),
+    pytest.param(f'after: "{encode_cursor("ent", "1_0")}"', id="underscore"),
+    pytest.param(f'after: "{encode_cursor("ent", "-1")}"', id="negative"),
+])
 async def test_entries_bad_page_arguments(make_partner: MakePartner, args: str) -> None:
     p = await make_partner("EU", funded={"EUR": 100_00})
     out = await p.gql(f'{{ account(id: "{p.accounts[0]}") {{ ... on Account {{ '
