@@ -21,7 +21,7 @@ from regions import txn
 from regions.databases import sqlalchemy_url
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
-from tests.integration.helpers import scalar
+from tests.integration.test_retry import _count, _mark
 
 REGION = "eu-central"
 unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
@@ -35,17 +35,6 @@ def terminate(url: str, pid: int) -> None:
     """Ends backend ``pid`` from a connection of its own (blocking: tests only)."""
     with psycopg.connect(libpq(url), autocommit=True) as conn:
         assert conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
-
-
-async def _mark(conn: AsyncConnection, marker: str) -> None:
-    await conn.execute(text(
-        "INSERT INTO outbox (region, id, topic, payload) VALUES (:r, :id, 'test', '{}')"),
-        {"r": REGION, "id": marker})
-
-
-async def _count(router: Router, marker: str) -> int:
-    return int(await scalar(router, REGION, "SELECT count(*) FROM outbox WHERE id = :id",
-                            id=marker))
 
 
 @pytest.fixture
