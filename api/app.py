@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.datastructures import MutableScopeHeaders
 from litestar.status_codes import (
     HTTP_401_UNAUTHORIZED,
@@ -24,13 +24,9 @@ from litestar.status_codes import (
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import text
 
+from api import graphql_http
 from api.auth import FailedAuthTrail, KeyCache, Unauthenticated, authenticate, bearer_key
-from api.graphql_http import (
-    graphql_controller,
-    media_type_header,
-    refuse_websocket,
-    response_media_type,
-)
+from api.graphql_http import accepted_media_type, graphql_controller, refuse_websocket
 from api.limits import Limiter, Rate, RateLimited, Verdict, address_of
 from api.settings import Env, Settings, request_body_bytes_max
 from payments.principal import Principal
@@ -40,7 +36,7 @@ from regions.keyring import provider_from_settings
 from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.sealing import Sealer
-from regions.txn import CommitOutcomeUnknown, DatabaseUnavailable
+from regions.txn import Unavailable
 from regions.virtual_accounts import directory_key
 from schema.build import build_schema
 from schema.context import Context
@@ -132,13 +128,10 @@ async def rate_limit_headers(message: Message, scope: Scope) -> None:
 
 def error_response(request: Request[Any, Any, Any], status: int, message: str, code: str,
                    headers: dict[str, str] | None = None) -> Response[Any]:
-    """A request refused outside the GraphQL executor, answered as a GraphQL response of one
-    error, in the media type the client asked for (application/json when it accepts neither;
-    docs/graphql-over-http.md)."""
-    accepted = response_media_type(", ".join(request.headers.getall("accept", [])))
-    return Response({"errors": [{"message": message, "extensions": {"code": code}}]},
-                    status_code=status, headers={"Vary": "Accept", **(headers or {})},
-                    media_type=media_type_header(accepted or MediaType.JSON))
+    """A request refused outside the GraphQL executor, answered like the endpoint's own
+    refusals, in the media type the client asked for (docs/graphql-over-http.md)."""
+    return graphql_http.error_response(status, message, code, accepted_media_type(request),
+                                       headers)
 
 
 def unauthenticated(request: Request[Any, Any, Any], exc: Unauthenticated) -> Response[Any]:
@@ -146,8 +139,7 @@ def unauthenticated(request: Request[Any, Any, Any], exc: Unauthenticated) -> Re
                           {"WWW-Authenticate": 'Bearer realm="corridor"'})
 
 
-def unavailable(request: Request[Any, Any, Any],
-                exc: DatabaseUnavailable | CommitOutcomeUnknown) -> Response[Any]:
+def unavailable(request: Request[Any, Any, Any], exc: Unavailable) -> Response[Any]:
     """HTTP 503: the request stopped before GraphQL ran (authenticating the key, refreshing
     the policies) because a database could not be reached. Nothing ran; send it again."""
     _log.warning("%s before the operation ran: %s", type(exc).__name__, exc.__cause__)
@@ -268,7 +260,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
         route_handlers=[controller, refuse_websocket, healthz, readyz],
         openapi_config=None,
         exception_handlers={Unauthenticated: unauthenticated, RateLimited: rate_limited,
-                            DatabaseUnavailable: unavailable, CommitOutcomeUnknown: unavailable,
+                            Unavailable: unavailable,
                             HTTP_500_INTERNAL_SERVER_ERROR: internal_error},
         before_send=[rate_limit_headers],
         middleware=[stamp_origin],

@@ -157,8 +157,7 @@ def graphql_controller(
         async def execute_request(
             self, request: Request[Any, Any, Any], context: Any, root_value: Any
         ) -> Response[Any]:
-            accept = ", ".join(request.headers.getall("accept", []))  # each line counts
-            chosen = Negotiation(response_media_type(accept))
+            chosen = Negotiation(accepted_media_type(request))
             request.scope["state"][negotiation_state_key] = chosen
             try:
                 response: Response[Any] = await self.run(request, context=context,
@@ -176,18 +175,11 @@ def graphql_controller(
                 response.status_code = HTTP_400_BAD_REQUEST
             return response
 
-        def refusal(self, status: int, reason: str, media_type: str | None) -> Response[bytes]:
-            """A GraphQL response of one error; in application/json when the client
-            accepts nothing we serve (GraphQL over HTTP allows that default)."""
+        def refusal(self, status: int, reason: str, media_type: str | None) -> Response[Any]:
             code = refusal_codes.get(status) or HTTPStatus(status).name
-            encoded = self.encode_json({"errors": [{"message": reason,
-                                                    "extensions": {"code": code}}]})
-            headers = {"vary": "Accept"}
-            if status == HTTPStatus.METHOD_NOT_ALLOWED:
-                headers["allow"] = methods_allowed
-            return Response(encoded.encode() if isinstance(encoded, str) else encoded,
-                            status_code=status, headers=headers,
-                            media_type=media_type_header(media_type or MediaType.JSON))
+            allow = ({"allow": methods_allowed} if status == HTTPStatus.METHOD_NOT_ALLOWED
+                     else {})
+            return error_response(status, reason, code, media_type, allow)
 
         def should_render_graphql_ide(self, request: LitestarRequestAdapter) -> bool:
             # Without the IDE, a GET without a query is the request error it is (400).
@@ -245,6 +237,22 @@ def graphql_controller(
             return body
 
     return GraphQLEndpoint
+
+
+def accepted_media_type(request: Request[Any, Any, Any]) -> str | None:
+    """The media type to answer ``request`` in (None: none it accepts); every ``Accept`` line
+    counts."""
+    return response_media_type(", ".join(request.headers.getall("accept", [])))
+
+
+def error_response(status: int, message: str, code: str, media_type: str | None,
+                   headers: dict[str, str] | None = None) -> Response[Any]:
+    """A request refused with one error, as a GraphQL response (``errors`` only, with its
+    code), in ``media_type``, or application/json when the client accepts nothing we serve
+    (GraphQL over HTTP allows that default)."""
+    return Response({"errors": [{"message": message, "extensions": {"code": code}}]},
+                    status_code=status, headers={"vary": "Accept", **(headers or {})},
+                    media_type=media_type_header(media_type or MediaType.JSON))
 
 
 def media_type_header(media_type: str) -> str:

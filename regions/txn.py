@@ -54,17 +54,20 @@ class RetriesExhausted(Exception):
         self.sqlstate = sqlstate
 
 
-class DatabaseUnavailable(Exception):
+class Unavailable(Exception):
+    """The database failed the transaction, not the transaction itself: a request sent again
+    with its idempotency key is safe."""
+
+    code = "UNAVAILABLE"
+
+
+class DatabaseUnavailable(Unavailable):
     """The database could not be reached; nothing of the body was committed."""
 
-    code = "UNAVAILABLE"
 
-
-class CommitOutcomeUnknown(Exception):
+class CommitOutcomeUnknown(Unavailable):
     """The connection was lost while committing: the transaction may or may not have
-    committed. Sending the request again with its idempotency key is safe."""
-
-    code = "UNAVAILABLE"
+    committed."""
 
 
 def connection_lost(exc: BaseException) -> bool:

@@ -27,7 +27,7 @@ from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from regions import coalescer, telemetry
-from regions.txn import CommitOutcomeUnknown, DatabaseUnavailable, RetriesExhausted
+from regions.txn import RetriesExhausted, Unavailable
 from schema import accounts as acc
 from schema import api_keys as key
 from schema import audit as aud
@@ -131,7 +131,7 @@ class PublicMaskErrors(MaskErrors):
             original = error.original_error
             if isinstance(original, RetriesExhausted):
                 error.extensions = {"code": errors.conflict_error_code}
-            elif isinstance(original, DatabaseUnavailable | CommitOutcomeUnknown):
+            elif isinstance(original, Unavailable):
                 _log.warning("%s in %s: %s", type(original).__name__, error.path,
                              original.__cause__)
                 error.message = errors.unavailable_messages[type(original)]

@@ -15,7 +15,7 @@ from payments import fx, payouts
 from regions import erasure, events, incoming, policy_store, review_cases
 from regions.events import Event
 from regions.payout_batches import PayoutBatchItemRejected
-from regions.txn import CommitOutcomeUnknown, DatabaseUnavailable, RetriesExhausted
+from regions.txn import CommitOutcomeUnknown, DatabaseUnavailable, RetriesExhausted, Unavailable
 from regions.virtual_accounts import TooManyVirtualAccounts
 from regions.webhooks import TooManyEndpoints
 
@@ -224,13 +224,13 @@ class PublicError(GraphQLError):
 
 timeout_code = "TIMEOUT"
 """The operation ran past the request time limit (``schema.build.Operation``)."""
-unavailable_code = "UNAVAILABLE"
+unavailable_code = Unavailable.code
 """The request could not run, or its outcome is unknown: the process is stopping, its region's
 queue is full, its region's database could not be reached (nothing was written), or the
 connection was lost while committing (it may have been written). Sending it again with the same
 idempotency key is safe in every case: it replays what committed or runs once."""
 
-unavailable_messages: dict[type[Exception], str] = {
+unavailable_messages: dict[type[Unavailable], str] = {
     DatabaseUnavailable: "The region's database could not be reached; nothing was written. "
                          "Send the request again with the same idempotency key.",
     CommitOutcomeUnknown: "The connection to the region's database was lost while committing, "
@@ -246,8 +246,7 @@ def bad_input(exc: domain.InvalidInput) -> PublicError:
 def is_public(error: GraphQLError) -> bool:
     """Errors of GraphQL itself, permissions, and our public errors keep their message."""
     original = error.original_error
-    return original is None or isinstance(
-        original, GraphQLError | RetriesExhausted | DatabaseUnavailable | CommitOutcomeUnknown)
+    return original is None or isinstance(original, GraphQLError | RetriesExhausted | Unavailable)
 
 
 internal_error_code = "INTERNAL_SERVER_ERROR"
