@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import pika
@@ -226,7 +226,7 @@ class XrConsumer:
         """Consume until stop is set (or this task is cancelled); reconnects after losses."""
         loop = asyncio.get_running_loop()
         halt = threading.Event()
-        worker = asyncio.ensure_future(asyncio.to_thread(self._consume, loop, halt))
+        worker = asyncio.ensure_future(asyncio.to_thread(self._consume, _Loop(loop, stop), halt))
         stopped = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait({worker, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -236,7 +236,7 @@ class XrConsumer:
             # The thread hands work to this loop until it ends, so it is awaited here.
             await worker
 
-    def _consume(self, loop: asyncio.AbstractEventLoop, halt: threading.Event) -> None:
+    def _consume(self, loop: _Loop, halt: threading.Event) -> None:
         while not halt.is_set():
             try:
                 self._session(loop, halt)
@@ -245,7 +245,7 @@ class XrConsumer:
                              _safe_url(self.url), exc, self.reconnect_delay_s)
                 halt.wait(self.reconnect_delay_s)
 
-    def _session(self, loop: asyncio.AbstractEventLoop, halt: threading.Event) -> None:
+    def _session(self, loop: _Loop, halt: threading.Event) -> None:
         connection = pika.BlockingConnection(_parameters(self.url))
         try:
             channel = connection.channel()
@@ -257,7 +257,7 @@ class XrConsumer:
         finally:
             _close_quietly(connection)
 
-    def _consume_until_failure(self, loop: asyncio.AbstractEventLoop, halt: threading.Event,
+    def _consume_until_failure(self, loop: _Loop, halt: threading.Event,
                                channel: Any) -> None:
         """Returns on halt, after a failed handler, or when the broker cancelled the consumer;
         on the first two it cancels the consumer, which requeues what it had prefetched."""
@@ -267,11 +267,12 @@ class XrConsumer:
                 channel.cancel()
                 return
 
-    def _deliver(self, loop: asyncio.AbstractEventLoop, halt: threading.Event, channel: Any,
+    def _deliver(self, loop: _Loop, halt: threading.Event, channel: Any,
                  delivery_tag: int, message_id: str | None, body: bytes) -> bool:
         """Runs the handler on one delivery and acks it; False if the handler failed (the
         message is then nacked back onto the queue)."""
-        future = asyncio.run_coroutine_threadsafe(_call(self._handle, body), loop)
+        future = asyncio.run_coroutine_threadsafe(_call(self._handle, body, loop.stop, halt),
+                                                  loop.loop)
         error = _await_handler(future, halt, channel.connection)
         if error is None:
             channel.basic_ack(delivery_tag)
@@ -284,8 +285,22 @@ class XrConsumer:
         return False
 
 
-async def _call(handle: Callable[[bytes], Awaitable[None]], body: bytes) -> None:
-    await handle(body)
+class _Loop(NamedTuple):
+    """The consumer's event loop, where handlers run, and the stop event they may set."""
+
+    loop: asyncio.AbstractEventLoop
+    stop: asyncio.Event
+
+
+async def _call(handle: Callable[[bytes], Awaitable[None]], body: bytes, stop: asyncio.Event,
+                halt: threading.Event) -> None:
+    try:
+        await handle(body)
+    finally:
+        # A handler that set stop is the last one started: the thread must see the halt
+        # before it takes the next prefetched delivery, not when run() next wakes.
+        if stop.is_set():
+            halt.set()
 
 
 def _await_handler(future: concurrent.futures.Future[None], halt: threading.Event,
