@@ -233,7 +233,8 @@ def create_app(settings: Settings, router: Router | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = router is None
-        app.state.router = router or Router(settings.topology, settings.urls)
+        app.state.router = router or Router(settings.topology, settings.urls,
+                                            settings.db_pool_size, settings.db_pool_overflow)
         app.state.settings = settings
         app.state.key_cache = KeyCache()
         app.state.failed_auth = FailedAuthTrail()

@@ -14,6 +14,9 @@
 | | region commit together (``regions/coalescer.py``); ``off``: one transaction each |
 | ``CORRIDOR_COALESCE_GROUP_MAX`` | most requests in one group (default 256) |
 | ``CORRIDOR_COALESCE_WINDOW_MS`` | wait this long for company, only while a group runs (0) |
+| ``CORRIDOR_DB_POOL_SIZE`` | the API's connections kept per pool (default 10; a process has |
+| | ``2 * (1 + clusters)`` pools: see ``regions/router.py``) |
+| ``CORRIDOR_DB_POOL_OVERFLOW`` | connections a pool may open beyond that under load (default 10) |
 | ``CORRIDOR_FX_PROVIDER`` | ``fixed`` (default), ``ecb`` or ``json`` |
 | ``CORRIDOR_FX_URL`` | the provider's URL (``ecb``: a URL or file; default the shipped sample) |
 | ``CORRIDOR_FX_REFRESH_S`` | seconds between scheduled FX refreshes (default 60) |
@@ -42,7 +45,7 @@ from typing import Any
 from api import limits
 from regions.coalescer import group_max_default, group_max_limit, window_s_default
 from regions.databases import sqlalchemy_url
-from regions.router import DatabaseUrls
+from regions.router import DatabaseUrls, pool_overflow_max, pool_size_default
 from regions.topology import Topology, default_path, load
 from workers.config import (
     WorkerConfig,
@@ -66,6 +69,7 @@ settlement_window_s_max = 7 * 86_400
 rate_limit_per_s_max = 100_000.0
 rate_limit_burst_max = 1_000_000
 request_time_limit_s_max = 300.0
+db_pool_size_max = 200
 
 
 class Env(StrEnum):
@@ -103,6 +107,8 @@ class Settings:
     coalesce_transfers: bool = True
     coalesce_group_max: int = group_max_default
     coalesce_window_s: float = window_s_default
+    db_pool_size: int = pool_size_default
+    db_pool_overflow: int = pool_overflow_max
 
     @property
     def production(self) -> bool:
@@ -144,6 +150,10 @@ def from_env(environ: dict[str, str] | None = None, dev_dir: Path = dev_dir_defa
                         settlement_window_s_min, settlement_window_s_max),
                     region_amqp_urls=_region_amqp_urls(
                         topo, e, e.get("AMQP_URL", amqp_url_default)),
+                    db_pool_size=_whole(e, "CORRIDOR_DB_POOL_SIZE", pool_size_default, 1,
+                                        db_pool_size_max, unit="connections"),
+                    db_pool_overflow=_whole(e, "CORRIDOR_DB_POOL_OVERFLOW", pool_overflow_max, 0,
+                                            db_pool_size_max, unit="connections"),
                     **_coalescing(e),
                     **_limits(e))
 

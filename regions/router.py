@@ -12,7 +12,9 @@ retry wrapper absorbs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,17 +42,23 @@ class DatabaseUrls:
 
 
 class Router:
-    def __init__(self, topo: Topology, urls: DatabaseUrls, pool_size: int = pool_size_default):
+    def __init__(self, topo: Topology, urls: DatabaseUrls, pool_size: int = pool_size_default,
+                 pool_overflow: int = pool_overflow_max):
+        """Each of the four kinds of engine (control and cluster, each for transactions and
+        for reads) keeps ``pool_size`` connections and opens up to ``pool_overflow`` more
+        under load: a process holds at most ``(pool_size + pool_overflow) * 2 * (1 +
+        clusters)`` connections."""
         missing = [c.name for c in topo.clusters if c.name not in urls.clusters]
         if missing:
             raise ValueError(f"no database URL for cluster(s) {missing}")
         self.topology = topo
-        self._control = _engine(urls.control, pool_size)
-        self._clusters = {c.name: _engine(urls.clusters[c.name], pool_size) for c in topo.clusters}
+        pool = _Pool(pool_size, pool_overflow)
+        self._control = _engine(urls.control, pool)
+        self._clusters = {c.name: _engine(urls.clusters[c.name], pool) for c in topo.clusters}
         # Reads get their own always-autocommit pools: switching a pooled connection's
         # isolation per checkout costs a round trip to set it back on return.
-        self._control_reads = _engine(urls.control, pool_size, "AUTOCOMMIT")
-        self._cluster_reads = {c.name: _engine(urls.clusters[c.name], pool_size, "AUTOCOMMIT")
+        self._control_reads = _engine(urls.control, pool, "AUTOCOMMIT")
+        self._cluster_reads = {c.name: _engine(urls.clusters[c.name], pool, "AUTOCOMMIT")
                                for c in topo.clusters}
 
     @property
@@ -106,12 +114,41 @@ class Router:
             await engine.dispose()
 
 
-def _engine(url: str, pool_size: int, isolation: str = isolation_level) -> AsyncEngine:
+class Recheck:
+    """When a process cache looks at the database again: at most once per ``every_s``. A look
+    that fails does not count, so the next caller looks again rather than trusting the cache
+    for another interval (a revoked key must not outlive a failed check)."""
+
+    def __init__(self, every_s: float):
+        self._every_s = every_s
+        self._looked_s = float("-inf")
+
+    def due(self) -> bool:
+        return time.monotonic() - self._looked_s >= self._every_s
+
+    @contextlib.contextmanager
+    def looking(self) -> Iterator[None]:
+        """Around the look: callers arriving meanwhile take it as done."""
+        before_s, self._looked_s = self._looked_s, time.monotonic()
+        try:
+            yield
+        except BaseException:
+            self._looked_s = before_s
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    size: int
+    overflow: int
+
+
+def _engine(url: str, pool: _Pool, isolation: str = isolation_level) -> AsyncEngine:
     engine = create_async_engine(
         url,
         isolation_level=isolation,
-        pool_size=pool_size,
-        max_overflow=pool_overflow_max,
+        pool_size=pool.size,
+        max_overflow=pool.overflow,
         pool_timeout=pool_timeout_s,
         pool_pre_ping=False,
     )
