@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments.principal import Principal
 from regions import api_keys, events, tenants
-from regions.router import Router
+from regions.router import Recheck, Router
 
 cache_ttl_s = 30.0
 failed_auth_rows_per_s = 20
@@ -39,16 +39,15 @@ class KeyCache:
         self._entries_max = entries_max
         self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
         self._revocations: tuple[int, datetime | None] | None = None
-        self._checked_s = float("-inf")
+        self._recheck = Recheck(revocation_check_s)
 
     async def sync(self, router: Router) -> None:
         """Forget every key when any was revoked since the last look (at most once a
         second; revocations are rare, so this costs one small query a second)."""
-        now_s = time.monotonic()
-        if now_s - self._checked_s < revocation_check_s:
+        if not self._recheck.due():
             return
-        self._checked_s = now_s
-        mark = await router.read_control(api_keys.revocations)
+        with self._recheck.looking():
+            mark = await router.read_control(api_keys.revocations)
         if self._revocations is not None and mark != self._revocations:
             self._entries.clear()
         self._revocations = mark

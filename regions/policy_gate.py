@@ -12,7 +12,6 @@ without a restart.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -43,7 +42,7 @@ from policies.screening import Screener
 from policies.usage import counters, meter, scope_ids
 from regions import fx_store, limit_usage, policy_store, sanctions_store
 from regions.events import Event, Trail
-from regions.router import Router
+from regions.router import Recheck, Router
 from regions.tables import tenants
 from regions.topology import Topology
 
@@ -74,7 +73,7 @@ class PolicyGate:
         self._rates: dict[str, Any] = {}
         self._screeners: dict[str, tuple[int, Screener]] = {}
         self._marks: tuple[Any, ...] | None = None
-        self._checked_s = float("-inf")
+        self._recheck = Recheck(refresh_interval_s)
         self._hits: dict[tuple[Any, ...], tuple[Hit, ...]] = {}
         self._tenants: dict[str, str] = {}
         self._region_jurisdictions: dict[str, tuple[str, ...]] = {}
@@ -93,10 +92,12 @@ class PolicyGate:
     async def refresh(self, router: Router, *, force: bool = False) -> None:
         if not self._region_jurisdictions:
             self.know_regions(router.topology)
-        now_s = time.monotonic()
-        if not force and now_s - self._checked_s < refresh_interval_s:
+        if not force and not self._recheck.due():
             return
-        self._checked_s = now_s
+        with self._recheck.looking():
+            await self._refresh(router)
+
+    async def _refresh(self, router: Router) -> None:
         marks = await router.read_control(_fetch_marks)
         if marks == self._marks:
             return
