@@ -6,6 +6,17 @@ after a check said it would not) are ``assert``s instead, and stop the operation
 
 from __future__ import annotations
 
+shown_chars_max = 64
+
+
+def shown(text: str) -> str:
+    """A caller's value quoted for an error message: ``repr`` escapes control and invisible
+    characters, and anything past ``shown_chars_max`` is cut, so a message never carries a
+    megabyte the caller sent."""
+    if len(text) <= shown_chars_max:
+        return repr(text)
+    return f"{text[:shown_chars_max]!r}... ({len(text)} characters)"
+
 
 class DomainError(Exception):
     """An expected failure that a partner can act on; ``code`` is stable API."""
@@ -33,7 +44,7 @@ class NotFound(DomainError):
     code = "NOT_FOUND"
 
     def __init__(self, what: str, ident: str) -> None:
-        super().__init__(f"{what} {ident!r} was not found")
+        super().__init__(f"{what} {shown(ident)} was not found")
         self.ident = ident
 
 

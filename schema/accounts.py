@@ -14,6 +14,7 @@ from strawberry.types import Info
 from payments import ids
 from payments.currency import currency as lookup_currency
 from payments.errors import InvalidInput
+from payments.errors import NotFound as NotFoundError
 from payments.ledger import Account as LedgerAccount
 from payments.ledger import AccountStatus as LedgerAccountStatus
 from payments.text import check_text
@@ -155,7 +156,7 @@ AccountResult = Annotated[Account | errors.NotFound, strawberry.union("AccountRe
 
 
 def not_found(what: str, ident: str) -> errors.NotFound:
-    return errors.NotFound(code="NOT_FOUND", message=f"{what} {ident!r} was not found")
+    return errors.NotFound(code="NOT_FOUND", message=NotFoundError(what, ident).message)
 
 
 def own_id(who_region: str, text: str, kind: str, field: str) -> str | None:

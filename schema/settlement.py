@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
 from payments.currency import currency as lookup_currency
-from payments.errors import InvalidInput
+from payments.errors import InvalidInput, shown
 from regions import netting, reconciliation
 from schema.access import only
 from schema.accounts import utc
@@ -112,7 +112,7 @@ def _check(info: Info[Any, Any], region_a: str, region_b: str, currency: str) ->
     topology = info.context.router.topology
     for field, code in (("regionA", region_a), ("regionB", region_b)):
         if not topology.has_region(code):
-            raise bad_input(InvalidInput(f"{code!r} is not a region", field))
+            raise bad_input(InvalidInput(f"{shown(code)} is not a region", field))
     if region_a == region_b:
         raise bad_input(InvalidInput("regionA and regionB must differ", "regionB"))
     if principal(info).region not in (region_a, region_b):

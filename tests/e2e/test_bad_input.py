@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from payments.errors import shown_chars_max
 from payments.money import amount_minor_max
 from regions import commands
 from regions.idempotency import key_length_max
@@ -762,3 +763,26 @@ async def test_default_page_size(make_partner: MakePartner) -> None:
     page = ok(await p.gql("{ accounts { edges { node { id } } pageInfo { hasNextPage } } }"))
     assert len(page["accounts"]["edges"]) == first_default
     assert page["accounts"]["pageInfo"]["hasNextPage"] is True
+
+
+@pytest.mark.parametrize("sent", [
+    pytest.param("acc_eu-central_" + "\x00\u202e\x1b[31m" * 2_000, id="controls-long"),
+    pytest.param("x" * 100_000, id="long"),
+    pytest.param("acc\nforged: line", id="newline"),
+])
+async def test_not_found_quotes_a_bounded_escaped_id(make_partner: MakePartner,
+                                                      sent: str) -> None:
+    """A NOT_FOUND message names the id it was given, escaped and cut short: never control
+    characters (a terminal escape, a bidi override, a forged log line) nor a 100 KB echo."""
+    p = await make_partner("EU", funded={"EUR": 100_00})
+    out = await p.gql("query($id: ID!) { account(id: $id) { ... on NotFound { code message } } "
+                      "}", {"id": sent})
+    listed = await p.gql("query($id: ID!) { transfers(accountId: $id) { edges { cursor } } }",
+                         {"id": sent})
+    messages = [out["data"]["account"]["message"], listed["errors"][0]["message"]]
+    assert out["data"]["account"]["code"] == "NOT_FOUND"
+    assert listed["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    for message in messages:
+        assert message.isprintable(), message
+        assert len(message) < 10 * shown_chars_max + 100, message
+        assert repr(sent[:16])[1:-1] in message  # still recognisably the id that was sent
