@@ -11,7 +11,12 @@ while another group is in flight: a lone request never waits.
 A group that fails as a whole (conflicts past the retry wrapper's attempts, a key purged under
 it, anything unexpected) is split: each request runs alone through the single-request path,
 with its own retries, so one request's trouble is never another's. Each request keeps its
-audit origin and trace context.
+audit origin and trace context. The exception is a database that could not be reached
+(``DatabaseUnavailable``, after the wrapper's reconnect attempts): nothing was written, and
+running the requests one after another against the same dead database would only make the
+late ones wait into their deadlines, so every request of the group is answered ``UNAVAILABLE``
+at once (safe to send again with its key). A group whose commit outcome is unknown is split,
+so that each request replays or runs once by its key.
 
 Deadlines: a request carries its operation's deadline (``deadline``, set by the GraphQL time
 limit). A group must commit before the earliest deadline among its requests, or it is cancelled
@@ -40,6 +45,7 @@ from regions import commands, events, telemetry
 from regions.policy_gate import PolicyGate
 from regions.router import Router
 from regions.transfer_group import Outcome, Request, create_transfers_txn
+from regions.txn import DatabaseUnavailable
 
 group_max_default = 256
 group_max_limit = 1_000
@@ -185,6 +191,12 @@ class TransferCoalescer:
             _log.exception("a group of %d transfers in %s broke an invariant", len(group),
                            code)
             raise
+        except DatabaseUnavailable as exc:
+            _log.warning("a group of %d transfers in %s: %s", len(group), code, exc)
+            for p in group:
+                if not p.future.done():
+                    p.future.set_exception(DatabaseUnavailable(str(exc)))
+            return
         except Exception:  # noqa: BLE001 - split: each request on its own, with its own retries
             _log.warning("a group of %d transfers in %s failed; running them one by one",
                          len(group), code, exc_info=True)

@@ -15,8 +15,10 @@ from regions import coalescer as coalescer_module
 from regions import commands, events
 from regions.coalescer import TransferCoalescer
 from regions.policy_gate import PolicyGate
-from regions.router import Router
+from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
+from regions.txn import DatabaseUnavailable
+from tests.integration.test_connection_loss import unreachable
 from tests.integration.test_transfer_group import World, _world
 
 region = "eu-central"
@@ -273,3 +275,44 @@ async def test_a_group_past_its_earliest_deadline_rolls_back_and_the_rest_run_al
             {"r": region, "t": w.principals[0].tenant.id})]
 
     assert await router.read(region, keys) == ["dl-patient"]
+
+
+class CountingRouter(Router):
+    """Counts the transactions it is asked to run."""
+
+    runs = 0
+
+    async def run(self, region: str, body: Any) -> Any:
+        type(self).runs += 1
+        return await super().run(region, body)
+
+
+async def test_a_group_whose_database_is_unreachable_answers_every_request_unavailable(
+        router: Router, topo: Topology, db_urls: DatabaseUrls) -> None:
+    """Nothing was written, so the group is not split into one-by-one runs against the same
+    dead database (the late ones would wait into their deadlines): every request is answered
+    UNAVAILABLE at once, and each succeeds when sent again with its key."""
+    gate = await _gate(router)
+    w = await _world(router, topo, [1_000] + [0] * 9)
+    dead = DatabaseUrls(control=db_urls.control,
+                        clusters=dict.fromkeys(db_urls.clusters, unreachable))
+    down = CountingRouter(topo, dead, pool_size=1)
+    c = TransferCoalescer(down, lambda: gate, runners=1)
+    cmds = [_cmd(w, 0, 0, 1 + i % 3, 10, f"down-{i}") for i in range(12)]
+    try:
+        got = await asyncio.gather(*(c.submit(w.principals[0], cmd) for cmd in cmds),
+                                   return_exceptions=True)
+    finally:
+        await c.close()
+        await down.dispose()
+    assert all(isinstance(g, DatabaseUnavailable) for g in got), got
+    assert CountingRouter.runs < len(cmds), "the groups were answered, not split"
+    assert await _posted(router, w.accounts[0][0]) == (0, 1_000)
+
+    up = TransferCoalescer(router, lambda: gate, runners=1)
+    try:
+        again = await asyncio.gather(*(up.submit(w.principals[0], cmd) for cmd in cmds))
+    finally:
+        await up.close()
+    assert len({r.id for r in again}) == len(cmds)
+    assert await _posted(router, w.accounts[0][0]) == (120, 1_000)
