@@ -13,6 +13,7 @@ from functools import cache
 
 import iso4217
 
+from payments.currency_history import accepted_exponents
 from payments.errors import InvalidInput
 
 code_length = 3
@@ -46,6 +47,20 @@ def currency(code: str, field: str = "currency") -> Currency:
     if found is None:
         raise InvalidInput(f"unknown currency {code!r}", field)
     return found
+
+
+def stored_currency(code: str) -> Currency:
+    """The currency of money already stored, for output: the installed table, else the
+    snapshot of every code ever accepted (an ``iso4217`` upgrade may withdraw a code that rows
+    still hold). ``LookupError`` for a code never accepted: the row did not come through
+    ``currency()``."""
+    found = _table().get(code)
+    if found is not None:
+        return found
+    exponent = accepted_exponents.get(code)
+    if exponent is None:
+        raise LookupError(f"stored money in {code!r}, a code Corridor never accepted")
+    return Currency(code=code, exponent=exponent)
 
 
 def all_currencies() -> list[Currency]:

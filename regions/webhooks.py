@@ -22,7 +22,7 @@ from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import ids
-from payments.currency import currency as lookup_currency
+from payments.currency import stored_currency as lookup_currency
 from payments.errors import DomainError, NotFound
 from payments.money import format_amount
 from payments.principal import Principal

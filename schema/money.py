@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from payments.currency import currency as lookup_currency
+from payments.currency import stored_currency as lookup_currency
 from payments.money import format_amount
 
 
