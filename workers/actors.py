@@ -13,6 +13,7 @@ from dramatiq.middleware import CurrentMessage
 from opentelemetry.trace import SpanKind
 
 from regions import telemetry, xr_payouts
+from workers import queues
 from workers.fx.refresh import refresh
 from workers.maintenance import chain_region, purge_region
 from workers.payouts import (
@@ -27,13 +28,13 @@ from workers.scheduler import holder_id
 from workers.settlement import net_region, reconcile_all
 from workers.webhooks import deliver_due, enqueue_event
 
-fx_queue = "fx"
+fx_queue = queues.fx
 refresh_time_limit_ms = 60_000
 refresh_retries_max = 5
 retry_backoff_ms_min = 1_000
 retry_backoff_ms_max = 60_000
 
-purge_queue = "maintenance"
+purge_queue = queues.maintenance
 purge_time_limit_ms = 300_000
 purge_batches_max = 100
 
@@ -73,7 +74,7 @@ async def chain_audit_log(region: str) -> None:
     await chain_region(runtime().db(), region, audit_chain_runs_max)
 
 
-events_queue = "events"
+events_queue = queues.events
 event_time_limit_ms = 600_000
 """Long enough for a 10,000-item payout batch, processed in chunks by one message."""
 event_retries_max = 20

@@ -30,8 +30,9 @@ from dramatiq import Message
 from dramatiq.common import q_name, xq_name
 from dramatiq.errors import DecodeError
 
-known_queues = ("events", "fx", "maintenance")
-"""The queues ``workers/actors.py`` declares."""
+from workers import queues
+
+known_queues = queues.every
 redrive_limit_default = 1_000
 redrive_limit_max = 100_000
 taken_max = 100_000

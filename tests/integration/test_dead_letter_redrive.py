@@ -176,3 +176,12 @@ def test_the_command(vhost_url: str, topo: Topology, db_urls: DatabaseUrls) -> N
     again = dramatiq.Message.decode(back)
     assert again.options == {}
     assert again.args == ("us-east", [])
+
+
+def test_the_known_queues_are_the_actors_queues(topo: Topology) -> None:
+    from workers.broker import install
+    from workers.config import WorkerConfig
+
+    broker, _ = install(WorkerConfig(topology=topo, urls=DatabaseUrls("postgresql+psycopg://x/y",
+                                                                      {}), amqp_url=None))
+    assert {a.queue_name for a in broker.actors.values()} == set(dead_letters.known_queues)
