@@ -128,7 +128,9 @@ async def net_txn(conn: AsyncConnection, region: str, peer: str, currency: str, 
         settlement_batches.c.window_end == end))).scalar_one()
     bid = batch_id(region, peer, currency, end, int(parts) + 1)
     t = totals(rows)
-    start = end - timedelta(seconds=window_s)
+    # Obligations recorded late (a region or its relay was down across a window's end) are
+    # taken by the next window: the label starts at the earliest one, so it covers them all.
+    start = min(end - timedelta(seconds=window_s), rows[0].occurred_at)
     await conn.execute(insert(settlement_batches).values(
         region=region, id=bid, peer=peer, currency=currency, coordinator=region,
         window_start=start, window_end=end, payable_minor=t.payable_minor,

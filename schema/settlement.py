@@ -41,7 +41,10 @@ class SettlementBatch:
     currency: str
     coordinator: str = strawberry.field(description="The region that made the batch.")
     status: SettlementBatchStatus
-    window_start: datetime
+    window_start: datetime = strawberry.field(description=(
+        "The window's start, or its earliest obligation's time if earlier (an obligation "
+        "recorded late is netted with the next window): every obligation is in "
+        "[windowStart, windowEnd)."))
     window_end: datetime
     payable: Money = strawberry.field(description="What this region owed the peer.")
     receivable: Money = strawberry.field(description="What the peer owed this region.")

@@ -119,6 +119,13 @@ async def test_obligations_in_both_directions_and_currencies_net_and_reconcile(
         assert (x.payable_minor, x.receivable_minor) == (y.receivable_minor, y.payable_minor)
         assert x.obligations == y.obligations > 0
         assert (x.coordinator, y.coordinator) == (a, a)
+        # These obligations are older than the window the run closes: the label covers them.
+        held = await rows(router, a, "SELECT min(occurred_at) AS first, max(occurred_at) AS "
+                          "last FROM settlement_obligations WHERE region = :r AND batch_id = :b",
+                          r=a, b=bid)
+        for side in (x, y):
+            assert side.window_start <= held[0].first <= held[0].last < side.window_end, side
+            assert (side.window_start, side.window_end) == (x.window_start, x.window_end)
     for c in ("SGD", "HKD", "EUR"):
         report = await reconciliation.reconcile(router, a, b, c)
         assert report.breaks == [], report
