@@ -90,26 +90,26 @@ class RegionalKeys:
     def __init__(self, providers: dict[str, KeyProvider]) -> None:
         self._providers = dict(providers)
 
-    def _of(self, region: str) -> KeyProvider:
+    def provider_of(self, region: str) -> KeyProvider:
         try:
             return self._providers[region]
         except KeyError:
             raise KeyUnavailable(f"no key provider is configured for region {region!r}") from None
 
     def wrap(self, region: str, plaintext_key: bytes) -> WrappedKey:
-        return self._of(region).wrap(region, plaintext_key)
+        return self.provider_of(region).wrap(region, plaintext_key)
 
     def unwrap(self, region: str, wrapped: WrappedKey) -> bytes:
-        return self._of(region).unwrap(region, wrapped)
+        return self.provider_of(region).unwrap(region, wrapped)
 
     def rewrap(self, region: str, wrapped: WrappedKey) -> WrappedKey:
-        return self._of(region).rewrap(region, wrapped)
+        return self.provider_of(region).rewrap(region, wrapped)
 
     def rotate(self, region: str) -> str:
-        return self._of(region).rotate(region)
+        return self.provider_of(region).rotate(region)
 
     def current_kek_id(self, region: str) -> str:
-        return self._of(region).current_kek_id(region)
+        return self.provider_of(region).current_kek_id(region)
 
 
 Keks = dict[str, dict[int, bytes]]

@@ -11,6 +11,10 @@ them. Erasure reaches every process within about ``erasure_check_s``: before ser
 region's keys from its cache, a process asks (at most that often, one indexed query) which keys
 of the region were destroyed in the last ``cache_ttl_s`` plus a margin, and forgets them.
 
+Calls to a remote key provider (KMS, Vault, Key Vault: a network round trip of tens of
+milliseconds) run in a worker thread, so one request's wrap or unwrap never stalls the rest of
+the process's event loop; the local keyring (AES key wrap in memory) runs inline.
+
 A shared key (a tenant's, for many rows) counts what it seals in ``data_keys.seals``, in the
 sealing transaction; at ``seals_per_key_max`` it is retired (it still opens what it sealed)
 and a fresh key takes its place. The bound is 2**24, far below the 2**32 messages NIST SP
@@ -20,11 +24,12 @@ its few fields once.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -32,8 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from payments import crypto, ids
 from payments.errors import DomainError
-from regions.keyring import KeyProvider, WrappedKey
+from regions.keyring import KeyProvider, LocalKeyring, RegionalKeys, WrappedKey
 from regions.tables import data_keys
+
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 
 cache_ttl_s = 60.0
 cache_entries_max = 10_000
@@ -100,8 +108,8 @@ class Sealer:
         how many values the caller seals under it."""
         key = crypto.new_data_key()
         key_id = ids.new_id("dek", region)
-        await conn.execute(insert(data_keys).values(self._row(region, key_id, tenant_id,
-                                                              subject_id, key, seals)))
+        await conn.execute(insert(data_keys).values(await self._row(region, key_id, tenant_id,
+                                                                    subject_id, key, seals)))
         return SubjectKey(key_id, key)
 
     async def adopt_key(self, conn: AsyncConnection, region: str, tenant_id: str,
@@ -109,18 +117,33 @@ class Sealer:
         """Store a data key another region wrapped under this region's key-encryption key (a
         payee sealed for this region by the payout's home region). It must open here first:
         ``KeyUnavailable`` otherwise, and nothing is stored."""
-        key = self._keys.unwrap(region, wrapped)
+        key = await self.unwrap(region, wrapped)
         key_id = ids.new_id("dek", region)
         await conn.execute(insert(data_keys).values(
             region=region, id=key_id, tenant_id=tenant_id, subject_id=subject_id,
             kek_id=wrapped.kek_id, wrapped_key=wrapped.ciphertext, seals=1))
         return SubjectKey(key_id, self._remember(key_id, key))
 
-    def _row(self, region: str, key_id: str, tenant_id: str, subject_id: str,
-             key: bytes, seals: int) -> dict[str, Any]:
+    async def wrap(self, region: str, key: bytes) -> WrappedKey:
+        """``key`` wrapped by ``region``'s key-encryption key (off the event loop if remote)."""
+        return await self._provider_call(region, self._keys.wrap, key)
+
+    async def unwrap(self, region: str, wrapped: WrappedKey) -> bytes:
+        return await self._provider_call(region, self._keys.unwrap, wrapped)
+
+    async def _provider_call(self, region: str, call: Callable[[str, _A], _R], arg: _A) -> _R:
+        provider = self._keys
+        if isinstance(provider, RegionalKeys):
+            provider = provider.provider_of(region)
+        if isinstance(provider, LocalKeyring):
+            return call(region, arg)
+        return await asyncio.to_thread(call, region, arg)
+
+    async def _row(self, region: str, key_id: str, tenant_id: str, subject_id: str,
+                   key: bytes, seals: int) -> dict[str, Any]:
         if not 0 <= seals <= self._seals_max:
             raise ValueError(f"{seals} seals is outside 0..{self._seals_max}")
-        wrapped = self._keys.wrap(region, key)
+        wrapped = await self.wrap(region, key)
         return {"region": region, "id": key_id, "tenant_id": tenant_id,
                 "subject_id": subject_id, "kek_id": wrapped.kek_id,
                 "wrapped_key": wrapped.ciphertext, "seals": seals}
@@ -154,7 +177,7 @@ class Sealer:
                 await conn.execute(_retire, args)
             key = crypto.new_data_key()
             key_id = ids.new_id("dek", region)
-            made = (await conn.execute(pg_insert(data_keys).values(self._row(
+            made = (await conn.execute(pg_insert(data_keys).values(await self._row(
                 region, key_id, tenant_id, subject_id, key, seals)).on_conflict_do_nothing()
                 .returning(data_keys.c.id))).scalar()
             if made is not None:
@@ -186,7 +209,7 @@ class Sealer:
                 data_keys.c.region == region, data_keys.c.id.in_(missing)))
             for row in rows:
                 if row.wrapped_key is not None:
-                    found[row.id] = self._remember(row.id, self._keys.unwrap(
+                    found[row.id] = self._remember(row.id, await self.unwrap(
                         region, WrappedKey(row.kek_id, bytes(row.wrapped_key))))
         for key_id in missing:
             if key_id not in found:

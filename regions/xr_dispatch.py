@@ -65,11 +65,11 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def seal_payee(sealer: Sealer, destination: str, tenant_id: str, payout_id: str,
-               payee_name: str, details: BankDetails) -> dict[str, str]:
+async def seal_payee(sealer: Sealer, destination: str, tenant_id: str, payout_id: str,
+                     payee_name: str, details: BankDetails) -> dict[str, str]:
     """The payee sealed under a new data key wrapped by ``destination``'s key."""
     key = crypto.new_data_key()
-    wrapped = sealer.provider.wrap(destination, key)
+    wrapped = await sealer.wrap(destination, key)
     sealed = Sealer.seal(key, Place(tenant_id, table_name, payout_id), payee_column,
                          json.dumps({"name": payee_name, "account": asdict(details)},
                                     separators=(",", ":"), sort_keys=True))
@@ -109,6 +109,6 @@ async def send_instruction(conn: AsyncConnection, sealer: Sealer, row: Any, paye
         "currency": row.currency, "rail": row.rail, "purpose_code": row.purpose_code,
         "reference": row.reference if "reference" in fields else None,
         "fields": sorted(fields),
-        **seal_payee(sealer, row.rail_region, row.tenant_id, row.id, payee_name, details),
+        **await seal_payee(sealer, row.rail_region, row.tenant_id, row.id, payee_name, details),
     }
     return await xr.send(conn, row.region, row.rail_region, instruct_kind, payload)
