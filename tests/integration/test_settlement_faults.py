@@ -269,11 +269,19 @@ async def test_settlement_survives_a_killed_consumer_a_stopped_database_and_a_br
         # 1. The destination's consumer dies mid-stream; another takes over.
         assert settlement.procs[paying].kill() != 0
         await eu.pay(6)
-        settlement.start(paying)
-        # 2. The destination's database stops; the origin keeps accepting and sending.
+        second = settlement.start(paying)
+        # 2. The destination's database stops; the origin keeps accepting and sending. It
+        # stays down until the new consumer has failed to apply a message (a fixed pause let
+        # a loaded machine deliver nothing meanwhile).
         world["apac"].stop()
         await eu.pay(6)
-        await asyncio.sleep(3)
+
+        async def a_handler_failed() -> bool:
+            return "handler failed" in second.output()
+
+        await eventually(a_handler_failed, settled_s_max,
+                         "ap-southeast's consumer to fail while its database is down",
+                         settlement.logs)
         world["apac"].start()
         # 3. RabbitMQ restarts while messages are on their way.
         await eu.pay(4)
@@ -326,10 +334,9 @@ async def test_settlement_survives_a_killed_consumer_a_stopped_database_and_a_br
         assert once.n == once.d == len(traffic.made)
     for region in (home, paying):
         await assert_ledger_consistent(router, region)
-    # The faults happened where they were meant to: the second ap-southeast consumer failed to
-    # apply while its database was down, and both consumers lost RabbitMQ and came back.
-    second = (world["dir"] / f"settlement-{paying}-3.log").read_text(errors="replace")
-    assert "handler failed" in second, second[-3000:]
+    # The faults happened where they were meant to (the second ap-southeast consumer failed to
+    # apply while its database was down: waited for above), and both consumers lost RabbitMQ
+    # and came back.
     for log in (f"settlement-{home}-1.log", f"settlement-{paying}-3.log"):
         text = (world["dir"] / log).read_text(errors="replace")
         assert "reconnecting" in text, text[-3000:]
