@@ -13,9 +13,15 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pika.exceptions
 
 from workers import dead_letters
+from workers.xr_transport import safe_url
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 
 
 def add_parsers(sub: Any) -> None:
@@ -38,6 +44,14 @@ def dispatch(args: argparse.Namespace) -> int:
     from api.settings import from_env
 
     settings = from_env()
+    try:
+        return _dispatch(args, settings)
+    except (pika.exceptions.AMQPError, OSError) as exc:
+        print(f"corridor: RabbitMQ at {safe_url(settings.amqp_url)}: {exc!r}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     url = settings.amqp_url
     if args.action == "dead":
         print(json.dumps([dead_letters.survey(url, q)

@@ -242,7 +242,7 @@ class XrConsumer:
                 self._session(loop, halt)
             except _lost as exc:
                 _log.warning("xr consumer: connection to %s lost (%r); reconnecting in %.1f s",
-                             _safe_url(self.url), exc, self.reconnect_delay_s)
+                             safe_url(self.url), exc, self.reconnect_delay_s)
                 halt.wait(self.reconnect_delay_s)
 
     def _session(self, loop: _Loop, halt: threading.Event) -> None:
@@ -251,7 +251,7 @@ class XrConsumer:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self.prefetch)
             _declare(channel, self.queue)
-            _log.info("xr consumer: consuming %s on %s", self.queue, _safe_url(self.url))
+            _log.info("xr consumer: consuming %s on %s", self.queue, safe_url(self.url))
             while not halt.is_set():
                 self._consume_until_failure(loop, halt, channel)
         finally:
@@ -382,7 +382,7 @@ def _close_quietly(connection: Any) -> None:
             _log.debug("closing an AMQP connection: %r", exc)
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its credentials, for logs."""
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]

@@ -173,6 +173,11 @@ def test_the_command(vhost_url: str, topo: Topology, db_urls: DatabaseUrls) -> N
     assert rabbit.queue_state(queue, vhost_url) == (1, 0)
     with rabbit.connect(vhost_url) as conn:
         _, _, back = conn.channel().basic_get(queue, auto_ack=True)
+    down = run_cli(topo, db_urls, "queues", "dead", AMQP_URL="amqp://u:secret@127.0.0.1:1/%2F")
+    assert down.returncode == 2
+    assert "corridor: RabbitMQ at amqp://127.0.0.1:1/" in down.stderr
+    assert "secret" not in down.stderr
+    assert "Traceback" not in down.stderr
     again = dramatiq.Message.decode(back)
     assert again.options == {}
     assert again.args == ("us-east", [])
