@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from payments import ids
 from payments.currency import currency as lookup_currency
-from payments.errors import InvalidInput, shown
+from payments.errors import InvalidInput, NotFound
 from payments.ledger import TransferStatus as LedgerTransferStatus
 from payments.money import parse_amount
 from payments.principal import Principal
@@ -69,8 +69,8 @@ async def resolve_transfers(
     if account_id is not None:
         owned = own_id(who.region, str(account_id), "acc", "accountId")
         if owned is None or await info.context.account_row(owned) is None:
-            raise errors.PublicError(f"account {shown(str(account_id))} was not found",
-                                     "NOT_FOUND")
+            raise errors.PublicError(NotFound("account", str(account_id)).message,
+                                     NotFound.code)
 
     async def body(conn: AsyncConnection) -> ledger_queries.Page[Row[Any]]:
         return await ledger_queries.transfer_page(

@@ -73,7 +73,7 @@ def survey(url: str, queue: str) -> dict[str, Any]:
     """Counts of what lies dead in ``queue``, by actor and region, and the oldest and newest.
     Nothing is taken: every message goes back as it was."""
     with _taking(url, queue) as (_, waiting, taken):
-        letters = [letter for _, letter in taken if letter is not None]
+        letters = [_letter(message) for _, message in taken if message is not None]
         by = Counter((letter.actor, letter.region or "-") for letter in letters)
         return {
             "queue": queue, "dead": waiting, "looked_at": len(taken),
@@ -93,14 +93,16 @@ def redrive(url: str, queue: str, *, region: str | None = None, actor: str | Non
         raise ValueError(f"limit must be 1 to {redrive_limit_max}")
     moved: list[DeadLetter] = []
     with _taking(url, queue) as (channel, waiting, taken):
-        for (tag, body), letter in taken:
-            if letter is None or len(moved) >= limit or (
-                    region is not None and letter.region != region) or (
+        for tag, message in taken:
+            if message is None or len(moved) >= limit:
+                continue
+            letter = _letter(message)
+            if (region is not None and letter.region != region) or (
                     actor is not None and letter.actor != actor):
                 continue
             if not dry_run:
                 channel.basic_publish(
-                    exchange="", routing_key=queue, body=_afresh(body).encode(),
+                    exchange="", routing_key=queue, body=_afresh(message).encode(),
                     properties=pika.BasicProperties(delivery_mode=2), mandatory=True)
                 channel.basic_ack(tag)  # after the broker confirmed the publish
             moved.append(letter)
@@ -112,18 +114,20 @@ def _age(letter: DeadLetter) -> int:
     return letter.enqueued_at_ms
 
 
-def _afresh(body: bytes) -> Message[Any]:
-    message = Message.decode(body)
+def _afresh(message: Message[Any]) -> Message[Any]:
     return dataclasses.replace(
         message, queue_name=q_name(message.queue_name),
         options={k: v for k, v in message.options.items() if k not in cleared_options})
 
 
-def _letter(body: bytes) -> DeadLetter | None:
+def _decoded(body: bytes) -> Message[Any] | None:
     try:
-        message = Message.decode(body)
+        return Message.decode(body)
     except DecodeError:
         return None
+
+
+def _letter(message: Message[Any]) -> DeadLetter:
     first = message.args[0] if message.args else None
     trace = str(message.options.get("traceback") or "").strip().splitlines()
     return DeadLetter(message_id=message.message_id, actor=message.actor_name,
@@ -133,7 +137,8 @@ def _letter(body: bytes) -> DeadLetter | None:
                       error=(trace[-1] if trace else "")[:error_chars_max])
 
 
-Taken = list[tuple[tuple[int, bytes], DeadLetter | None]]
+Taken = list[tuple[int, Message[Any] | None]]
+"""Delivery tags, with the message (None: not a dramatiq message, left where it is)."""
 
 
 @contextmanager
@@ -160,7 +165,7 @@ def _taking(url: str, queue: str) -> Iterator[tuple[Any, int, Taken]]:
             method, _, body = channel.basic_get(xq_name(queue), auto_ack=False)
             if method is None:
                 break
-            taken.append(((method.delivery_tag, body), _letter(body)))
+            taken.append((method.delivery_tag, _decoded(body)))
         yield channel, waiting, taken
     finally:
         if connection.is_open:
