@@ -12,6 +12,7 @@ retry wrapper absorbs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator, Mapping
@@ -19,17 +20,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.array import ListBinaryDumper
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from payments.errors import PolicyDenied
 from regions import audit_chain, events, telemetry
 from regions.topology import Topology
-from regions.txn import Body, T, run_txn
+from regions.txn import Body, DatabaseUnavailable, T, run_txn
 
 pool_size_default = 10
 pool_overflow_max = 10
 pool_timeout_s = 5.0
+reachable_timeout_s = 2.0
 isolation_level = "READ COMMITTED"
 
 
@@ -91,6 +93,19 @@ class Router:
         return await run_txn(self._cluster_reads[self.topology.region(region).cluster], body,
                              autocommit=True)
 
+    async def reachable(self, region: str, timeout_s: float = reachable_timeout_s) -> bool:
+        """Whether the cluster holding ``region`` answers a query within ``timeout_s`` (a
+        server that accepts connections and never answers would otherwise hold the caller for
+        as long as TCP allows). Two tries: the first may meet a pooled connection the server
+        dropped, which invalidates the pool."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await run_txn(self._cluster_reads[self.topology.region(region).cluster],
+                              _select_one, tries=2, autocommit=True)
+        except (DatabaseUnavailable, TimeoutError):
+            return False
+        return True
+
     async def run_control(self, body: Body[T]) -> T:
         return await run_txn(self._control, body)
 
@@ -112,6 +127,10 @@ class Router:
         for engine in (self._control, self._control_reads, *self._clusters.values(),
                        *self._cluster_reads.values()):
             await engine.dispose()
+
+
+async def _select_one(conn: AsyncConnection) -> None:
+    await conn.execute(text("SELECT 1"))
 
 
 class Recheck:

@@ -70,17 +70,16 @@ def scheduled_jobs(config: WorkerConfig) -> list[Job]:
     )
 
     regions = [r.code for r in config.topology.regions]
+    per_region = [("idempotency.purge", purge_interval_s, purge_idempotency_keys),
+                  ("payouts.returns", returns_interval_s, apply_payout_returns),
+                  ("webhooks.deliver", webhooks_interval_s, deliver_webhooks),
+                  ("audit.chain", audit_chain_interval_s, chain_audit_log),
+                  ("settlement.net", netting_check_s, net_settlements)]
     return [Job("fx.refresh", config.fx_refresh_s, refresh_fx_rates.send)] + [
-        Job(f"idempotency.purge.{r}", purge_interval_s, partial(purge_idempotency_keys.send, r))
-        for r in regions] + [
-        Job(f"payouts.returns.{r}", returns_interval_s, partial(apply_payout_returns.send, r))
-        for r in regions] + [
-        Job(f"webhooks.deliver.{r}", webhooks_interval_s, partial(deliver_webhooks.send, r))
-        for r in regions] + [
-        Job(f"audit.chain.{r}", audit_chain_interval_s, partial(chain_audit_log.send, r))
-        for r in [*regions, audit_chain.control]] + [
-        Job(f"settlement.net.{r}", netting_check_s, partial(net_settlements.send, r))
-        for r in regions] + [
+        Job(f"{name}.{r}", every_s, partial(actor.send, r), region=r)
+        for name, every_s, actor in per_region for r in regions] + [
+        Job(f"audit.chain.{audit_chain.control}", audit_chain_interval_s,
+            partial(chain_audit_log.send, audit_chain.control)),
         Job("settlement.reconcile", reconcile_interval_s, reconcile_settlements.send)]
 
 

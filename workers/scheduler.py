@@ -4,6 +4,11 @@ Each job has a row in ``scheduler_leases``. A scheduler fires a job only while i
 row's lease (taken when free or expired, renewed on every tick) and only when the job is due.
 Sending happens between two transactions (no message is sent from inside a body that may be
 retried); the lease outlives the gap, so no other scheduler can fire meanwhile.
+
+A job for one region is sent only while that region's database answers: a message for a region
+that is down would fail its retries and lie in the dead-letter queue. Its jobs stay due and
+fire on the first tick after the region answers again; a region found down is asked again
+after ``probe_again_s`` (10 s by default), not on every tick.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from regions.router import Router
 
 lease_s = 15
 tick_s = 1.0
+probe_again_s_default = 10.0
 
 _log = logging.getLogger(__name__)
 
@@ -82,9 +88,12 @@ class LeaseKeeper:
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """``region``: the region whose database the job works on, if it works on one."""
+
     name: str
     interval_s: int
     send: Callable[[], object]
+    region: str | None = None
 
 
 def holder_id() -> str:
@@ -92,11 +101,14 @@ def holder_id() -> str:
 
 
 class Scheduler:
-    def __init__(self, router: Router, jobs: list[Job], holder: str | None = None) -> None:
+    def __init__(self, router: Router, jobs: list[Job], holder: str | None = None,
+                 probe_again_s: float = probe_again_s_default) -> None:
         assert jobs
         self.router = router
         self.jobs = jobs
         self.holder = holder or holder_id()
+        self.probe_again_s = probe_again_s
+        self._down_until: dict[str, float] = {}  # region -> monotonic time to ask again
 
     async def tick(self) -> list[str]:
         """Fire every job this scheduler holds and that is due; returns their names."""
@@ -116,6 +128,8 @@ class Scheduler:
         due_at = await self.router.run_control(due)
         if due_at is None:
             return False
+        if job.region is not None and not await self._answers(job.region):
+            return False  # still due: it fires once the region answers
         job.send()
 
         async def record(conn: AsyncConnection) -> None:
@@ -125,6 +139,21 @@ class Scheduler:
         # Debug: with webhook retries every 5 s per region, firing is too frequent for INFO.
         _log.debug("scheduler %s fired %s", self.holder, job.name)
         return True
+
+    async def _answers(self, region: str) -> bool:
+        """Whether ``region``'s database answers; a region found down is not asked again for
+        ``probe_again_s``."""
+        if time.monotonic() < self._down_until.get(region, float("-inf")):
+            return False
+        if await self.router.reachable(region):
+            if self._down_until.pop(region, None) is not None:
+                _log.info("region %s answers again; its scheduled jobs fire", region)
+            return True
+        if region not in self._down_until:
+            _log.warning("region %s's database cannot be reached; its scheduled jobs wait until "
+                         "it answers (asked every %s s)", region, self.probe_again_s)
+        self._down_until[region] = time.monotonic() + self.probe_again_s
+        return False
 
     async def _due(self, conn: AsyncConnection, job: Job) -> datetime | None:
         """The database time if we hold the job's lease and it is due, else None."""

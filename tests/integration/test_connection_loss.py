@@ -9,6 +9,8 @@ tests/e2e/test_database_unavailable.py.)
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from typing import Any
 
 import psycopg
@@ -211,3 +213,30 @@ async def test_a_body_that_uses_a_closed_result_is_not_retried(router: Router) -
     with pytest.raises(ResourceClosedError):
         await router.run(REGION, body)
     assert calls == 1
+
+
+async def test_reachable_says_whether_a_region_answers(
+        topo: Topology, db_urls: DatabaseUrls) -> None:
+    """``Router.reachable`` (the scheduler asks it before sending a region's job): a pooled
+    connection the server dropped is not an outage; a closed port and a server that accepts
+    connections and never answers are, the latter within the timeout."""
+    live = Router(topo, db_urls, pool_size=1)
+    try:
+        assert await live.reachable(REGION)
+        terminate(db_urls.clusters[topo.region(REGION).cluster], await live.read(REGION, _pid))
+        assert await live.reachable(REGION), "a dropped pooled connection is not an outage"
+    finally:
+        await live.dispose()
+
+    with socket.socket() as silent:  # the kernel completes the handshake; nothing answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        for url in (unreachable, f"postgresql+psycopg://postgres@127.0.0.1:{port}/silent"):
+            down = Router(topo, DatabaseUrls(db_urls.control, dict.fromkeys(db_urls.clusters,
+                                                                            url)), pool_size=1)
+            try:
+                # The outer limit only keeps a regression from hanging the suite.
+                assert not await asyncio.wait_for(down.reachable(REGION, timeout_s=0.5), 30)
+            finally:
+                await down.dispose()

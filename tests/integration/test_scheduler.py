@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 import uuid
 from typing import Any
@@ -17,7 +18,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from regions.router import Router
+from regions.router import DatabaseUrls, Router
+from regions.topology import Topology
+from tests.integration.test_connection_loss import unreachable
 from workers import scheduler as scheduler_module
 from workers.scheduler import Job, Scheduler
 
@@ -227,3 +230,53 @@ async def test_one_failing_job_does_not_stop_the_others(router: Router) -> None:
     assert await s.tick() == [fine]
     assert len(working.calls) == 1
     assert (await _lease(router, broken)).last_fired_at is None
+
+
+async def test_a_region_that_is_down_has_its_jobs_wait_until_it_answers(
+        router: Router, topo: Topology, db_urls: DatabaseUrls,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A job for a region whose database cannot be reached is not sent (its message would only
+    fail into the dead-letter queue): it stays due, the region is not asked again on every
+    tick, and the job fires on the first tick after the region answers. Jobs of other regions
+    and jobs of no region fire meanwhile."""
+    up = topo.region("eu-central")
+    down = next(r for r in topo.regions if r.cluster != up.cluster)
+    dead = DatabaseUrls(control=db_urls.control, clusters={
+        **db_urls.clusters, down.cluster: unreachable})
+    names = {"up": _name("up"), "down": _name("down"), "global": _name("global")}
+    sends = {k: Recorder() for k in names}
+    jobs = [Job(names["up"], 60, sends["up"], region=up.code),
+            Job(names["down"], 60, sends["down"], region=down.code),
+            Job(names["global"], 60, sends["global"])]
+    half_down = Router(topo, dead, pool_size=1)
+    asked: list[str] = []
+    reachable = half_down.reachable
+
+    async def counting(region: str) -> bool:
+        asked.append(region)
+        return await reachable(region)
+
+    monkeypatch.setattr(half_down, "reachable", counting)
+    s = Scheduler(half_down, jobs, holder="holder-a", probe_again_s=1.0)
+    try:
+        with caplog.at_level(logging.INFO, logger=scheduler_module.__name__):
+            assert await s.tick() == [names["up"], names["global"]]
+            assert await s.tick() == []  # nothing else due; the down region is not asked again
+            assert asked == [up.code, down.code]
+            assert (await _lease(router, names["down"])).last_fired_at is None
+            assert sends["down"].calls == []
+            warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+            assert len(warned) == 1
+            assert down.code in warned[0].getMessage()
+
+            # The region answers again (the same scheduler, now reaching its database), and
+            # is asked once probe_again_s has passed.
+            s.router = router
+            assert await s.tick() == [], "not asked again before probe_again_s"
+            await asyncio.sleep(1.1)
+            assert await s.tick() == [names["down"]]
+            assert len(sends["down"].calls) == 1
+            assert any(f"region {down.code} answers again" in r.getMessage()
+                       for r in caplog.records)
+    finally:
+        await half_down.dispose()
