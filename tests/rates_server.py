@@ -6,6 +6,7 @@ of each request (so the rates are always fresh), and can be switched between:
 - ``ok()``: the rates given (default ``tests.fx_helpers.sample_rates``);
 - ``error(status)``: an HTTP error (500 by default);
 - ``slow(seconds)``: waits that long, then answers as ``ok`` would;
+- ``together(count)``: holds each request until ``count`` have arrived, then answers as ``ok``;
 - ``jumped(factor)``: every rate multiplied by ``factor``;
 - ``body(bytes)``: any body (malformed JSON, an ECB XML file, an oversized response).
 
@@ -28,6 +29,7 @@ import pytest
 from tests.fx_helpers import sample_rates
 
 slow_s_max = 60.0
+together_wait_s_max = 4.0  # below the provider's 5 s timeout
 lifetime_s = 900.0
 join_timeout_s = 5.0
 
@@ -43,6 +45,7 @@ class RatesServer:
         self._as_of: datetime | None = None
         self._status = 500
         self._delay_s = 0.0
+        self._together = 0
         self._factor = Decimal(1)
         self._body = b""
         self._content_type = "application/json"
@@ -76,6 +79,13 @@ class RatesServer:
         assert 0 < seconds <= slow_s_max, seconds
         with self._lock:
             self._mode, self._delay_s = "slow", seconds
+
+    def together(self, count: int) -> None:
+        """Serve the rates, but hold each request until ``count`` have arrived (at most
+        ``together_wait_s_max``): concurrent fetches are then surely concurrent."""
+        assert count > 0, count
+        with self._lock:
+            self._mode, self._together = "together", self.requests + count
 
     def jumped(self, factor: str = "1.5") -> None:
         with self._lock:
@@ -133,6 +143,10 @@ class RatesServer:
             if mode == "jumped":
                 rates = {k: str(Decimal(v) * self._factor) for k, v in self._rates.items()}
                 return 200, "application/json", self._json(rates), 0.0
+            if mode == "together":
+                target = self._together
+                self._changed.wait_for(lambda: self.requests >= target
+                                       or self._stopped.is_set(), timeout=together_wait_s_max)
             delay = self._delay_s if mode == "slow" else 0.0
             return 200, "application/json", self._json(self._rates), delay
 

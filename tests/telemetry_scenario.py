@@ -113,7 +113,11 @@ async def main() -> None:
         while time.monotonic() < deadline:
             await relay.relay_region(region)
             status = await router.read(region, lambda c: _status(c, payout_id))
-            if status in ("COMPLETED", "FAILED") and received:
+            # The receiver records the POST before it answers; the worker ends the POST's
+            # span after reading the answer, and the event's span after its commit.
+            ended = {sp.name for sp in spans.get_finished_spans()}
+            if (status in ("COMPLETED", "FAILED") and received
+                    and {"webhook POST", "event payout.completed"} <= ended):
                 break
             await asyncio.sleep(0.1)
         await relay.measure_all()

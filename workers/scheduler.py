@@ -102,12 +102,16 @@ def holder_id() -> str:
 
 class Scheduler:
     def __init__(self, router: Router, jobs: list[Job], holder: str | None = None,
-                 probe_again_s: float = probe_again_s_default) -> None:
+                 probe_again_s: float = probe_again_s_default,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` times only when a region found down is asked again (due times are the
+        database's)."""
         assert jobs
         self.router = router
         self.jobs = jobs
         self.holder = holder or holder_id()
         self.probe_again_s = probe_again_s
+        self._clock = clock
         self._down_until: dict[str, float] = {}  # region -> monotonic time to ask again
 
     async def tick(self) -> list[str]:
@@ -143,7 +147,7 @@ class Scheduler:
     async def _answers(self, region: str) -> bool:
         """Whether ``region``'s database answers; a region found down is not asked again for
         ``probe_again_s``."""
-        if time.monotonic() < self._down_until.get(region, float("-inf")):
+        if self._clock() < self._down_until.get(region, float("-inf")):
             return False
         if await self.router.reachable(region):
             if self._down_until.pop(region, None) is not None:
@@ -152,7 +156,7 @@ class Scheduler:
         if region not in self._down_until:
             _log.warning("region %s's database cannot be reached; its scheduled jobs wait until "
                          "it answers (asked every %s s)", region, self.probe_again_s)
-        self._down_until[region] = time.monotonic() + self.probe_again_s
+        self._down_until[region] = self._clock() + self.probe_again_s
         return False
 
     async def _due(self, conn: AsyncConnection, job: Job) -> datetime | None:

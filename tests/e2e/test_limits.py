@@ -1,7 +1,9 @@
 """Rate limits, the request time limit and one operation per request, over HTTP.
 
 The rate-limit tests run on their own app with tiny buckets that refill one token every 1,000
-seconds, so a handful of requests reaches the limit and no test depends on the clock.
+seconds, on a clock that stands still: a handful of requests reaches the limit, and the
+headers' reset and retry-after do not move while the requests take their time (one second
+of a slow machine would turn 3000 into 2999).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import regions.coalescer
 import regions.commands
 import regions.ledger_queries
 from api.app import create_app
-from api.limits import rate_limit_burst
+from api.limits import Limiter, Rate, rate_limit_burst
 from api.settings import Env
 from regions.router import DatabaseUrls, Router
 from regions.topology import Topology
@@ -56,6 +58,9 @@ async def tight(topo: Topology, db_urls: DatabaseUrls,
                        unauthenticated_rate_limit_per_s=trickle_per_s,
                        unauthenticated_rate_limit_burst=address_burst)
     async with AsyncTestClient(app=create_app(settings, router=router)) as c:
+        # The same buckets as the settings give (set at startup), on a clock that stands still.
+        c.app.state.limiter = Limiter.of(Rate(trickle_per_s, key_burst),
+                                         Rate(trickle_per_s, address_burst), clock=lambda: 0.0)
         yield c
 
 

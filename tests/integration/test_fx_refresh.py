@@ -402,13 +402,10 @@ def test_json_provider_timeout_is_provider_error(
         rates_server: RatesServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(providers, "http_timeout_s", 0.3)
     monkeypatch.setattr(providers, "http_backoff_s", 0.01)
-    rates_server.slow(5)
-    started = time.monotonic()
+    rates_server.slow(5)  # each try would succeed after 5 s, had its timeout not applied
     with pytest.raises(ProviderError, match="failed after"):
         JsonHttpProvider(rates_server.url).fetch()
-    elapsed = time.monotonic() - started
-    assert elapsed < 4, elapsed  # three timed-out tries, not one 5 s wait
-    assert rates_server.requests == providers.http_tries_max
+    assert rates_server.requests == providers.http_tries_max  # three timed-out tries
 
 
 @pytest.mark.parametrize(("body", "error"), [

@@ -13,7 +13,6 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -223,17 +222,15 @@ async def test_a_huge_response_is_cut_at_the_cap() -> None:
     assert result.body_excerpt == "\ufffd" + "a" * (wd.response_bytes_max - 1)
 
 
-async def test_a_server_slower_than_the_read_timeout_fails_quickly(
+async def test_a_server_slower_than_the_read_timeout_fails_on_the_timeout(
         monkeypatch: pytest.MonkeyPatch) -> None:
     async def slow(_: Received) -> bytes:
         await asyncio.sleep(30)
         return http_response(200)
 
     monkeypatch.setattr(wd, "read_timeout_s", 0.2)
-    async with serve(slow) as (port, _):
-        started = time.monotonic()
+    async with serve(slow) as (port, _):  # it would answer 200 after 30 s
         result = await deliver(f"http://127.0.0.1:{port}/", event, signed, allow_private=True)
-    assert time.monotonic() - started < 3
     assert not result.ok
     assert result.status_code is None
     assert result.error is not None
