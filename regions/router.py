@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.array import ListBinaryDumper
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from payments.errors import PolicyDenied
@@ -32,6 +32,10 @@ pool_size_default = 10
 pool_overflow_max = 10
 pool_timeout_s = 5.0
 reachable_timeout_s = 2.0
+# How long a new connection may take, unless the URL sets ``connect_timeout`` itself. psycopg's
+# own default is 130 s: a server that accepts nothing, or answers nothing, would hold a worker
+# or a relay that long before the retry wrapper could try again. libpq's minimum is 2 s.
+connect_timeout_s_default = 5
 isolation_level = "READ COMMITTED"
 
 
@@ -162,6 +166,14 @@ class _Pool:
     overflow: int
 
 
+def connect_args(url: str) -> dict[str, Any]:
+    """psycopg's connection arguments for ``url``: the default connect timeout, unless the
+    URL names one."""
+    if "connect_timeout" in make_url(url).query:
+        return {}
+    return {"connect_timeout": connect_timeout_s_default}
+
+
 def _engine(url: str, pool: _Pool, isolation: str = isolation_level) -> AsyncEngine:
     engine = create_async_engine(
         url,
@@ -170,6 +182,7 @@ def _engine(url: str, pool: _Pool, isolation: str = isolation_level) -> AsyncEng
         max_overflow=pool.overflow,
         pool_timeout=pool_timeout_s,
         pool_pre_ping=False,
+        connect_args=connect_args(url),
     )
     event.listen(engine.sync_engine, "connect", _binary_arrays)
     telemetry.instrument_engine(engine)

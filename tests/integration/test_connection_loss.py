@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.exc import ResourceClosedError
+from sqlalchemy.exc import DBAPIError, ResourceClosedError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from regions import txn
@@ -240,3 +240,26 @@ async def test_reachable_says_whether_a_region_answers(
                 assert not await asyncio.wait_for(down.reachable(REGION, timeout_s=0.5), 30)
             finally:
                 await down.dispose()
+
+
+async def test_a_server_that_never_answers_fails_the_connection_at_the_default_timeout(
+        topo: Topology, db_urls: DatabaseUrls) -> None:
+    """psycopg would wait 130 s for a server that accepts and never answers; the router's
+    engines give up after ``connect_timeout_s_default`` (5 s), so the retry wrapper can go on.
+    The outer limit (30 s) is far below psycopg's own default: hitting it fails the test."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/silent"
+        down = Router(topo, DatabaseUrls(url, dict.fromkeys(db_urls.clusters, url)),
+                      pool_size=1)
+        try:
+            with pytest.raises(DBAPIError, match="timeout"):
+                await asyncio.wait_for(_connect(down.engine_for(REGION)), 30)
+        finally:
+            await down.dispose()
+
+
+async def _connect(engine: AsyncEngine) -> None:
+    async with engine.connect():
+        pass
