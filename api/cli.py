@@ -38,7 +38,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api import audit_cli, compliance_cli, queues_cli, security_cli, settlement_cli
+from api import audit_cli, compliance_cli, ledger_cli, queues_cli, security_cli, settlement_cli
 from payments.errors import DomainError, PolicyDenied
 from payments.principal import Environment, Role, Tenant
 from payments.statement_matching import tolerance_days_default, tolerance_days_max
@@ -123,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
 
     compliance_cli.add_parsers(sub)
     audit_cli.add_parsers(sub)
+    ledger_cli.add_parsers(sub)
     queues_cli.add_parsers(sub)
     security_cli.add_parsers(sub, tenant)
 
@@ -178,6 +179,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(compliance_cli.dispatch(args))
     if args.command == "audit":
         return asyncio.run(audit_cli.dispatch(args))
+    if args.command == "ledger":
+        return asyncio.run(ledger_cli.dispatch(args))
     if args.command == "queues":
         return queues_cli.dispatch(args)
     if args.action == "access-docs":

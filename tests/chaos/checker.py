@@ -24,6 +24,8 @@
    ``UNAVAILABLE``.
 7. Cross-region settlement reconciles: per currency, the two regions' obligations, batches and
    due-to/due-from balances agree (``corridor reconcile``: zero breaks).
+8. The operators' own ledger check finds nothing (``corridor ledger verify``: journals balance,
+   every balance is the sum of its transfers, entries are dense, payout holds match).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from regions import reconciliation
+from regions import ledger_checks, reconciliation
 from regions.router import Router
 from tests.chaos.history import History, Op, Step, business_errors, minor_units, step_success
 from tests.chaos.tenants import Tenant
@@ -102,6 +104,16 @@ async def totals_anomalies(router: Router, region: str,
     missing = sorted(c for (reg, c), v in funded.items() if reg == region and v and c not in seen)
     found += [f"{region} {c}: no accounts, {funded[(region, c)]} received" for c in missing]
     return found
+
+
+async def verify_anomalies(router: Router, region: str) -> list[str]:
+    """Check 8: what ``corridor ledger verify`` finds in ``region``."""
+    async def body(conn: Any) -> ledger_checks.Report:
+        return await ledger_checks.verify(conn, region, anomalies_per_check_max)
+
+    report = await router.run(region, body)
+    return [f"{region} ledger verify: {f.kind} {f.subject}: {f.detail}"
+            for f in report.findings]
 
 
 async def holders(router: Router, region: str) -> dict[str, dict[str, int]]:

@@ -246,6 +246,7 @@ async def _check(router: Router, history: History, tenants: list[Tenant],
     found = checker.history_anomalies(history)
     for region in (home, paying):
         found += await checker.totals_anomalies(router, region, funded)
+        found += await checker.verify_anomalies(router, region)
     found += await checker.settlement_anomalies(router, home, paying)
     return found + await checker.ledger_anomalies(router, history, tenants)
 
