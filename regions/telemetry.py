@@ -60,15 +60,21 @@ transfer_group_size = meter.create_histogram(
 txn_retries = meter.create_counter(
     "corridor.txn.retries", description="Transactions retried after a conflict, by SQLSTATE")
 
-_gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-_ages: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+_Attributes = tuple[tuple[str, str], ...]
+_gauges: dict[str, dict[_Attributes, tuple[float, float]]] = {}
+"""Name -> attributes -> (value, monotonic time it was set)."""
+_ages: dict[str, dict[_Attributes, float]] = {}
 _gauges_lock = threading.Lock()
 
 
 def set_gauge(name: str, value: float, **attributes: str) -> None:
-    """The latest value of an observed gauge (outbox backlog, queue depth, FX rate age)."""
+    """The latest value of an observed gauge (outbox backlog, queue depth, breaks). A value not
+    set again within its gauge's ``expires_s`` is no longer reported: a relay that lost a
+    region's lease to another, or a worker that no longer reconciles, does not go on reporting
+    its last value beside the fresh one of the process that took over."""
     with _gauges_lock:
-        _gauges.setdefault(name, {})[tuple(sorted(attributes.items()))] = value
+        _gauges.setdefault(name, {})[tuple(sorted(attributes.items()))] = (
+            value, time.monotonic())
 
 
 def set_gauge_since(name: str, since_unix_s: float, **attributes: str) -> None:
@@ -77,28 +83,38 @@ def set_gauge_since(name: str, since_unix_s: float, **attributes: str) -> None:
         _ages.setdefault(name, {})[tuple(sorted(attributes.items()))] = since_unix_s
 
 
-def _observer(name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+def _observer(name: str, expires_s: float | None = None
+              ) -> Callable[[CallbackOptions], Iterable[Observation]]:
     def observe(_: CallbackOptions) -> Iterable[Observation]:
-        now = time.time()
+        now, fresh_after = time.time(), time.monotonic() - (expires_s or float("inf"))
         with _gauges_lock:
-            found = list(_gauges.get(name, {}).items())
+            found = [(attrs, value) for attrs, (value, at) in _gauges.get(name, {}).items()
+                     if at >= fresh_after]
             found += [(attrs, now - since) for attrs, since in _ages.get(name, {}).items()]
         return [Observation(v, dict(attrs)) for attrs, v in found]
 
     return observe
 
 
-for _name, _description, _unit in (
-        ("corridor.outbox.backlog", "Unpublished outbox events, by region", "{event}"),
-        ("corridor.outbox.lag", "Age of the oldest unpublished outbox event, by region", "s"),
-        ("corridor.queue.depth", "Messages waiting in a RabbitMQ queue, by queue", "{message}"),
+# Set every few seconds by whoever holds the lease (relay, settlement process); the breaks
+# by whichever worker ran the last reconciliation, every 300 s.
+gauge_expires_s = 60.0
+breaks_expire_s = 900.0
+for _name, _description, _unit, _expires_s in (
+        ("corridor.outbox.backlog", "Unpublished outbox events, by region", "{event}",
+         gauge_expires_s),
+        ("corridor.outbox.lag", "Age of the oldest unpublished outbox event, by region", "s",
+         gauge_expires_s),
+        ("corridor.queue.depth", "Messages waiting in a RabbitMQ queue, by queue", "{message}",
+         gauge_expires_s),
         ("corridor.fx.rate_age", "Seconds since the rates this worker last refreshed were "
-                                 "published by their source", "s"),
+                                 "published by their source", "s", None),
         ("corridor.settlement.breaks", "Reconciliation breaks, by region pair and currency",
-         "{break}"),
+         "{break}", breaks_expire_s),
         ("corridor.settlement.unapplied", "Settlement messages a region has received but not "
-                                          "applied, by region and peer", "{message}")):
-    meter.create_observable_gauge(_name, callbacks=[_observer(_name)], unit=_unit,
+                                          "applied, by region and peer", "{message}",
+         gauge_expires_s)):
+    meter.create_observable_gauge(_name, callbacks=[_observer(_name, _expires_s)], unit=_unit,
                                   description=_description)
 
 

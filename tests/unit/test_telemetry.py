@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -73,3 +74,20 @@ def test_gauges_report_their_latest_value_and_ages() -> None:
     [age] = [o for o in telemetry._observer("corridor.fx.rate_age")(None)  # type: ignore[arg-type]
              if o.attributes == {"source": "test"}]
     assert age.value > 1_700_000_000  # seconds since the epoch's start
+
+
+def test_a_gauge_value_not_set_again_expires() -> None:
+    """A relay that lost a region's lease stops setting its backlog: once the value is older
+    than its gauge's expiry it is no longer reported, beside the new holder's fresh one."""
+    telemetry.set_gauge("corridor.outbox.lag", 42.0, region="expiring-region")
+    time.sleep(1.1)
+
+    def reported(expires_s: float) -> list[float]:
+        return [o.value for o in telemetry._observer("corridor.outbox.lag", expires_s)(
+            None)  # type: ignore[arg-type]
+            if o.attributes == {"region": "expiring-region"}]
+
+    assert reported(3600.0) == [42.0]
+    assert reported(1.0) == []
+    telemetry.set_gauge("corridor.outbox.lag", 7.0, region="expiring-region")
+    assert reported(1.0) == [7.0]  # set again: fresh
