@@ -1,6 +1,8 @@
 """``corridor ledger verify [--region R]``: check the ledger's invariants in each region
-(``regions.ledger_checks``) and print a JSON report per region, naming every finding. Exits 1
-when any region has a finding, 2 for an unknown region. Read-only."""
+(``regions.ledger_checks``) and print a JSON report per region, naming every finding. A region
+whose database cannot be reached is reported as such (``"intact": null`` and the error) and
+the others are still checked. Exits 1 when any region has a finding or could not be checked,
+2 for an unknown region. Read-only."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ async def dispatch(args: argparse.Namespace) -> int:
     from api.settings import from_env
     from regions import ledger_checks
     from regions.router import Router
+    from regions.txn import Unavailable
 
     settings = from_env()
     regions = [r.code for r in settings.topology.regions]
@@ -32,7 +35,12 @@ async def dispatch(args: argparse.Namespace) -> int:
     try:
         intact = True
         for region in [args.region] if args.region else regions:
-            report = await router.run(region, partial(ledger_checks.verify, region=region))
+            try:
+                report = await router.run(region, partial(ledger_checks.verify, region=region))
+            except Unavailable as exc:
+                intact = False
+                print(json.dumps({"region": region, "intact": None, "error": str(exc)}))
+                continue
             intact = intact and report.intact
             print(json.dumps(report.as_json()))
         return 0 if intact else 1

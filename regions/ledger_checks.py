@@ -1,9 +1,10 @@
 """The ledger's invariants, checked over one region's partition (``corridor ledger verify``).
 
-Every check reads the same snapshot: the body runs in one read-only transaction at REPEATABLE
-READ (PostgreSQL's snapshot isolation; CockroachDB runs it at REPEATABLE READ or, where that
-level is not enabled, at SERIALIZABLE, which is a snapshot too), so traffic writing meanwhile
-cannot make a balanced ledger look broken. What is checked, each a kind of finding:
+Each check is one statement, so it reads one consistent state of what it compares, whatever
+traffic writes meanwhile; and every check reads the same snapshot (one read-only transaction
+at REPEATABLE READ: PostgreSQL's snapshot isolation; CockroachDB runs it at REPEATABLE READ or,
+where that level is not enabled, at SERIALIZABLE, a snapshot too), so the currencies counted and
+the findings describe one moment. What is checked, each a kind of finding:
 
 - ``JOURNALS_UNBALANCED``: per currency, the accounts' posted credits minus debits, or their
   pending ones, do not sum to zero (money created or lost);
@@ -12,15 +13,16 @@ cannot make a balanced ledger look broken. What is checked, each a kind of findi
   pending columns; voided ones count for neither);
 - ``OVERDRAWN``: an account that may not go below zero has posted and pending debits above its
   posted credits;
-- ``ENTRIES_NOT_DENSE``: an account's entry sequence is not the number of its entries (an
-  entry lost, or written twice);
-- ``PAYOUT_HOLD_MISMATCH``: a payout's hold, fee or return transfer is not in the state its
-  status implies (a COMPLETED payout whose hold is still pending, a FAILED one whose hold was
-  posted).
+- ``ENTRIES_NOT_DENSE``: an account's entries are not numbered 1 to its entry sequence (an
+  entry lost, or a sequence bent): their count and their highest number must both equal it;
+- ``PAYOUT_HOLD_MISMATCH``: a payout's hold, fee or return transfer is missing or not in the
+  state its status implies (a COMPLETED payout whose hold is still pending, a FAILED one whose
+  hold was posted); in the region that pays another region's payouts on its rail, the same
+  for its own hold and return of each (``xr_payouts``).
 
 The statements scan the region's accounts, transfers, entries and payouts: run it off-peak on
-a large ledger, or against a follower read replica. Each kind reports at most
-``findings_per_kind_max`` findings; ``truncated`` says when there were more.
+a large ledger. Each kind reports at most ``findings_per_kind_max`` findings; ``truncated``
+says when there were more.
 """
 
 from __future__ import annotations
@@ -78,11 +80,13 @@ _overdrawn = text("""
     ORDER BY id LIMIT :limit""")
 
 _entries = text("""
-    SELECT a.id, a.entry_seq, coalesce(e.entries, 0) AS entries
+    SELECT a.id, a.entry_seq, coalesce(e.entries, 0) AS entries,
+           coalesce(e.highest, 0) AS highest
     FROM accounts a LEFT JOIN (
-        SELECT account_id, count(*) AS entries FROM entries WHERE region = :r
-        GROUP BY account_id) AS e ON e.account_id = a.id
-    WHERE a.region = :r AND a.entry_seq <> coalesce(e.entries, 0)
+        SELECT account_id, count(*) AS entries, max(seq) AS highest FROM entries
+        WHERE region = :r GROUP BY account_id) AS e ON e.account_id = a.id
+    WHERE a.region = :r
+      AND (a.entry_seq <> coalesce(e.entries, 0) OR a.entry_seq <> coalesce(e.highest, 0))
     ORDER BY a.id LIMIT :limit""")
 
 # The state a payout's hold (and fee) transfer must be in for each payout status.
@@ -91,16 +95,37 @@ _hold_state = {"PENDING": "PENDING", "HELD_FOR_REVIEW": "PENDING", "PROCESSING":
                "CANCELLED": "VOIDED"}
 _hold_cases = " ".join(f"WHEN '{status}' THEN '{hold}'" for status, hold in _hold_state.items())
 _payouts = text(f"""
-    SELECT p.id, p.status, h.status AS hold, f.status AS fee, r.status AS returned
+    SELECT p.id, p.status, h.status AS hold,
+           CASE WHEN p.fee_transfer_id IS NOT NULL THEN coalesce(f.status, 'missing') END
+               AS fee,
+           CASE WHEN p.return_transfer_id IS NOT NULL THEN coalesce(r.status, 'missing') END
+               AS returned
     FROM payouts p
     LEFT JOIN transfers h ON h.region = p.region AND h.id = p.hold_transfer_id
     LEFT JOIN transfers f ON f.region = p.region AND f.id = p.fee_transfer_id
     LEFT JOIN transfers r ON r.region = p.region AND r.id = p.return_transfer_id
     WHERE p.region = :r AND (
         h.status IS DISTINCT FROM (CASE p.status {_hold_cases} END)
-        OR (f.status IS NOT NULL AND f.status <> (CASE p.status {_hold_cases} END))
+        OR (p.fee_transfer_id IS NOT NULL
+            AND f.status IS DISTINCT FROM (CASE p.status {_hold_cases} END))
         OR (p.status = 'RETURNED') <> (r.status IS NOT DISTINCT FROM 'POSTED'))
     ORDER BY p.id LIMIT :limit""")
+# Another region's payout paid on this region's rail: its hold of what the origin will owe.
+_xr_hold_state = {"ACCEPTED": "PENDING", "PROCESSING": "PENDING", "COMPLETED": "POSTED",
+                  "RETURNED": "POSTED", "FAILED": "VOIDED"}
+_xr_hold_cases = " ".join(f"WHEN '{status}' THEN '{hold}'"
+                          for status, hold in _xr_hold_state.items())
+_xr_payouts = text(f"""
+    SELECT x.id, x.origin, x.status, h.status AS hold, NULL AS fee,
+           CASE WHEN x.return_transfer_id IS NOT NULL THEN coalesce(r.status, 'missing') END
+               AS returned
+    FROM xr_payouts x
+    LEFT JOIN transfers h ON h.region = x.region AND h.id = x.hold_transfer_id
+    LEFT JOIN transfers r ON r.region = x.region AND r.id = x.return_transfer_id
+    WHERE x.region = :r AND (
+        h.status IS DISTINCT FROM (CASE x.status {_xr_hold_cases} END)
+        OR (x.status = 'RETURNED') <> (r.status IS NOT DISTINCT FROM 'POSTED'))
+    ORDER BY x.id LIMIT :limit""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,17 +175,22 @@ async def verify(conn: AsyncConnection, region: str,
             f"{a.currency}: debits posted {a.debits_posted} + pending {a.debits_pending} "
             f"> credits posted {a.credits_posted}")),
         ("ENTRIES_NOT_DENSE", _entries, lambda a: (
-            f"entry sequence {a.entry_seq}, {a.entries} entries")),
-        ("PAYOUT_HOLD_MISMATCH", _payouts, lambda p: (
-            f"{p.status}: hold {p.hold or 'missing'}, fee {p.fee or '-'}, "
-            f"return {p.returned or '-'}")),
+            f"entry sequence {a.entry_seq}, {a.entries} entries, the highest {a.highest}")),
+        ("PAYOUT_HOLD_MISMATCH", _payouts, _hold_mismatch),
+        ("PAYOUT_HOLD_MISMATCH", _xr_payouts, lambda x: (
+            f"paid for {x.origin}, " + _hold_mismatch(x))),
     ]
     for kind, sql, describe in found:
         rows = list(await conn.execute(sql, params))
-        if len(rows) > limit:
+        if len(rows) > limit and kind not in report.truncated:
             report.truncated.append(kind)
         report.findings += [Finding(kind, r.id, describe(r)) for r in rows[:limit]]
     return report
+
+
+def _hold_mismatch(p: Any) -> str:
+    return (f"{p.status}: hold {p.hold or 'missing'}, fee {p.fee or '-'}, "
+            f"return {p.returned or '-'}")
 
 
 def _disagreement(a: Any) -> str:

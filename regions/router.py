@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from psycopg.types.array import ListBinaryDumper
 from sqlalchemy import event, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from payments.errors import PolicyDenied
@@ -98,15 +101,17 @@ class Router:
                              autocommit=True)
 
     async def reachable(self, region: str, timeout_s: float = reachable_timeout_s) -> bool:
-        """Whether the cluster holding ``region`` answers a query within ``timeout_s`` (a
-        server that accepts connections and never answers would otherwise hold the caller for
-        as long as TCP allows). Two tries: the first may meet a pooled connection the server
-        dropped, which invalidates the pool."""
+        """Whether ``region``'s rows can be read within ``timeout_s``. The query reads the
+        region's own partition, not just any node of its cluster: on a CockroachDB cluster
+        shared by several regions, a gateway answers ``SELECT 1`` while the region's
+        leaseholders are down. The limit covers a server that accepts connections and never
+        answers. Two tries: the first may meet a pooled connection the server dropped, which
+        invalidates the pool. Any database error counts as not reachable."""
         try:
             async with asyncio.timeout(timeout_s):
                 await run_txn(self._cluster_reads[self.topology.region(region).cluster],
-                              _select_one, tries=2, autocommit=True)
-        except (DatabaseUnavailable, TimeoutError):
+                              partial(_read_a_row, region=region), tries=2, autocommit=True)
+        except (DatabaseUnavailable, DBAPIError, TimeoutError):
             return False
         return True
 
@@ -133,8 +138,8 @@ class Router:
             await engine.dispose()
 
 
-async def _select_one(conn: AsyncConnection) -> None:
-    await conn.execute(text("SELECT 1"))
+async def _read_a_row(conn: AsyncConnection, region: str) -> None:
+    await conn.execute(text("SELECT 1 FROM accounts WHERE region = :r LIMIT 1"), {"r": region})
 
 
 class Recheck:
@@ -168,8 +173,8 @@ class _Pool:
 
 def connect_args(url: str) -> dict[str, Any]:
     """psycopg's connection arguments for ``url``: the default connect timeout, unless the
-    URL names one."""
-    if "connect_timeout" in make_url(url).query:
+    URL names one or libpq's ``PGCONNECT_TIMEOUT`` is set."""
+    if "connect_timeout" in make_url(url).query or os.environ.get("PGCONNECT_TIMEOUT"):
         return {}
     return {"connect_timeout": connect_timeout_s_default}
 

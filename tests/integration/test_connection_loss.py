@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import DBAPIError, ResourceClosedError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -218,8 +218,9 @@ async def test_a_body_that_uses_a_closed_result_is_not_retried(router: Router) -
 async def test_reachable_says_whether_a_region_answers(
         topo: Topology, db_urls: DatabaseUrls) -> None:
     """``Router.reachable`` (the scheduler asks it before sending a region's job): a pooled
-    connection the server dropped is not an outage; a closed port and a server that accepts
-    connections and never answers are, the latter within the timeout."""
+    connection the server dropped is not an outage; a closed port, a database the server
+    refuses (an error that is not a lost connection) and a server that accepts connections and
+    never answers are, the last within the timeout."""
     live = Router(topo, db_urls, pool_size=1)
     try:
         assert await live.reachable(REGION)
@@ -232,7 +233,10 @@ async def test_reachable_says_whether_a_region_answers(
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         port = silent.getsockname()[1]
-        for url in (unreachable, f"postgresql+psycopg://postgres@127.0.0.1:{port}/silent"):
+        missing = make_url(db_urls.clusters[topo.region(REGION).cluster]).set(
+            database="corridor_no_such_database").render_as_string(hide_password=False)
+        for url in (unreachable, missing,
+                    f"postgresql+psycopg://postgres@127.0.0.1:{port}/silent"):
             down = Router(topo, DatabaseUrls(db_urls.control, dict.fromkeys(db_urls.clusters,
                                                                             url)), pool_size=1)
             try:

@@ -29,9 +29,10 @@ from regions.holds import settle
 from regions.ledger_store import PlannedTransfer, insert_account, post_journal
 from regions.policy_gate import PolicyGate
 from regions.router import DatabaseUrls, Router
-from regions.tables import payouts
+from regions.tables import payouts, xr_payouts
 from regions.topology import Topology
 from tests.conftest import run_cli
+from tests.integration.test_connection_loss import unreachable
 
 region = "eu-central"
 
@@ -44,6 +45,7 @@ class Ledger:
     payer: str
     payee: str
     payout_id: str
+    xr_payout_id: str
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -57,7 +59,7 @@ async def ledger(pg_server: str, topo: Topology) -> AsyncIterator[Ledger]:
         tenant = await router.run_control(lambda c: tenants.create_tenant(
             c, topo, "Ledger Check", "EU", region, Environment.TEST, gate=PolicyGate()))
 
-        async def world(conn: AsyncConnection) -> tuple[str, str, str]:
+        async def world(conn: AsyncConnection) -> tuple[str, str, str, str]:
             payer = await insert_account(conn, region, tenant.id, "EUR", "payer")
             payee = await insert_account(conn, region, tenant.id, "EUR", "payee")
             clearing = await insert_account(conn, region, None, "EUR", "clearing",
@@ -83,10 +85,22 @@ async def ledger(pg_server: str, topo: Topology) -> AsyncIterator[Ledger]:
                 beneficiary_id="ben_test", amount_minor=100_00, fee_minor=0, currency="EUR",
                 rail="sepa_ct", rail_region=region, status="COMPLETED",
                 hold_transfer_id=hold.transfer_ids[0]))
-            return payer, payee, payout_id
+            # A payout of ap-southeast's paid on this region's rail, in progress: its hold is
+            # pending.
+            xr_hold = await post_journal(conn, region, tenant.id, "xr_payout_hold",
+                                         [PlannedTransfer(clearing, payer, 10_00, "EUR",
+                                                          "paid for ap-southeast")],
+                                         internal_ids=[clearing], pending=True)
+            xr_payout_id = "po_ap-southeast_ledgercheck"
+            await conn.execute(insert(xr_payouts).values(
+                region=region, id=xr_payout_id, origin="ap-southeast",
+                origin_tenant_id="ten_ap-southeast_x", amount_minor=10_00, currency="EUR",
+                rail="sepa_ct", fields=[], status="PROCESSING",
+                hold_transfer_id=xr_hold.transfer_ids[0]))
+            return payer, payee, payout_id, xr_payout_id
 
-        payer, payee, payout_id = await router.run(region, world)
-        yield Ledger(router, urls, tenant.id, payer, payee, payout_id)
+        ids = await router.run(region, world)
+        yield Ledger(router, urls, tenant.id, *ids)
     finally:
         await router.dispose()
         drop_databases(pg_server, topo, prefix)
@@ -151,11 +165,13 @@ async def test_transfers_running_beside_the_check_do_not_break_it(ledger: Ledger
 async def _broken(ledger: Ledger, do: str, undo: str,
                   check: Callable[[ledger_checks.Report], None]) -> None:
     """Break the ledger with ``do``, check the report, undo it, and see it whole again."""
-    await _sql(ledger, do, r=region, a=ledger.payer, b=ledger.payee, p=ledger.payout_id)
+    names = {"r": region, "a": ledger.payer, "b": ledger.payee, "p": ledger.payout_id,
+             "x": ledger.xr_payout_id}
+    await _sql(ledger, do, **names)
     try:
         check(await _verify(ledger))
     finally:
-        await _sql(ledger, undo, r=region, a=ledger.payer, b=ledger.payee, p=ledger.payout_id)
+        await _sql(ledger, undo, **names)
     assert (await _verify(ledger)).intact, "the break was undone"
 
 
@@ -231,12 +247,30 @@ async def test_a_lost_entry_is_named(ledger: Ledger) -> None:
 
     def check(report: ledger_checks.Report) -> None:
         assert _kinds(report) == {("ENTRIES_NOT_DENSE", ledger.payee)}
-        assert report.findings[0].detail == f"entry sequence {entries + 1}, {entries} entries"
+        assert report.findings[0].detail == (f"entry sequence {entries + 1}, {entries} entries, "
+                                             f"the highest {entries}")
 
     await _broken(ledger, "UPDATE accounts SET entry_seq = entry_seq + 1 "
                           "WHERE region = :r AND id = :b",
                   "UPDATE accounts SET entry_seq = entry_seq - 1 "
                   "WHERE region = :r AND id = :b", check)
+
+
+async def test_a_gap_in_the_entry_numbers_is_named(ledger: Ledger) -> None:
+    """As many entries as the sequence says, but one numbered past it: one is missing below."""
+    def check(report: ledger_checks.Report) -> None:
+        assert _kinds(report) == {("ENTRIES_NOT_DENSE", ledger.payee)}
+        found = re.fullmatch(r"entry sequence (\d+), (\d+) entries, the highest (\d+)",
+                             report.findings[0].detail)
+        assert found is not None, report.findings[0].detail
+        assert found[1] == found[2]
+        assert int(found[3]) == int(found[1]) + 5
+
+    last = ("(SELECT entry_seq FROM accounts WHERE region = :r AND id = :b)")
+    await _broken(ledger, f"UPDATE entries SET seq = seq + 5 WHERE region = :r "
+                          f"AND account_id = :b AND seq = {last}",
+                  f"UPDATE entries SET seq = seq - 5 WHERE region = :r "
+                  f"AND account_id = :b AND seq = {last} + 5", check)
 
 
 async def test_a_payout_whose_hold_contradicts_its_status_is_named(ledger: Ledger) -> None:
@@ -246,6 +280,32 @@ async def test_a_payout_whose_hold_contradicts_its_status_is_named(ledger: Ledge
 
     await _broken(ledger, "UPDATE payouts SET status = 'FAILED' WHERE region = :r AND id = :p",
                   "UPDATE payouts SET status = 'COMPLETED' WHERE region = :r AND id = :p",
+                  check)
+
+
+async def test_a_payout_whose_fee_transfer_is_missing_is_named(ledger: Ledger) -> None:
+    def check(report: ledger_checks.Report) -> None:
+        assert _kinds(report) == {("PAYOUT_HOLD_MISMATCH", ledger.payout_id)}
+        assert report.findings[0].detail == "COMPLETED: hold POSTED, fee missing, return -"
+
+    await _broken(ledger, "UPDATE payouts SET fee_minor = 1, fee_transfer_id = 'trf_nowhere' "
+                          "WHERE region = :r AND id = :p",
+                  "UPDATE payouts SET fee_minor = 0, fee_transfer_id = NULL "
+                  "WHERE region = :r AND id = :p", check)
+
+
+async def test_another_regions_payout_whose_hold_contradicts_its_status_is_named(
+        ledger: Ledger) -> None:
+    """The region paying another region's payout on its rail holds what the origin will owe;
+    that hold follows the payout's status here too."""
+    def check(report: ledger_checks.Report) -> None:
+        assert _kinds(report) == {("PAYOUT_HOLD_MISMATCH", ledger.xr_payout_id)}
+        assert report.findings[0].detail == (
+            "paid for ap-southeast, COMPLETED: hold PENDING, fee -, return -")
+
+    await _broken(ledger, "UPDATE xr_payouts SET status = 'COMPLETED' "
+                          "WHERE region = :r AND id = :x",
+                  "UPDATE xr_payouts SET status = 'PROCESSING' WHERE region = :r AND id = :x",
                   check)
 
 
@@ -291,6 +351,20 @@ async def test_the_command(ledger: Ledger, topo: Topology) -> None:
     assert report["intact"] is False
     assert report["findings"] == [{"kind": "PAYOUT_HOLD_MISMATCH", "subject": ledger.payout_id,
                                    "detail": "FAILED: hold POSTED, fee -, return -"}]
+
+    # A cluster that cannot be reached: its regions are reported, the others still checked.
+    down = next(c.name for c in topo.clusters if c.name != topo.region(region).cluster)
+    half = DatabaseUrls(ledger.urls.control, {**ledger.urls.clusters, down: unreachable})
+    done = await asyncio.to_thread(run_cli, topo, half, "ledger", "verify")
+    assert done.returncode == 1, done.stderr
+    reports = _reports(done.stdout)
+    assert set(reports) == {r.code for r in topo.regions}
+    for code, report in reports.items():
+        if topo.region(code).cluster == down:
+            assert report == {"region": code, "intact": None,
+                              "error": "the database could not be reached"}
+        else:
+            assert report["intact"] is True, report
 
     bad = await asyncio.to_thread(run_cli, topo, ledger.urls, "ledger", "verify",
                                   "--region", "mars")
