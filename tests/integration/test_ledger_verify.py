@@ -273,40 +273,29 @@ async def test_a_gap_in_the_entry_numbers_is_named(ledger: Ledger) -> None:
                   f"AND account_id = :b AND seq = {last} + 5", check)
 
 
-async def test_a_payout_whose_hold_contradicts_its_status_is_named(ledger: Ledger) -> None:
+@pytest.mark.parametrize(("do", "undo", "subject", "detail"), [
+    ("UPDATE payouts SET status = 'FAILED' WHERE region = :r AND id = :p",
+     "UPDATE payouts SET status = 'COMPLETED' WHERE region = :r AND id = :p",
+     "payout", "FAILED: hold POSTED, fee -, return -"),
+    ("UPDATE payouts SET fee_minor = 1, fee_transfer_id = 'trf_nowhere' "
+     "WHERE region = :r AND id = :p",
+     "UPDATE payouts SET fee_minor = 0, fee_transfer_id = NULL WHERE region = :r AND id = :p",
+     "payout", "COMPLETED: hold POSTED, fee missing, return -"),
+    # The region paying another region's payout on its rail holds what the origin will owe;
+    # that hold follows the payout's status here too.
+    ("UPDATE xr_payouts SET status = 'COMPLETED' WHERE region = :r AND id = :x",
+     "UPDATE xr_payouts SET status = 'PROCESSING' WHERE region = :r AND id = :x",
+     "xr_payout", "paid for ap-southeast, COMPLETED: hold PENDING, fee -, return -"),
+], ids=["hold against status", "fee transfer missing", "another region's payout"])
+async def test_a_payout_whose_transfers_contradict_its_status_is_named(
+        ledger: Ledger, do: str, undo: str, subject: str, detail: str) -> None:
+    named = {"payout": ledger.payout_id, "xr_payout": ledger.xr_payout_id}[subject]
+
     def check(report: ledger_checks.Report) -> None:
-        assert _kinds(report) == {("PAYOUT_HOLD_MISMATCH", ledger.payout_id)}
-        assert report.findings[0].detail == "FAILED: hold POSTED, fee -, return -"
+        assert _kinds(report) == {("PAYOUT_HOLD_MISMATCH", named)}
+        assert report.findings[0].detail == detail
 
-    await _broken(ledger, "UPDATE payouts SET status = 'FAILED' WHERE region = :r AND id = :p",
-                  "UPDATE payouts SET status = 'COMPLETED' WHERE region = :r AND id = :p",
-                  check)
-
-
-async def test_a_payout_whose_fee_transfer_is_missing_is_named(ledger: Ledger) -> None:
-    def check(report: ledger_checks.Report) -> None:
-        assert _kinds(report) == {("PAYOUT_HOLD_MISMATCH", ledger.payout_id)}
-        assert report.findings[0].detail == "COMPLETED: hold POSTED, fee missing, return -"
-
-    await _broken(ledger, "UPDATE payouts SET fee_minor = 1, fee_transfer_id = 'trf_nowhere' "
-                          "WHERE region = :r AND id = :p",
-                  "UPDATE payouts SET fee_minor = 0, fee_transfer_id = NULL "
-                  "WHERE region = :r AND id = :p", check)
-
-
-async def test_another_regions_payout_whose_hold_contradicts_its_status_is_named(
-        ledger: Ledger) -> None:
-    """The region paying another region's payout on its rail holds what the origin will owe;
-    that hold follows the payout's status here too."""
-    def check(report: ledger_checks.Report) -> None:
-        assert _kinds(report) == {("PAYOUT_HOLD_MISMATCH", ledger.xr_payout_id)}
-        assert report.findings[0].detail == (
-            "paid for ap-southeast, COMPLETED: hold PENDING, fee -, return -")
-
-    await _broken(ledger, "UPDATE xr_payouts SET status = 'COMPLETED' "
-                          "WHERE region = :r AND id = :x",
-                  "UPDATE xr_payouts SET status = 'PROCESSING' WHERE region = :r AND id = :x",
-                  check)
+    await _broken(ledger, do, undo, check)
 
 
 async def test_findings_of_one_kind_are_bounded(ledger: Ledger) -> None:
