@@ -93,7 +93,15 @@ _entries = text("""
 _hold_state = {"PENDING": "PENDING", "HELD_FOR_REVIEW": "PENDING", "PROCESSING": "PENDING",
                "COMPLETED": "POSTED", "RETURNED": "POSTED", "FAILED": "VOIDED",
                "CANCELLED": "VOIDED"}
-_hold_cases = " ".join(f"WHEN '{status}' THEN '{hold}'" for status, hold in _hold_state.items())
+
+
+def _expected(status_column: str, states: dict[str, str]) -> str:
+    """SQL: the transfer status ``states`` expects for the status in ``status_column``."""
+    whens = " ".join(f"WHEN '{status}' THEN '{hold}'" for status, hold in states.items())
+    return f"(CASE {status_column} {whens} END)"
+
+
+_payout_hold = _expected("p.status", _hold_state)
 _payouts = text(f"""
     SELECT p.id, p.status, h.status AS hold,
            CASE WHEN p.fee_transfer_id IS NOT NULL THEN coalesce(f.status, 'missing') END
@@ -105,16 +113,13 @@ _payouts = text(f"""
     LEFT JOIN transfers f ON f.region = p.region AND f.id = p.fee_transfer_id
     LEFT JOIN transfers r ON r.region = p.region AND r.id = p.return_transfer_id
     WHERE p.region = :r AND (
-        h.status IS DISTINCT FROM (CASE p.status {_hold_cases} END)
-        OR (p.fee_transfer_id IS NOT NULL
-            AND f.status IS DISTINCT FROM (CASE p.status {_hold_cases} END))
+        h.status IS DISTINCT FROM {_payout_hold}
+        OR (p.fee_transfer_id IS NOT NULL AND f.status IS DISTINCT FROM {_payout_hold})
         OR (p.status = 'RETURNED') <> (r.status IS NOT DISTINCT FROM 'POSTED'))
     ORDER BY p.id LIMIT :limit""")
 # Another region's payout paid on this region's rail: its hold of what the origin will owe.
 _xr_hold_state = {"ACCEPTED": "PENDING", "PROCESSING": "PENDING", "COMPLETED": "POSTED",
                   "RETURNED": "POSTED", "FAILED": "VOIDED"}
-_xr_hold_cases = " ".join(f"WHEN '{status}' THEN '{hold}'"
-                          for status, hold in _xr_hold_state.items())
 _xr_payouts = text(f"""
     SELECT x.id, x.origin, x.status, h.status AS hold, NULL AS fee,
            CASE WHEN x.return_transfer_id IS NOT NULL THEN coalesce(r.status, 'missing') END
@@ -123,7 +128,7 @@ _xr_payouts = text(f"""
     LEFT JOIN transfers h ON h.region = x.region AND h.id = x.hold_transfer_id
     LEFT JOIN transfers r ON r.region = x.region AND r.id = x.return_transfer_id
     WHERE x.region = :r AND (
-        h.status IS DISTINCT FROM (CASE x.status {_xr_hold_cases} END)
+        h.status IS DISTINCT FROM {_expected("x.status", _xr_hold_state)}
         OR (x.status = 'RETURNED') <> (r.status IS NOT DISTINCT FROM 'POSTED'))
     ORDER BY x.id LIMIT :limit""")
 

@@ -10,7 +10,9 @@ tests/e2e/test_database_unavailable.py.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -27,6 +29,16 @@ from tests.integration.test_retry import _count, _mark
 
 REGION = "eu-central"
 unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A database URL whose server accepts connections and never answers (the kernel
+    completes the handshake; nothing reads)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/silent"
 
 
 def libpq(url: str) -> str:
@@ -229,14 +241,10 @@ async def test_reachable_says_whether_a_region_answers(
     finally:
         await live.dispose()
 
-    with socket.socket() as silent:  # the kernel completes the handshake; nothing answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        port = silent.getsockname()[1]
+    with silent_server() as silent:
         missing = make_url(db_urls.clusters[topo.region(REGION).cluster]).set(
             database="corridor_no_such_database").render_as_string(hide_password=False)
-        for url in (unreachable, missing,
-                    f"postgresql+psycopg://postgres@127.0.0.1:{port}/silent"):
+        for url in (unreachable, missing, silent):
             down = Router(topo, DatabaseUrls(db_urls.control, dict.fromkeys(db_urls.clusters,
                                                                             url)), pool_size=1)
             try:
@@ -251,10 +259,7 @@ async def test_a_server_that_never_answers_fails_the_connection_at_the_default_t
     """psycopg would wait 130 s for a server that accepts and never answers; the router's
     engines give up after ``connect_timeout_s_default`` (5 s), so the retry wrapper can go on.
     The outer limit (30 s) is far below psycopg's own default: hitting it fails the test."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/silent"
+    with silent_server() as url:
         down = Router(topo, DatabaseUrls(url, dict.fromkeys(db_urls.clusters, url)),
                       pool_size=1)
         try:
